@@ -1,0 +1,150 @@
+#!/usr/bin/env node
+// Builds what Node-RED loads (nodes/) from src/. Any error, type error or missing piece stops the
+// build with a non-zero exit: a package that half-builds must never be packed.
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as esbuild from 'esbuild';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const src = path.join(root, 'src');
+const out = path.join(root, 'nodes');
+const LANGS = ['en-US', 'de'];
+const pkg = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8'));
+const problems = [];
+
+function fail(message) {
+  problems.push(message);
+}
+
+function typecheck(project) {
+  const tsc = path.join(root, 'node_modules', 'typescript', 'bin', 'tsc');
+  try {
+    execFileSync(process.execPath, [tsc, '-p', project], { cwd: root, stdio: 'inherit' });
+  } catch {
+    console.error(`build: type errors in ${project}`);
+    process.exit(1);
+  }
+}
+
+function readJson(file) {
+  try {
+    return JSON.parse(readFileSync(file, 'utf8'));
+  } catch (e) {
+    fail(`${path.relative(root, file)}: ${e.message}`);
+    return {};
+  }
+}
+
+function merge(base, extra) {
+  const result = { ...base };
+  for (const [k, v] of Object.entries(extra)) {
+    result[k] = v && typeof v === 'object' && !Array.isArray(v) && typeof result[k] === 'object' ? merge(result[k], v) : v;
+  }
+  return result;
+}
+
+function keysOf(obj, prefix = '') {
+  return Object.entries(obj).flatMap(([k, v]) =>
+    v && typeof v === 'object' && !Array.isArray(v) ? keysOf(v, `${prefix}${k}.`) : [`${prefix}${k}`],
+  );
+}
+
+const nodeTypes = readdirSync(path.join(src, 'nodes')).filter(
+  (d) => d !== 'shared' && statSync(path.join(src, 'nodes', d)).isDirectory(),
+);
+
+typecheck('tsconfig.json');
+if (nodeTypes.some((t) => existsSync(path.join(src, 'nodes', t, 'editor.ts')))) typecheck('tsconfig.editor.json');
+
+rmSync(out, { recursive: true, force: true });
+mkdirSync(out, { recursive: true });
+for (const lang of LANGS) mkdirSync(path.join(out, 'locales', lang), { recursive: true });
+
+const external = [...Object.keys(pkg.dependencies ?? {}), ...Object.keys(pkg.optionalDependencies ?? {}), ...Object.keys(pkg.peerDependencies ?? {}), 'node-red', 'onnxruntime-web'];
+const common = Object.fromEntries(LANGS.map((lang) => [lang, readJson(path.join(src, 'locales', lang, 'common.json'))]));
+
+async function bundleRuntime(entry, outfile) {
+  await esbuild.build({
+    entryPoints: [entry],
+    outfile,
+    bundle: true,
+    platform: 'node',
+    format: 'cjs',
+    target: 'node18',
+    external,
+    logLevel: 'error',
+    sourcemap: false,
+    legalComments: 'none',
+  });
+}
+
+for (const type of nodeTypes) {
+  const dir = path.join(src, 'nodes', type);
+  const need = (f) => {
+    const p = path.join(dir, f);
+    if (!existsSync(p)) fail(`src/nodes/${type}/${f} is missing`);
+    return p;
+  };
+  await bundleRuntime(need('runtime.ts'), path.join(out, `${type}.js`));
+  // Extra runtime entries, e.g. worker threads: src/nodes/<type>/<name>.worker.ts -> nodes/<type>.<name>.worker.js
+  for (const f of readdirSync(dir).filter((f) => f.endsWith('.worker.ts'))) {
+    await bundleRuntime(path.join(dir, f), path.join(out, `${type}.${f.replace(/\.ts$/, '.js')}`));
+  }
+
+  const template = readFileSync(need('template.html'), 'utf8');
+  const editor = await esbuild.build({
+    entryPoints: [need('editor.ts')],
+    bundle: true,
+    write: false,
+    format: 'iife',
+    target: 'es2018',
+    platform: 'browser',
+    logLevel: 'error',
+    legalComments: 'none',
+  });
+  const editorJs = editor.outputFiles[0].text;
+  writeFileSync(
+    path.join(out, `${type}.html`),
+    `<script type="text/javascript">\n${editorJs}</script>\n\n<script type="text/html" data-template-name="${type}">\n${template.trim()}\n</script>\n`,
+  );
+
+  let reference;
+  for (const lang of LANGS) {
+    const messages = merge(common[lang], readJson(need(`locales/${lang}/messages.json`)));
+    const keys = keysOf(messages).sort();
+    if (!reference) reference = keys;
+    else {
+      const missing = reference.filter((k) => !keys.includes(k));
+      if (missing.length) fail(`src/nodes/${type}/locales/${lang}/messages.json lacks ${missing.join(', ')}`);
+    }
+    writeFileSync(path.join(out, 'locales', lang, `${type}.json`), JSON.stringify(messages, null, 2) + '\n');
+    const help = readFileSync(need(`locales/${lang}/help.html`), 'utf8');
+    // Config nodes have no wires, so their help needs only Details; every other node needs all three.
+    const isConfig = /category:\s*['"]config['"]/.test(readFileSync(path.join(dir, 'editor.ts'), 'utf8'));
+    const sections = lang === 'de' ? ['Eingaben', 'Ausgaben', 'Details'] : ['Inputs', 'Outputs', 'Details'];
+    for (const section of isConfig ? sections.slice(2) : sections) {
+      if (!help.includes(`<h3>${section}</h3>`)) fail(`src/nodes/${type}/locales/${lang}/help.html has no <h3>${section}</h3>`);
+    }
+    writeFileSync(
+      path.join(out, 'locales', lang, `${type}.html`),
+      `<script type="text/html" data-help-name="${type}">\n${help.trim()}\n</script>\n`,
+    );
+  }
+}
+
+// package.json must list exactly the built node types.
+const listed = pkg['node-red']?.nodes ?? {};
+for (const type of nodeTypes) {
+  if (listed[type] !== `nodes/${type}.js`) fail(`package.json node-red.nodes lacks "${type}": "nodes/${type}.js"`);
+}
+for (const [name, file] of Object.entries(listed)) {
+  if (!existsSync(path.join(root, file))) fail(`package.json node-red.nodes.${name} points at missing ${file}`);
+}
+
+if (problems.length) {
+  console.error(`build failed:\n  ${problems.join('\n  ')}`);
+  process.exit(1);
+}
+console.log(`build: ${nodeTypes.length} node types -> nodes/ (${nodeTypes.join(', ')})`);

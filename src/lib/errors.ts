@@ -1,0 +1,28 @@
+/**
+ * One error class for the whole package. `code` is stable and machine-readable (Catch nodes and
+ * users' flows switch on it); `params` fill the translated message of the same code.
+ */
+export type ErrorParams = Record<string, string | number>;
+
+export class EdgeMlError extends Error {
+  readonly code: string;
+  readonly params: ErrorParams;
+
+  constructor(code: string, message: string, params: ErrorParams = {}) {
+    super(message);
+    this.name = 'EdgeMlError';
+    this.code = code;
+    this.params = params;
+  }
+}
+
+export function isEdgeMlError(value: unknown): value is EdgeMlError {
+  return value instanceof EdgeMlError;
+}
+
+/** Wraps anything thrown into an EdgeMlError so every error leaving a node carries a code. */
+export function toEdgeMlError(value: unknown, fallbackCode = 'EDGEML_INTERNAL'): EdgeMlError {
+  if (value instanceof EdgeMlError) return value;
+  const message = value instanceof Error ? value.message : String(value);
+  return new EdgeMlError(fallbackCode, message, { reason: message });
+}

@@ -1,0 +1,92 @@
+/**
+ * A real MQTT broker for tests: mosquitto on an ephemeral port with its own config file where it is
+ * installed, the embedded aedes broker otherwise. restart() keeps the port (for reconnect tests).
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { freePort, waitForPort } from './net';
+
+export interface TestBroker {
+  readonly kind: 'mosquitto' | 'aedes';
+  readonly port: number;
+  readonly url: string;
+  stop(): Promise<void>;
+  restart(): Promise<void>;
+}
+
+export function hasMosquitto(): boolean {
+  return spawnSync('sh', ['-c', 'command -v mosquitto || ls /usr/sbin/mosquitto'], { stdio: 'ignore' }).status === 0;
+}
+
+function mosquittoBinary(): string {
+  const found = spawnSync('sh', ['-c', 'command -v mosquitto || echo /usr/sbin/mosquitto'], { encoding: 'utf8' });
+  return found.stdout.trim();
+}
+
+export async function startBroker(): Promise<TestBroker> {
+  const port = await freePort();
+  return hasMosquitto() ? startMosquitto(port) : startAedes(port);
+}
+
+async function startMosquitto(port: number): Promise<TestBroker> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'edgeml-mosquitto-'));
+  const conf = path.join(dir, 'mosquitto.conf');
+  writeFileSync(conf, `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\n`);
+  let child: ChildProcess | undefined;
+  const start = async (): Promise<void> => {
+    child = spawn(mosquittoBinary(), ['-c', conf], { stdio: 'ignore' });
+    await waitForPort(port);
+  };
+  const stop = async (): Promise<void> => {
+    const c = child;
+    child = undefined;
+    if (!c || c.exitCode !== null) return;
+    await new Promise<void>((resolve) => {
+      c.once('exit', () => resolve());
+      c.kill('SIGTERM');
+    });
+  };
+  await start();
+  return {
+    kind: 'mosquitto',
+    port,
+    url: `mqtt://127.0.0.1:${port}`,
+    async stop() {
+      await stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+    async restart() {
+      await stop();
+      await start();
+    },
+  };
+}
+
+async function startAedes(port: number): Promise<TestBroker> {
+  const aedesFactory = require('aedes') as () => { handle: (s: net.Socket) => void; close: (cb: () => void) => void };
+  let server: net.Server | undefined;
+  let broker: ReturnType<typeof aedesFactory> | undefined;
+  const sockets = new Set<net.Socket>();
+  const start = async (): Promise<void> => {
+    const b = aedesFactory();
+    broker = b;
+    server = net.createServer((socket) => {
+      sockets.add(socket);
+      socket.on('close', () => sockets.delete(socket));
+      b.handle(socket);
+    });
+    await new Promise<void>((resolve) => server!.listen(port, '127.0.0.1', resolve));
+  };
+  const stop = async (): Promise<void> => {
+    for (const s of sockets) s.destroy();
+    await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
+    await new Promise<void>((resolve) => (broker ? broker.close(() => resolve()) : resolve()));
+    server = undefined;
+    broker = undefined;
+  };
+  await start();
+  return { kind: 'aedes', port, url: `mqtt://127.0.0.1:${port}`, stop, restart: async () => { await stop(); await start(); } };
+}
