@@ -13,6 +13,12 @@ const out = path.join(root, 'nodes');
 const LANGS = ['en-US', 'de'];
 const pkg = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8'));
 const problems = [];
+// --only a,b builds just those node types (no clean, no cross-checks): for working on a few nodes
+// while others are mid-edit. --no-typecheck skips tsc. The full build (no flags) is what ships.
+const args = process.argv.slice(2);
+const onlyArg = args.find((a) => a.startsWith('--only'));
+const only = onlyArg ? (onlyArg.includes('=') ? onlyArg.split('=')[1] : args[args.indexOf(onlyArg) + 1]).split(',') : undefined;
+const skipTypecheck = args.includes('--no-typecheck');
 
 function fail(message) {
   problems.push(message);
@@ -51,19 +57,30 @@ function keysOf(obj, prefix = '') {
   );
 }
 
-const nodeTypes = readdirSync(path.join(src, 'nodes')).filter(
+const allTypes = readdirSync(path.join(src, 'nodes')).filter(
   (d) => d !== 'shared' && statSync(path.join(src, 'nodes', d)).isDirectory(),
 );
+const nodeTypes = only ? allTypes.filter((t) => only.includes(t)) : allTypes;
 
-typecheck('tsconfig.json');
-if (nodeTypes.some((t) => existsSync(path.join(src, 'nodes', t, 'editor.ts')))) typecheck('tsconfig.editor.json');
+if (!skipTypecheck) {
+  typecheck('tsconfig.json');
+  if (nodeTypes.some((t) => existsSync(path.join(src, 'nodes', t, 'editor.ts')))) typecheck('tsconfig.editor.json');
+}
 
-rmSync(out, { recursive: true, force: true });
+if (!only) rmSync(out, { recursive: true, force: true });
 mkdirSync(out, { recursive: true });
 for (const lang of LANGS) mkdirSync(path.join(out, 'locales', lang), { recursive: true });
 
 const external = [...Object.keys(pkg.dependencies ?? {}), ...Object.keys(pkg.optionalDependencies ?? {}), ...Object.keys(pkg.peerDependencies ?? {}), 'node-red', 'onnxruntime-web'];
-const common = Object.fromEntries(LANGS.map((lang) => [lang, readJson(path.join(src, 'locales', lang, 'common.json'))]));
+// Messages shared by several nodes (error texts, mostly) live in src/locales/<lang>/*.json and are
+// merged into every node's catalogue, so any node can translate any package error code.
+const common = Object.fromEntries(
+  LANGS.map((lang) => {
+    const dir = path.join(src, 'locales', lang);
+    const files = readdirSync(dir).filter((f) => f.endsWith('.json')).sort();
+    return [lang, files.reduce((acc, f) => merge(acc, readJson(path.join(dir, f))), {})];
+  }),
+);
 
 async function bundleRuntime(entry, outfile) {
   await esbuild.build({
@@ -135,8 +152,8 @@ for (const type of nodeTypes) {
 }
 
 // package.json must list exactly the built node types.
-const listed = pkg['node-red']?.nodes ?? {};
-for (const type of nodeTypes) {
+const listed = only ? {} : pkg['node-red']?.nodes ?? {};
+for (const type of only ? [] : nodeTypes) {
   if (listed[type] !== `nodes/${type}.js`) fail(`package.json node-red.nodes lacks "${type}": "nodes/${type}.js"`);
 }
 for (const [name, file] of Object.entries(listed)) {
