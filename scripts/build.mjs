@@ -2,7 +2,7 @@
 // Builds what Node-RED loads (nodes/) from src/. Any error, type error or missing piece stops the
 // build with a non-zero exit: a package that half-builds must never be packed.
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync, statSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as esbuild from 'esbuild';
@@ -82,8 +82,9 @@ const common = Object.fromEntries(
   }),
 );
 
-async function bundleRuntime(entry, outfile) {
+async function bundleRuntime(entry, outfile, banner) {
   await esbuild.build({
+    ...(banner ? { banner: { js: banner } } : {}),
     entryPoints: [entry],
     outfile,
     bundle: true,
@@ -148,6 +149,19 @@ for (const type of nodeTypes) {
       path.join(out, 'locales', lang, `${type}.html`),
       `<script type="text/html" data-help-name="${type}">\n${help.trim()}\n</script>\n`,
     );
+  }
+}
+
+// Command-line tools: src/bin/<name>.ts -> nodes/bin/<name>.js, listed in package.json "bin".
+if (!only) {
+  const binDir = path.join(src, 'bin');
+  const bins = existsSync(binDir) ? readdirSync(binDir).filter((f) => f.endsWith('.ts')) : [];
+  for (const f of bins) {
+    const name = f.replace(/\.ts$/, '');
+    const outfile = path.join(out, 'bin', `${name}.js`);
+    await bundleRuntime(path.join(binDir, f), outfile, '#!/usr/bin/env node');
+    chmodSync(outfile, 0o755);
+    if (pkg.bin?.[name] !== `nodes/bin/${name}.js`) fail(`package.json bin lacks "${name}": "nodes/bin/${name}.js"`);
   }
 }
 

@@ -1,0 +1,180 @@
+/**
+ * Device side of a model update. Fed with the MQTT messages of its subscriptions, it checks the
+ * manifest (targets, signature), reassembles and verifies the file, stores it atomically, asks the
+ * model owner to validate and swap to it, and reports each state on the retained status topic.
+ * Messages are handled one at a time, in arrival order. Nothing here touches Node-RED.
+ */
+import path from 'node:path';
+import { EdgeMlError, toEdgeMlError } from '../errors';
+import { ChunkAssembler } from './assembler';
+import { isForDevice, parseManifest, verifyManifest, type UpdateManifest } from './manifest';
+import { ModelStore, type StoredModel } from './store';
+import { parseChunkTopic, updateTopics, type UpdateState, type UpdateStatus } from './topics';
+
+export interface ReceiverOptions {
+  deviceId: string;
+  groups: string[];
+  /** Folder for delivered models and partial transfers (inside the Node-RED user directory). */
+  storeDir: string;
+  /** PEM Ed25519 public key; when set, unsigned or badly signed manifests are rejected. */
+  publicKey?: string;
+  /** Only updates for this model name are accepted (empty: any). */
+  modelName?: string;
+  prefix?: string;
+  /** Validates the stored file (loads, runs on a sample, same inputs) and makes it serve; throws to reject. */
+  activate: (model: StoredModel) => Promise<void>;
+  publish: (topic: string, payload: string, retain: boolean) => void;
+  onState?: (status: UpdateStatus) => void;
+}
+
+export class UpdateReceiver {
+  private readonly topics;
+  private readonly store: ModelStore;
+  private transfer: { manifest: UpdateManifest; assembler: ChunkAssembler } | undefined;
+  private queue: Promise<void> = Promise.resolve();
+  private readonly counts = { received: 0, active: 0, rejected: 0 };
+
+  constructor(private readonly options: ReceiverOptions) {
+    this.topics = updateTopics(options.prefix);
+    this.store = new ModelStore(options.storeDir);
+  }
+
+  get stats(): Readonly<{ received: number; active: number; rejected: number }> {
+    return this.counts;
+  }
+
+  /** The topics to subscribe to (QoS 1). */
+  subscriptions(): string[] {
+    const targets = [this.options.deviceId, ...this.options.groups];
+    return [...targets.flatMap((t) => [this.topics.manifest(t), this.topics.chunkFilter(t)]), this.topics.command(this.options.deviceId)];
+  }
+
+  /** What the store says is active for a model name (to load at start-up). */
+  active(name: string): StoredModel | undefined {
+    return this.store.state(name).active;
+  }
+
+  handle(topic: string, payload: Buffer): Promise<void> {
+    this.queue = this.queue.then(() => this.dispatch(topic, payload)).catch(() => undefined);
+    return this.queue;
+  }
+
+  /** After a reconnect: tell the host which chunks are still missing so it sends them again. */
+  resume(): Promise<void> {
+    this.queue = this.queue.then(() => {
+      if (this.transfer) this.report('receiving', this.transfer.manifest, { missing: this.transfer.assembler.missing() });
+    });
+    return this.queue;
+  }
+
+  private async dispatch(topic: string, payload: Buffer): Promise<void> {
+    if (topic === this.topics.command(this.options.deviceId)) return this.onCommand(payload);
+    if (topic.endsWith('/manifest')) return this.onManifest(payload);
+    const chunk = parseChunkTopic(topic);
+    if (chunk) return this.onChunk(chunk.sha256, chunk.index, payload);
+  }
+
+  private report(state: UpdateState, m: Pick<UpdateManifest, 'name' | 'version' | 'sha256'>, extra: Partial<UpdateStatus> = {}): void {
+    const status: UpdateStatus = { device: this.options.deviceId, state, name: m.name, version: m.version, sha256: m.sha256, ts: new Date().toISOString(), ...extra };
+    this.options.publish(this.topics.updateStatus(this.options.deviceId), JSON.stringify(status), true);
+    this.options.onState?.(status);
+  }
+
+  private reject(m: Pick<UpdateManifest, 'name' | 'version' | 'sha256'>, err: unknown): void {
+    const e = toEdgeMlError(err);
+    this.counts.rejected++;
+    this.report('rejected', m, { code: e.code, reason: e.message });
+  }
+
+  private async onManifest(payload: Buffer): Promise<void> {
+    if (payload.length === 0) return; // a cleared retained manifest
+    let manifest: UpdateManifest;
+    try {
+      manifest = parseManifest(JSON.parse(payload.toString('utf8')));
+    } catch (e) {
+      const err = e instanceof SyntaxError ? new EdgeMlError('EDGEML_UPDATE_MANIFEST_INVALID', 'manifest is not JSON', { reason: 'not JSON' }) : e;
+      this.reject({ name: '', version: '', sha256: '' }, err);
+      return;
+    }
+    if (!isForDevice(manifest, this.options.deviceId, this.options.groups)) return;
+    if (this.options.modelName && manifest.name !== this.options.modelName) return;
+    const active = this.store.state(manifest.name).active;
+    if (active?.sha256 === manifest.sha256) {
+      this.report('active', active); // already serving it (e.g. a retained manifest seen again)
+      return;
+    }
+    if (this.transfer?.manifest.sha256 === manifest.sha256) {
+      this.report('receiving', manifest, { missing: this.transfer.assembler.missing() });
+      return;
+    }
+    try {
+      if (this.options.publicKey) verifyManifest(manifest, this.options.publicKey);
+    } catch (e) {
+      this.reject(manifest, e);
+      return;
+    }
+    this.transfer?.assembler.discard();
+    this.transfer = { manifest, assembler: new ChunkAssembler(manifest, path.join(this.options.storeDir, '.incoming')) };
+    this.counts.received++;
+    if (this.transfer.assembler.isComplete()) return this.finish();
+    this.report('receiving', manifest, { missing: this.transfer.assembler.missing() });
+  }
+
+  private async onChunk(sha256: string, index: number, payload: Buffer): Promise<void> {
+    const t = this.transfer;
+    if (!t || t.manifest.sha256 !== sha256) return;
+    try {
+      if (t.assembler.add(index, payload) === 'duplicate') return;
+    } catch (e) {
+      // refused on arrival: ask for it again; the active model keeps serving meanwhile
+      const err = toEdgeMlError(e);
+      this.report('receiving', t.manifest, { missing: t.assembler.missing(), code: err.code, reason: err.message });
+      return;
+    }
+    if (t.assembler.isComplete()) await this.finish();
+  }
+
+  private async finish(): Promise<void> {
+    const t = this.transfer!;
+    this.transfer = undefined;
+    const m = t.manifest;
+    let stored: StoredModel | undefined;
+    try {
+      const bytes = t.assembler.assemble();
+      this.report('received', m);
+      this.report('verified', m);
+      stored = this.store.write(m.name, m.version, m.sha256, bytes);
+      await this.options.activate(stored);
+      this.store.activate(stored);
+      this.counts.active++;
+      this.report('active', m);
+    } catch (e) {
+      if (stored) this.store.discard(stored);
+      this.reject(m, e);
+    } finally {
+      t.assembler.discard();
+    }
+  }
+
+  private async onCommand(payload: Buffer): Promise<void> {
+    let command: unknown;
+    try {
+      command = (JSON.parse(payload.toString('utf8')) as { command?: unknown }).command;
+    } catch {
+      return;
+    }
+    if (command !== 'rollback') return;
+    const name = this.options.modelName;
+    if (!name) return;
+    const current = this.store.state(name).active ?? { name, version: '', sha256: '' };
+    try {
+      const previous = this.store.state(name).previous;
+      if (!previous) throw new EdgeMlError('EDGEML_UPDATE_NO_PREVIOUS', `no previous version of ${name} to roll back to`, { name });
+      await this.options.activate(previous);
+      const state = this.store.rollback(name);
+      this.report('rolled-back', state.active!);
+    } catch (e) {
+      this.reject(current, e);
+    }
+  }
+}
