@@ -1,0 +1,88 @@
+/**
+ * The thin layer between Node-RED and the pure logic in src/lib: status dots with the house colour
+ * table, translated errors with a stable code, and the input-handler wrapper that guarantees
+ * exactly one done() per message and nothing thrown out of a handler.
+ */
+import type { Node, NodeAPI, NodeMessage, NodeMessageInFlow } from 'node-red';
+import { EdgeMlError, toEdgeMlError } from '../../lib/errors';
+
+export type StatusState = 'idle' | 'loading' | 'ready' | 'error' | 'warn';
+
+const STATUS_LOOK: Record<StatusState, { fill: 'grey' | 'yellow' | 'green' | 'red'; shape: 'ring' | 'dot' }> = {
+  idle: { fill: 'grey', shape: 'ring' },
+  loading: { fill: 'yellow', shape: 'ring' },
+  ready: { fill: 'green', shape: 'dot' },
+  warn: { fill: 'yellow', shape: 'dot' },
+  error: { fill: 'red', shape: 'ring' },
+};
+
+/**
+ * Sets a node's status. Without params the i18n key itself is sent so the editor translates it into
+ * the browser's language (as core nodes do); with params the runtime translates it.
+ */
+export function setStatus(
+  RED: NodeAPI,
+  node: Node,
+  state: StatusState,
+  key: string,
+  params?: Record<string, string | number>,
+): void {
+  const look = STATUS_LOOK[state];
+  const text = params ? RED._(key, params) : key;
+  node.status({ fill: look.fill, shape: look.shape, text });
+}
+
+export function clearStatus(node: Node): void {
+  node.status({});
+}
+
+/** The translated text of an EdgeMlError (falls back to its English message). */
+export function translateError(RED: NodeAPI, err: EdgeMlError): string {
+  const key = `errors.${err.code}`;
+  const translated = RED._(key, err.params);
+  return translated && translated !== key ? translated : err.message;
+}
+
+/** An Error for done(err): translated message, stable `code` (copied to msg.error.code by Node-RED). */
+export function toNodeError(RED: NodeAPI, value: unknown): EdgeMlError {
+  const err = toEdgeMlError(value);
+  const out = new EdgeMlError(err.code, translateError(RED, err), err.params);
+  if (err.stack) out.stack = err.stack;
+  return out;
+}
+
+export type SendFn = (msg: NodeMessage | Array<NodeMessage | NodeMessage[] | null>) => void;
+export type DoneFn = (err?: Error) => void;
+
+/**
+ * Registers an input handler that may be async. Whatever it throws or rejects with ends in
+ * done(err) with a coded, translated error; success ends in done(). Never throws into Node-RED.
+ */
+export function onInput(
+  RED: NodeAPI,
+  node: Node,
+  handler: (msg: NodeMessageInFlow, send: SendFn) => void | Promise<void>,
+  onError?: (err: EdgeMlError, msg: NodeMessageInFlow) => void,
+): void {
+  node.on('input', (msg: NodeMessageInFlow, send: SendFn, done: DoneFn) => {
+    const fail = (e: unknown): void => {
+      const err = toNodeError(RED, e);
+      try {
+        onError?.(err, msg);
+      } catch {
+        // a status update must never turn one error into two
+      }
+      done(err);
+    };
+    try {
+      const result = handler(msg, send);
+      if (result && typeof (result as Promise<void>).then === 'function') {
+        (result as Promise<void>).then(() => done(), fail);
+      } else {
+        done();
+      }
+    } catch (e) {
+      fail(e);
+    }
+  });
+}
