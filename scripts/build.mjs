@@ -153,7 +153,7 @@ for (const type of nodeTypes) {
 }
 
 // Command-line tools: src/bin/<name>.ts -> nodes/bin/<name>.js, listed in package.json "bin".
-if (!only) {
+if (!only || only.includes('bin')) {
   const binDir = path.join(src, 'bin');
   const bins = existsSync(binDir) ? readdirSync(binDir).filter((f) => f.endsWith('.ts')) : [];
   for (const f of bins) {
