@@ -30,7 +30,7 @@ async function startDevice(
   broker: TestBroker,
   id: string,
   dir: string,
-  opts: { publicKey?: string; accept?: (bytes: Buffer) => void; groups?: string[] } = {},
+  opts: { publicKey?: string; accept?: (bytes: Buffer) => void; groups?: string[]; stallMs?: number } = {},
 ): Promise<Device> {
   const client = await mqtt.connectAsync(broker.url, { clientId: `dev-${id}-${process.pid}`, reconnectPeriod: 50 });
   let serving: Buffer | undefined;
@@ -40,6 +40,7 @@ async function startDevice(
     groups: opts.groups ?? ['line-1'],
     storeDir: path.join(dir, id),
     modelName: 'pump',
+    ...(opts.stallMs ? { stallMs: opts.stallMs } : {}),
     ...(opts.publicKey ? { publicKey: opts.publicKey } : {}),
     activate: async (model: StoredModel) => {
       const bytes = readFileSync(model.file);
@@ -60,7 +61,9 @@ async function setup(t: { after: (fn: () => Promise<void> | void) => void }) {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'edgeml-proto-'));
   const host = await mqtt.connectAsync(broker.url, { clientId: `host-${process.pid}`, reconnectPeriod: 50 });
   const clients: MqttClient[] = [host];
+  const closers: Array<() => void> = [];
   t.after(async () => {
+    closers.forEach((c) => c());
     await Promise.all(clients.map((c) => c.endAsync(true)));
     await broker.stop();
     rmSync(dir, { recursive: true, force: true });
@@ -68,6 +71,7 @@ async function setup(t: { after: (fn: () => Promise<void> | void) => void }) {
   const device = async (id: string, opts?: Parameters<typeof startDevice>[3]) => {
     const d = await startDevice(broker, id, dir, opts);
     clients.push(d.client);
+    closers.push(() => d.receiver.close());
     return d;
   };
   return { broker, host, dir, device };
@@ -168,5 +172,33 @@ test('a broker restart in the middle of a transfer resumes and completes', async
   const result = await publishUpdate({ client: host, manifest, chunks, targets: ['a'], waitFor: ['a'], timeoutMs: 30000 });
   assert.equal(restarted, true);
   assert.deepEqual(result.active, ['a']);
+  assert.ok(d.serving()?.equals(bytes));
+});
+
+test('a chunk that never arrives is asked for again after a quiet spell, and the host sends it', async (t) => {
+  const { host, device } = await setup(t);
+  const d = await device('a', { stallMs: 200 });
+  const bytes = randomBytes(40_000);
+  const { manifest, chunks } = prepareUpdate(bytes, { name: 'pump', version: '11', chunkSize: 4096 });
+  const lost = 5;
+  const statusTopic = 'edge-ml/status/a/update';
+  await host.subscribeAsync(statusTopic, { qos: 1 });
+  const active = new Promise<void>((resolve) => {
+    host.on('message', (topic, payload) => {
+      if (topic !== statusTopic) return;
+      const status = JSON.parse(payload.toString()) as UpdateStatus;
+      if (status.sha256 !== manifest.sha256) return;
+      // a hand-driven host: answer the device's report of what is missing
+      if (status.state === 'receiving' && status.missing?.length === 1 && status.missing[0] === lost) {
+        void host.publishAsync(`edge-ml/update/a/chunk/${manifest.sha256}/${lost}`, chunks[lost]!, { qos: 1 });
+      }
+      if (status.state === 'active') resolve();
+    });
+  });
+  await host.publishAsync('edge-ml/update/a/manifest', JSON.stringify(manifest), { qos: 1 });
+  for (let i = 0; i < chunks.length; i++) {
+    if (i !== lost) await host.publishAsync(`edge-ml/update/a/chunk/${manifest.sha256}/${i}`, chunks[i]!, { qos: 1 });
+  }
+  await active;
   assert.ok(d.serving()?.equals(bytes));
 });

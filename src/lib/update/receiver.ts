@@ -25,6 +25,8 @@ export interface ReceiverOptions {
   activate: (model: StoredModel) => Promise<void>;
   publish: (topic: string, payload: string, retain: boolean) => void;
   onState?: (status: UpdateStatus) => void;
+  /** While a transfer is open and nothing arrives for this long, report the missing chunks again (default 10 s). */
+  stallMs?: number;
 }
 
 export class UpdateReceiver {
@@ -33,6 +35,7 @@ export class UpdateReceiver {
   private transfer: { manifest: UpdateManifest; assembler: ChunkAssembler } | undefined;
   private queue: Promise<void> = Promise.resolve();
   private readonly counts = { received: 0, active: 0, rejected: 0 };
+  private stallTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: ReceiverOptions) {
     this.topics = updateTopics(options.prefix);
@@ -55,8 +58,30 @@ export class UpdateReceiver {
   }
 
   handle(topic: string, payload: Buffer): Promise<void> {
-    this.queue = this.queue.then(() => this.dispatch(topic, payload)).catch(() => undefined);
+    this.queue = this.queue
+      .then(() => this.dispatch(topic, payload))
+      .catch(() => undefined)
+      .then(() => this.watchStall());
     return this.queue;
+  }
+
+  /** Stops the stall timer; call when the owner closes. */
+  close(): void {
+    if (this.stallTimer) clearTimeout(this.stallTimer);
+    this.stallTimer = undefined;
+  }
+
+  // A lost chunk (broker restart, dropped link) would stall a transfer for ever; asking again
+  // after a quiet spell lets the host fill the gap without either side tracking connections.
+  private watchStall(): void {
+    if (this.stallTimer) clearTimeout(this.stallTimer);
+    this.stallTimer = undefined;
+    if (!this.transfer) return;
+    this.stallTimer = setTimeout(() => {
+      this.stallTimer = undefined;
+      void this.resume().then(() => this.watchStall());
+    }, this.options.stallMs ?? 10_000);
+    this.stallTimer.unref?.();
   }
 
   /** After a reconnect: tell the host which chunks are still missing so it sends them again. */
