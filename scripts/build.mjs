@@ -2,7 +2,7 @@
 // Builds what Node-RED loads (nodes/) from src/. Any error, type error or missing piece stops the
 // build with a non-zero exit: a package that half-builds must never be packed.
 import { execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync, statSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as esbuild from 'esbuild';
@@ -149,6 +149,14 @@ for (const type of nodeTypes) {
       path.join(out, 'locales', lang, `${type}.html`),
       `<script type="text/html" data-help-name="${type}">\n${help.trim()}\n</script>\n`,
     );
+  }
+}
+
+// Node-RED looks for a package's icons in an icons/ folder beside the node files, not at the root.
+if (!only || only.includes('icons')) {
+  mkdirSync(path.join(out, 'icons'), { recursive: true });
+  for (const f of readdirSync(path.join(root, 'icons')).filter((f) => /\.(svg|png)$/.test(f))) {
+    copyFileSync(path.join(root, 'icons', f), path.join(out, 'icons', f));
   }
 }
 

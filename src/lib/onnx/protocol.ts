@@ -1,0 +1,66 @@
+/** Messages between the main thread (ModelSession) and the session worker thread. */
+import type { ModelCard } from '../model-card';
+import type { IoSpec } from './tensor-input';
+import type { JsonTensor } from './tensor-output';
+
+/** An EdgeMlError flattened for postMessage. */
+export interface WireError {
+  code: string;
+  message: string;
+  params: Record<string, string | number>;
+}
+
+/** What a loaded model is: identity, inputs/outputs and its model card. */
+export interface ModelDescription {
+  path: string;
+  name: string;
+  version: string;
+  sha256: string;
+  sizeBytes: number;
+  producer: string;
+  description: string;
+  opsets: Array<{ domain: string; version: number }>;
+  inputs: IoSpec[];
+  outputs: IoSpec[];
+  metadata: Record<string, string>;
+  card: ModelCard;
+  /** True when the file carries at least one edgeml.* key. */
+  hasCard: boolean;
+  /** Outputs renamed by removing ZipMap (sklearn classifiers): the map output -> its probability tensor. */
+  rewritten: Array<{ from: string; to: string; labels?: string[] }>;
+  /** Time to read, parse and create the session, in ms. */
+  loadMs: number;
+}
+
+export interface ModelRef {
+  name: string;
+  version: string;
+  sha256: string;
+}
+
+export interface RunOptions {
+  /** Only these outputs (all tensor outputs when absent or empty). */
+  outputs?: string[];
+  featureOrder?: string[];
+  /** Stack messages along the batch dimension when the model has one. */
+  batch: boolean;
+}
+
+export type RunResult =
+  | { ok: true; payload: Record<string, JsonTensor>; inferenceMs: number; batchSize: number }
+  | { ok: false; error: WireError };
+
+/** `session` picks one of the sessions the worker serves (one worker thread hosts many models). */
+export type WorkerRequest =
+  | { op: 'load'; id: number; session: number; path: string; threads: number }
+  | { op: 'reload'; id: number; session: number; path: string }
+  | { op: 'inspect'; id: number; session: number; path: string }
+  | { op: 'run'; id: number; session: number; items: unknown[]; options: RunOptions }
+  | { op: 'close'; id: number; session: number };
+
+export type WorkerReply =
+  | { id: number; ok: true; op: 'load' | 'inspect'; description: ModelDescription }
+  | { id: number; ok: true; op: 'reload'; description: ModelDescription; unchanged: boolean }
+  | { id: number; ok: true; op: 'run'; model: ModelRef; results: RunResult[] }
+  | { id: number; ok: true; op: 'close' }
+  | { id: number; ok: false; error: WireError };

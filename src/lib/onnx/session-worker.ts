@@ -1,0 +1,396 @@
+/**
+ * The worker-thread side of a model session: owns the ONNX Runtime session(s), turns payloads into
+ * tensors and tensors into JSON-safe answers, so the Node-RED event loop never waits on a model.
+ * Runs are done one at a time in arrival order; a reload builds the new session beside the old one
+ * and swaps between two runs, so no message is answered by a half-loaded model.
+ */
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { MessagePort } from 'node:worker_threads';
+import * as ort from 'onnxruntime-node';
+import { EdgeMlError, toEdgeMlError } from '../errors';
+import { parseModelCard, MODEL_CARD_PREFIX } from '../model-card';
+import { hasBatchDimension, splitOutputs, stackable, stackFeeds } from './batching';
+import type { RawOutput } from './batching';
+import { isOnnxDtype } from './dtypes';
+import type { OnnxDtype } from './dtypes';
+import type { ModelDescription, RunOptions, RunResult, WireError, WorkerReply, WorkerRequest } from './protocol';
+import { buildFeeds, sampleFeeds } from './tensor-input';
+import type { Feeds, IoSpec } from './tensor-input';
+import { toJsonTensor } from './tensor-output';
+
+/** What this module needs from the model-file reader (src/lib/onnx/model-file.ts). */
+export interface ModelFileInfo {
+  producerName: string;
+  producerVersion: string;
+  modelVersion: number;
+  docString: string;
+  graphName: string;
+  opsets: Array<{ domain: string; version: number }>;
+  inputs: Array<{ name: string; kind: string; dtype: string; dims: Array<number | string | null> }>;
+  outputs: Array<{ name: string; kind: string; dtype: string; dims: Array<number | string | null> }>;
+  metadata: Record<string, string>;
+}
+
+export interface ModelFileTools {
+  readModelInfo(bytes: Uint8Array): ModelFileInfo;
+  stripZipMap(bytes: Uint8Array): { bytes: Uint8Array; rewritten: Array<{ from: string; to: string; labels?: string[] }> };
+}
+
+interface LoadedModel {
+  session: ort.InferenceSession;
+  description: ModelDescription;
+}
+
+function wire(e: unknown, fallback: string): WireError {
+  const err = toEdgeMlError(e, fallback);
+  return { code: err.code, message: err.message, params: err.params };
+}
+
+function ioSpecs(meta: readonly ort.InferenceSession.ValueMetadata[], fromFile: ModelFileInfo['inputs'] | undefined): IoSpec[] {
+  return meta.map((m) => {
+    const file = fromFile?.find((v) => v.name === m.name);
+    if (!m.isTensor) return { name: m.name, isTensor: false, dtype: '', dims: [] };
+    const dtype = isOnnxDtype(m.type) ? m.type : ('' as const);
+    const ortDims = m.shape.map((d) => (typeof d === 'number' && d < 0 ? null : d));
+    // ORT reports [] both for scalars and for unknown shapes; the file's own declaration is the tie-breaker.
+    const dims = ortDims.length === 0 && file && file.dims.length > 0 ? file.dims : ortDims;
+    return { name: m.name, isTensor: dtype !== '', dtype, dims };
+  });
+}
+
+/** Reads, checks and describes a model file; with `session` also creates its ORT session. */
+export async function loadModel(
+  tools: ModelFileTools,
+  file: string,
+  threads: number,
+): Promise<LoadedModel> {
+  const started = performance.now();
+  let bytes: Uint8Array;
+  try {
+    bytes = await readFile(file);
+  } catch (e) {
+    const reason = (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found' : (e as Error).message;
+    throw new EdgeMlError('EDGEML_ONNX_LOAD_FAILED', `cannot read model ${file}: ${reason}`, { path: file, reason });
+  }
+  const sha256 = createHash('sha256').update(bytes).digest('hex');
+  const info = tools.readModelInfo(bytes);
+  const card = parseModelCard(info.metadata);
+  const { bytes: runnable, rewritten } = tools.stripZipMap(bytes);
+  let session: ort.InferenceSession;
+  try {
+    const options: ort.InferenceSession.SessionOptions = { graphOptimizationLevel: 'all' };
+    if (threads > 0) {
+      options.intraOpNumThreads = threads;
+      options.interOpNumThreads = 1;
+    }
+    session = await ort.InferenceSession.create(runnable, options);
+  } catch (e) {
+    const reason = (e as Error).message.split('\n')[0] ?? String(e);
+    throw new EdgeMlError('EDGEML_ONNX_LOAD_FAILED', `ONNX Runtime cannot load ${file}: ${reason}`, { path: file, reason });
+  }
+  const description: ModelDescription = {
+    path: file,
+    name: card.name ?? (info.graphName || path.basename(file, path.extname(file))),
+    version: card.version ?? (info.modelVersion ? String(info.modelVersion) : ''),
+    sha256,
+    sizeBytes: bytes.byteLength,
+    producer: [info.producerName, info.producerVersion].filter(Boolean).join(' '),
+    description: card.description ?? info.docString,
+    opsets: info.opsets,
+    inputs: ioSpecs(session.inputMetadata, info.inputs),
+    outputs: ioSpecs(session.outputMetadata, info.outputs),
+    metadata: info.metadata,
+    card,
+    hasCard: Object.keys(info.metadata).some((k) => k.startsWith(MODEL_CARD_PREFIX)),
+    rewritten,
+    loadMs: 0,
+  };
+  description.loadMs = performance.now() - started;
+  return { session, description };
+}
+
+/** Describes a model file without creating a session (for the editor). */
+export async function inspectModel(tools: ModelFileTools, file: string): Promise<ModelDescription> {
+  let bytes: Uint8Array;
+  try {
+    bytes = await readFile(file);
+  } catch (e) {
+    const reason = (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found' : (e as Error).message;
+    throw new EdgeMlError('EDGEML_ONNX_LOAD_FAILED', `cannot read model ${file}: ${reason}`, { path: file, reason });
+  }
+  const info = tools.readModelInfo(bytes);
+  const spec = (v: ModelFileInfo['inputs'][number]): IoSpec => ({
+    name: v.name,
+    isTensor: v.kind === 'tensor',
+    dtype: isOnnxDtype(v.dtype) ? v.dtype : '',
+    dims: v.dims,
+  });
+  return {
+    path: file,
+    name: info.metadata[`${MODEL_CARD_PREFIX}name`] ?? (info.graphName || path.basename(file, path.extname(file))),
+    version: info.metadata[`${MODEL_CARD_PREFIX}version`] ?? (info.modelVersion ? String(info.modelVersion) : ''),
+    sha256: createHash('sha256').update(bytes).digest('hex'),
+    sizeBytes: bytes.byteLength,
+    producer: [info.producerName, info.producerVersion].filter(Boolean).join(' '),
+    description: info.metadata[`${MODEL_CARD_PREFIX}description`] ?? info.docString,
+    opsets: info.opsets,
+    inputs: info.inputs.map(spec),
+    outputs: info.outputs.map(spec),
+    metadata: info.metadata,
+    card: (() => {
+      try {
+        return parseModelCard(info.metadata);
+      } catch {
+        return {};
+      }
+    })(),
+    hasCard: Object.keys(info.metadata).some((k) => k.startsWith(MODEL_CARD_PREFIX)),
+    rewritten: [],
+    loadMs: 0,
+  };
+}
+
+/** Why `next` cannot replace `current`: inputs must keep names, dtypes and fixed sizes. */
+export function incompatibility(current: IoSpec[], next: IoSpec[]): string | undefined {
+  for (const old of current) {
+    const now = next.find((i) => i.name === old.name);
+    if (!now) return `input "${old.name}" is gone`;
+    if (now.dtype !== old.dtype) return `input "${old.name}" changed from ${old.dtype} to ${now.dtype}`;
+    if (old.dims.length > 0 && now.dims.length > 0) {
+      if (now.dims.length !== old.dims.length) return `input "${old.name}" changed rank`;
+      for (let i = 0; i < old.dims.length; i++) {
+        const n = now.dims[i];
+        if (typeof n === 'number' && n >= 0 && n !== old.dims[i]) return `input "${old.name}" dimension ${i} changed to ${n}`;
+      }
+    }
+  }
+  const added = next.find((i) => !current.some((c) => c.name === i.name));
+  if (added) return `new input "${added.name}"`;
+  return undefined;
+}
+
+function toOrtFeeds(feeds: Feeds): Record<string, ort.Tensor> {
+  const out: Record<string, ort.Tensor> = {};
+  for (const [name, t] of Object.entries(feeds)) {
+    out[name] = new ort.Tensor(t.dtype as ort.Tensor.Type, t.data as ort.Tensor.DataType, t.dims);
+  }
+  return out;
+}
+
+function rawOutputs(result: ort.InferenceSession.ReturnType): Record<string, RawOutput> {
+  const out: Record<string, RawOutput> = {};
+  for (const [name, value] of Object.entries(result)) {
+    const t = value as ort.Tensor;
+    out[name] = { dtype: t.type as OnnxDtype, dims: [...t.dims], data: t.data as RawOutput['data'] };
+  }
+  return out;
+}
+
+function runError(e: unknown): EdgeMlError {
+  if (e instanceof EdgeMlError) return e;
+  const reason = (e instanceof Error ? e.message : String(e)).split('\n')[0]!;
+  return new EdgeMlError('EDGEML_ONNX_RUN_FAILED', `inference failed: ${reason}`, { reason });
+}
+
+/** The worker's state machine; `handle` answers one request. Exported for in-process benchmarks. */
+export class SessionWorker {
+  private current: LoadedModel | undefined;
+  private threads = 0;
+  private lastGoodFeeds: Feeds | undefined;
+  /** Runs and swaps happen strictly one after another. */
+  private chain: Promise<unknown> = Promise.resolve();
+
+  constructor(private readonly tools: ModelFileTools) {}
+
+  private serial<T>(task: () => Promise<T>): Promise<T> {
+    const next = this.chain.then(task, task);
+    this.chain = next.catch(() => undefined);
+    return next;
+  }
+
+  async handle(req: WorkerRequest): Promise<WorkerReply> {
+    try {
+      switch (req.op) {
+        case 'load': {
+          this.threads = req.threads;
+          const loaded = await loadModel(this.tools, req.path, req.threads);
+          await this.serial(async () => {
+            const old = this.current;
+            this.current = loaded;
+            this.lastGoodFeeds = undefined;
+            await old?.session.release();
+          });
+          return { id: req.id, ok: true, op: 'load', description: loaded.description };
+        }
+        case 'reload':
+          return await this.reload(req.id, req.path);
+        case 'inspect':
+          return { id: req.id, ok: true, op: 'inspect', description: await inspectModel(this.tools, req.path) };
+        case 'run':
+          return await this.serial(() => this.run(req.id, req.items, req.options));
+        case 'close':
+          await this.serial(async () => {
+            const old = this.current;
+            this.current = undefined;
+            await old?.session.release();
+          });
+          return { id: req.id, ok: true, op: 'close' };
+      }
+    } catch (e) {
+      return { id: req.id, ok: false, error: wire(e, 'EDGEML_ONNX_LOAD_FAILED') };
+    }
+  }
+
+  private async reload(id: number, file: string): Promise<WorkerReply> {
+    const current = this.current;
+    if (current) {
+      // Unchanged bytes (a touch, a copy of the same file) need no new session.
+      try {
+        const sha = createHash('sha256').update(await readFile(file)).digest('hex');
+        if (sha === current.description.sha256) return { id, ok: true, op: 'reload', description: current.description, unchanged: true };
+      } catch {
+        // unreadable: loadModel below reports it properly
+      }
+    }
+    let candidate: LoadedModel;
+    try {
+      candidate = await loadModel(this.tools, file, this.threads);
+    } catch (e) {
+      throw reloadError(e);
+    }
+    try {
+      await this.serial(async () => {
+        const serving = this.current;
+        if (serving) {
+          const why = incompatibility(serving.description.inputs, candidate.description.inputs);
+          if (why) throw new EdgeMlError('EDGEML_ONNX_RELOAD_FAILED', `the new model is not compatible: ${why}`, { reason: why });
+        }
+        // A real input the old model answered is the best sample; zeros otherwise.
+        const sample = this.lastGoodFeeds ?? sampleFeeds(candidate.description.inputs);
+        try {
+          await candidate.session.run(toOrtFeeds(sample));
+        } catch (e) {
+          throw new EdgeMlError('EDGEML_ONNX_RELOAD_FAILED', `the new model fails on a sample input: ${runError(e).message}`, {
+            reason: `fails on a sample input: ${runError(e).params.reason ?? runError(e).message}`,
+          });
+        }
+        this.current = candidate;
+        await serving?.session.release();
+      });
+    } catch (e) {
+      await candidate.session.release().catch(() => undefined);
+      throw reloadError(e);
+    }
+    return { id, ok: true, op: 'reload', description: candidate.description, unchanged: false };
+  }
+
+  private async run(id: number, items: unknown[], options: RunOptions): Promise<WorkerReply> {
+    const model = this.current;
+    if (!model) throw new EdgeMlError('EDGEML_ONNX_MODEL_NOT_LOADED', 'no model is loaded', { reason: 'no model is loaded' });
+    const d = model.description;
+    const ref = { name: d.name, version: d.version, sha256: d.sha256 };
+    const results: RunResult[] = new Array(items.length);
+    const tensorOutputs = d.outputs.filter((o) => o.isTensor).map((o) => o.name);
+    let fetches = tensorOutputs;
+    if (options.outputs && options.outputs.length > 0) {
+      const unknown = options.outputs.find((o) => !d.outputs.some((x) => x.name === o));
+      if (unknown !== undefined) {
+        const error = wire(
+          new EdgeMlError('EDGEML_ONNX_OUTPUT_UNKNOWN', `the model has no output "${unknown}"`, { output: unknown, outputs: d.outputs.map((o) => o.name).join(', ') }),
+          'EDGEML_ONNX_OUTPUT_UNKNOWN',
+        );
+        return { id, ok: true, op: 'run', model: ref, results: items.map(() => ({ ok: false, error })) };
+      }
+      fetches = options.outputs;
+    }
+    const ctx = { inputs: d.inputs, card: d.card, forbidNaN: d.hasCard && d.card.nan !== 'allow', featureOrder: options.featureOrder };
+    const feeds: Array<Feeds | undefined> = items.map((payload, i) => {
+      try {
+        return buildFeeds(payload, ctx);
+      } catch (e) {
+        results[i] = { ok: false, error: wire(e, 'EDGEML_ONNX_INPUT_FORM') };
+        return undefined;
+      }
+    });
+
+    const runOne = async (i: number): Promise<void> => {
+      const started = performance.now();
+      try {
+        const out = await model.session.run(toOrtFeeds(feeds[i]!), fetches);
+        const ms = performance.now() - started;
+        results[i] = { ok: true, payload: jsonPayload(rawOutputs(out)), inferenceMs: ms, batchSize: 1 };
+        this.lastGoodFeeds = feeds[i];
+      } catch (e) {
+        results[i] = { ok: false, error: wire(runError(e), 'EDGEML_ONNX_RUN_FAILED') };
+      }
+    };
+
+    const pending = feeds.map((f, i) => (f ? i : -1)).filter((i) => i >= 0);
+    if (!options.batch || pending.length < 2 || !hasBatchDimension(d.inputs)) {
+      for (const i of pending) await runOne(i);
+      return { id, ok: true, op: 'run', model: ref, results };
+    }
+    // Group messages whose inputs stack (same dtypes and trailing dims), in arrival order.
+    const groups: number[][] = [];
+    for (const i of pending) {
+      const group = groups.find((g) => stackable(feeds[g[0]!]!, feeds[i]!));
+      if (group) group.push(i);
+      else groups.push([i]);
+    }
+    for (const group of groups) {
+      if (group.length === 1) {
+        await runOne(group[0]!);
+        continue;
+      }
+      const { feeds: stacked, rows } = stackFeeds(group.map((i) => feeds[i]!));
+      let answers: Array<Record<string, RawOutput>> | undefined;
+      let ms = 0;
+      try {
+        const started = performance.now();
+        const out = await model.session.run(toOrtFeeds(stacked), fetches);
+        ms = performance.now() - started;
+        answers = splitOutputs(rawOutputs(out), rows);
+      } catch {
+        answers = undefined; // one bad message must not fail the others: run them one by one
+      }
+      if (!answers) {
+        for (const i of group) await runOne(i);
+        continue;
+      }
+      group.forEach((i, k) => {
+        results[i] = { ok: true, payload: jsonPayload(answers![k]!), inferenceMs: ms, batchSize: group.length };
+      });
+      this.lastGoodFeeds = feeds[group[0]!];
+    }
+    return { id, ok: true, op: 'run', model: ref, results };
+  }
+}
+
+function reloadError(e: unknown): EdgeMlError {
+  const err = toEdgeMlError(e, 'EDGEML_ONNX_RELOAD_FAILED');
+  if (err.code === 'EDGEML_ONNX_RELOAD_FAILED') return err;
+  const reason = String(err.params.reason ?? err.message);
+  return new EdgeMlError('EDGEML_ONNX_RELOAD_FAILED', `reload failed, the old model keeps serving: ${reason}`, { reason, cause: err.code });
+}
+
+function jsonPayload(raw: Record<string, RawOutput>): Record<string, ReturnType<typeof toJsonTensor>> {
+  const out: Record<string, ReturnType<typeof toJsonTensor>> = {};
+  for (const [name, t] of Object.entries(raw)) out[name] = toJsonTensor(t.dtype, t.dims, t.data);
+  return out;
+}
+
+/** Wires the worker thread's port to one SessionWorker per session it hosts. */
+export function serveSessionWorker(port: MessagePort, tools: ModelFileTools): void {
+  const sessions = new Map<number, SessionWorker>();
+  port.on('message', (req: WorkerRequest) => {
+    let worker = sessions.get(req.session);
+    if (!worker) {
+      worker = new SessionWorker(tools);
+      if (req.op !== 'close' && req.op !== 'inspect') sessions.set(req.session, worker);
+    }
+    if (req.op === 'close') sessions.delete(req.session);
+    void worker.handle(req).then((reply) => port.postMessage(reply));
+  });
+}

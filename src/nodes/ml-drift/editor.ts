@@ -1,0 +1,81 @@
+/** Editor definition of ml-drift. */
+import type { EditorNodeProperties, EditorRED } from 'node-red';
+
+declare const RED: EditorRED;
+
+interface MlDriftProps extends EditorNodeProperties {
+  model: string;
+  reference: string;
+  referenceFile: string;
+  referenceSamples: string;
+  features: string;
+  featuresProperty: string;
+  predictionProperty: string;
+  window: string;
+  mode: string;
+  step: string;
+  bins: string;
+  psiWarn: string;
+  psiAlarm: string;
+  shiftWarn: string;
+  shiftAlarm: string;
+  ksWarn: string;
+  ksAlarm: string;
+}
+
+const positiveInt = (min: number) => (v: string): boolean => Number.isInteger(Number(v)) && Number(v) >= min;
+const nonNegative = (v: string): boolean => v !== '' && Number.isFinite(Number(v)) && Number(v) >= 0;
+const probability = (v: string): boolean => v !== '' && Number.isFinite(Number(v)) && Number(v) >= 0 && Number(v) <= 1;
+
+RED.nodes.registerType<MlDriftProps>('ml-drift', {
+  category: 'edge ML',
+  color: '#8fc9a8',
+  icon: 'edgeml-drift.svg',
+  inputs: 1,
+  outputs: 1,
+  defaults: {
+    name: { value: '' },
+    model: { value: '', type: 'onnx-model', required: false },
+    reference: { value: 'card', validate: (v: string) => ['card', 'file', 'samples'].includes(v) },
+    referenceFile: {
+      value: '',
+      validate: function (this: { reference?: string }, v: string) {
+        return $('#node-input-reference').length ? $('#node-input-reference').val() !== 'file' || !!v : this.reference !== 'file' || !!v;
+      },
+    },
+    referenceSamples: { value: '500', validate: positiveInt(2) },
+    features: { value: '' },
+    featuresProperty: { value: 'payload', validate: RED.validators.typedInput('msg') },
+    predictionProperty: { value: '' },
+    window: { value: '200', validate: positiveInt(2) },
+    mode: { value: 'tumbling', validate: (v: string) => v === 'tumbling' || v === 'sliding' },
+    step: { value: '50', validate: positiveInt(1) },
+    bins: { value: '10', validate: positiveInt(2) },
+    psiWarn: { value: '0.1', validate: nonNegative },
+    psiAlarm: { value: '0.25', validate: nonNegative },
+    shiftWarn: { value: '0.5', validate: nonNegative },
+    shiftAlarm: { value: '1', validate: nonNegative },
+    ksWarn: { value: '0.01', validate: probability },
+    ksAlarm: { value: '0.001', validate: probability },
+  },
+  inputLabels: function () {
+    return this._('ml-drift.label.input');
+  },
+  outputLabels: function () {
+    return this._('ml-drift.label.report');
+  },
+  label: function () {
+    return this.name || this._('ml-drift.label.node');
+  },
+  paletteLabel: 'ml drift',
+  oneditprepare: function () {
+    const sync = (): void => {
+      const ref = String($('#node-input-reference').val());
+      $('.ml-drift-file').toggle(ref === 'file');
+      $('.ml-drift-samples').toggle(ref === 'samples' || ref === 'file');
+      $('.ml-drift-step').toggle($('#node-input-mode').val() === 'sliding');
+    };
+    $('#node-input-reference, #node-input-mode').on('change', sync);
+    sync();
+  },
+});

@@ -1,0 +1,169 @@
+/**
+ * ml-drift: compares each feature's live distribution (and optionally the prediction) with a
+ * reference over fixed-size windows; one report message per window.
+ */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
+import { EdgeMlError } from '../../lib/errors';
+import {
+  DEFAULT_DRIFT_OPTIONS,
+  DriftMonitor,
+  parseReferenceFile,
+  referenceFromStats,
+  type DriftOptions,
+  type FeatureReference,
+  type ReferenceSource,
+} from '../../lib/drift/drift';
+import { ModelCardSource } from '../shared/model-card-source';
+import { onInput, setStatus } from '../shared/runtime';
+
+interface MlDriftDef extends NodeDef {
+  model: string;
+  reference: string;
+  referenceFile: string;
+  referenceSamples: string | number;
+  features: string;
+  featuresProperty: string;
+  predictionProperty: string;
+  window: string | number;
+  mode: string;
+  step: string | number;
+  bins: string | number;
+  psiWarn: string | number;
+  psiAlarm: string | number;
+  shiftWarn: string | number;
+  shiftAlarm: string | number;
+  ksWarn: string | number;
+  ksAlarm: string | number;
+}
+
+function num(v: string | number | undefined, field: string, fallback: number): number {
+  if (v === undefined || v === null || (typeof v === 'string' && v.trim() === '')) return fallback;
+  const n = Number(v);
+  if (!Number.isFinite(n)) throw new EdgeMlError('EDGEML_DRIFT_CONFIG', `${field} is not a number`, { reason: `${field} is not a number: ${String(v)}` });
+  return n;
+}
+
+function optionsFromDef(def: MlDriftDef): DriftOptions {
+  const d = DEFAULT_DRIFT_OPTIONS;
+  const mode = def.mode === 'sliding' ? 'sliding' : 'tumbling';
+  const o: DriftOptions = {
+    window: Math.floor(num(def.window, 'window', d.window)),
+    mode,
+    step: Math.floor(num(def.step, 'step', d.step)),
+    referenceSamples: Math.floor(num(def.referenceSamples, 'referenceSamples', d.referenceSamples)),
+    bins: Math.floor(num(def.bins, 'bins', d.bins)),
+    psi: { warn: num(def.psiWarn, 'psiWarn', d.psi.warn), alarm: num(def.psiAlarm, 'psiAlarm', d.psi.alarm) },
+    meanShift: { warn: num(def.shiftWarn, 'shiftWarn', d.meanShift.warn), alarm: num(def.shiftAlarm, 'shiftAlarm', d.meanShift.alarm) },
+    ksP: { warn: num(def.ksWarn, 'ksWarn', d.ksP.warn), alarm: num(def.ksAlarm, 'ksAlarm', d.ksP.alarm) },
+  };
+  if (o.bins < 2) throw new EdgeMlError('EDGEML_DRIFT_CONFIG', 'bins < 2', { reason: 'bins must be at least 2' });
+  if (o.psi.alarm < o.psi.warn || o.meanShift.alarm < o.meanShift.warn || o.ksP.alarm > o.ksP.warn) {
+    throw new EdgeMlError('EDGEML_DRIFT_CONFIG', 'alarm threshold milder than warn', { reason: 'an alarm threshold is milder than its warn threshold' });
+  }
+  return o;
+}
+
+/** Feature values of one message by name; non-numbers are left out (ml-guard's job is upstream). */
+function featureValues(value: unknown, names: string[] | undefined): Record<string, number> {
+  const out: Record<string, number> = {};
+  if (Array.isArray(value)) {
+    value.forEach((v, i) => {
+      if (typeof v === 'number') out[names?.[i] ?? `f${i}`] = v;
+    });
+  } else if (typeof value === 'object' && value !== null) {
+    for (const [k, v] of Object.entries(value)) if (typeof v === 'number') out[k] = v;
+  } else {
+    throw new EdgeMlError('EDGEML_DRIFT_INPUT', 'features must be an array or an object', { reason: `got ${value === null ? 'null' : typeof value}` });
+  }
+  return out;
+}
+
+export = function (RED: NodeAPI): void {
+  function MlDriftNode(this: Node, def: MlDriftDef): void {
+    RED.nodes.createNode(this, def);
+    const node = this;
+    const source: ReferenceSource = def.reference === 'file' || def.reference === 'samples' ? def.reference : 'card';
+    const names = (def.features ?? '')
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
+    const featuresProperty = def.featuresProperty || 'payload';
+    const predictionProperty = def.predictionProperty || '';
+    let monitor: DriftMonitor | undefined;
+    let options: DriftOptions | undefined;
+    let setupError: EdgeMlError | undefined;
+    try {
+      options = optionsFromDef(def);
+      if (source === 'file') {
+        if (!def.referenceFile) throw new EdgeMlError('EDGEML_DRIFT_REFERENCE', 'no reference file', { reason: 'no reference file set' });
+        const userDir = (RED.settings as { userDir?: string }).userDir ?? process.cwd();
+        const file = path.resolve(userDir, def.referenceFile);
+        let json: unknown;
+        try {
+          json = JSON.parse(readFileSync(file, 'utf8'));
+        } catch (e) {
+          throw new EdgeMlError('EDGEML_DRIFT_REFERENCE', `cannot read ${file}`, { reason: `cannot read ${file}: ${(e as Error).message}` });
+        }
+        monitor = new DriftMonitor(options, 'file', parseReferenceFile(json, options.bins, options.referenceSamples));
+      } else if (source === 'samples') {
+        monitor = new DriftMonitor(options, 'samples');
+      }
+      setStatus(RED, node, source === 'card' ? 'idle' : 'loading', source === 'samples' ? 'ml-drift.status.learningStart' : 'ml-drift.status.waiting');
+    } catch (e) {
+      setupError = e instanceof EdgeMlError ? e : new EdgeMlError('EDGEML_DRIFT_CONFIG', String(e), { reason: String(e) });
+      setStatus(RED, node, 'error', 'ml-drift.status.config');
+      node.error(setupError.message);
+    }
+    let monitorCard: unknown;
+    let monitorCardKey = '';
+    const cards = new ModelCardSource(RED, node, def.model || undefined);
+
+    onInput(
+      RED,
+      node,
+      async (msg, send) => {
+        if (setupError) throw setupError;
+        const m = msg as NodeMessage & Record<string, unknown>;
+        const card = await cards.cardFor(m);
+        if (source === 'card' && (!monitor || (card && card !== monitorCard))) {
+          if (!card?.trainingStats || Object.keys(card.trainingStats).length === 0) {
+            throw new EdgeMlError('EDGEML_DRIFT_REFERENCE', 'no training statistics in msg.modelCard', { reason: 'msg.modelCard has no trainingStats' });
+          }
+          // Compared by content: a fanned-out wire hands every message its own clone of the card.
+          const key = JSON.stringify(card.trainingStats);
+          if (!monitor || key !== monitorCardKey) {
+            const refs: Record<string, FeatureReference> = {};
+            for (const [name, stats] of Object.entries(card.trainingStats)) refs[name] = referenceFromStats(stats, (options as DriftOptions).bins);
+            monitor = new DriftMonitor(options as DriftOptions, 'card', refs);
+            monitorCardKey = key;
+          }
+          monitorCard = card;
+        }
+        const mon = monitor as DriftMonitor;
+        const featureNames = names.length ? names : card?.features;
+        const values = featureValues(RED.util.getMessageProperty(m, featuresProperty), featureNames);
+        if (predictionProperty) {
+          const p: unknown = RED.util.getMessageProperty(m, predictionProperty);
+          if (typeof p === 'number') values.prediction = p;
+        }
+        const report = mon.add(values, Date.now());
+        const phase = mon.phase;
+        if (report) {
+          send({ topic: 'drift', payload: report } as NodeMessage);
+          const list = report.drifted.join(', ');
+          if (report.state === 'ok') setStatus(RED, node, 'ready', 'ml-drift.status.ok', { window: report.window.index });
+          else setStatus(RED, node, report.state === 'alarm' ? 'error' : 'warn', `ml-drift.status.${report.state}`, { features: list, window: report.window.index });
+        } else if (phase.learning) {
+          setStatus(RED, node, 'loading', 'ml-drift.status.learning', { n: phase.learned, total: (options as DriftOptions).referenceSamples });
+        }
+      },
+      () => setStatus(RED, node, 'error', 'ml-drift.status.error'),
+    );
+    node.on('close', (_removed: boolean, done: () => void) => {
+      cards.close().then(done, done);
+    });
+  }
+  RED.nodes.registerType('ml-drift', MlDriftNode);
+};

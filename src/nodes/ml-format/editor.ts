@@ -1,0 +1,98 @@
+/** Editor definition of ml-format. */
+import type { EditorNodeProperties, EditorRED } from 'node-red';
+
+declare const RED: EditorRED;
+
+interface MlFormatProps extends EditorNodeProperties {
+  model: string;
+  task: string;
+  outLabel: string;
+  outScores: string;
+  outScore: string;
+  outValue: string;
+  labels: string;
+  logits: string;
+  topK: string;
+  confidence: string;
+  unknownLabel: string;
+  targetMean: string;
+  targetScale: string;
+  unit: string;
+  decimals: string;
+  threshold: string;
+  hysteresis: string;
+  minSamples: string;
+  minDurationMs: string;
+  passthrough: string;
+  includeFeatures: boolean;
+  featuresProperty: string;
+  topic: string;
+  eventTopic: string;
+  modelName: string;
+}
+
+const blankOrNumber = (v: string): boolean => v === '' || v === undefined || Number.isFinite(Number(v));
+const blankOrNonNegative = (v: string): boolean => v === '' || v === undefined || (Number.isFinite(Number(v)) && Number(v) >= 0);
+const blankOrInteger = (v: string): boolean => v === '' || v === undefined || (Number.isInteger(Number(v)) && Number(v) >= 0);
+// Placeholders in a topic template are {name} with no nesting; braces must balance.
+const topicTemplate = (v: string): boolean => v === '' || v === undefined || /^([^{}]|\{[^{}]+\})*$/.test(v);
+
+RED.nodes.registerType<MlFormatProps>('ml-format', {
+  category: 'edge ML',
+  color: '#8fc9a8',
+  icon: 'edgeml-format.svg',
+  inputs: 1,
+  outputs: 2,
+  defaults: {
+    name: { value: '' },
+    model: { value: '', type: 'onnx-model', required: false },
+    task: { value: 'auto', validate: (v: string) => ['auto', 'classification', 'regression', 'anomaly'].includes(v) },
+    outLabel: { value: '' },
+    outScores: { value: '' },
+    outScore: { value: '' },
+    outValue: { value: '' },
+    labels: { value: '' },
+    logits: { value: 'auto', validate: (v: string) => ['auto', 'true', 'false'].includes(v) },
+    topK: { value: '3', validate: blankOrInteger },
+    confidence: { value: '', validate: blankOrNumber },
+    unknownLabel: { value: 'unknown' },
+    targetMean: { value: '', validate: blankOrNumber },
+    targetScale: { value: '', validate: blankOrNumber },
+    unit: { value: '' },
+    decimals: { value: '', validate: blankOrInteger },
+    threshold: { value: '', validate: blankOrNumber },
+    hysteresis: { value: '', validate: blankOrNonNegative },
+    minSamples: { value: '1', validate: blankOrInteger },
+    minDurationMs: { value: '0', validate: blankOrNonNegative },
+    passthrough: { value: '' },
+    includeFeatures: { value: false },
+    featuresProperty: { value: 'features' },
+    topic: { value: 'edgeml/{model}/prediction', validate: topicTemplate },
+    eventTopic: { value: '', validate: topicTemplate },
+    modelName: { value: '' },
+  },
+  inputLabels: function () {
+    return this._('ml-format.label.input');
+  },
+  outputLabels: function (i: number) {
+    return this._(i === 0 ? 'ml-format.label.prediction' : 'ml-format.label.events');
+  },
+  label: function () {
+    return this.name || this._('ml-format.label.node');
+  },
+  paletteLabel: 'ml format',
+  oneditprepare: function () {
+    const showTask = (): void => {
+      const task = String($('#node-input-task').val());
+      $('.ml-format-classification').toggle(task === 'auto' || task === 'classification');
+      $('.ml-format-regression').toggle(task === 'auto' || task === 'regression');
+      $('.ml-format-anomaly').toggle(task === 'auto' || task === 'anomaly');
+    };
+    $('#node-input-task').on('change', showTask);
+    showTask();
+    $('#node-input-includeFeatures').on('change', function () {
+      $('.ml-format-features').toggle($(this).is(':checked'));
+    });
+    $('.ml-format-features').toggle(this.includeFeatures);
+  },
+});

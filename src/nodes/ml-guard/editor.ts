@@ -1,0 +1,145 @@
+/** Editor definition of ml-guard: per-feature rules in an editable list, one policy per check. */
+import type { EditorNodeProperties, EditorRED } from 'node-red';
+
+declare const RED: EditorRED;
+
+interface FeatureRule {
+  feature: string;
+  min: string;
+  max: string;
+  default: string;
+  maxDelta: string;
+}
+
+interface MlGuardProps extends EditorNodeProperties {
+  model: string;
+  features: string;
+  expectedCount: string;
+  rules: FeatureRule[];
+  stuckSamples: string;
+  staleMs: string;
+  timestampProperty: string;
+  policies: Record<string, string>;
+  replaceWith: Record<string, string>;
+}
+
+const CHECKS = ['missing', 'null', 'type', 'nan', 'range', 'spike', 'stuck', 'count', 'stale'];
+const FEATURE_CHECKS = ['missing', 'null', 'type', 'nan', 'range', 'spike', 'stuck'];
+const POLICIES = ['drop', 'flag', 'replace', 'route', 'off'];
+const DEFAULT_POLICY: Record<string, string> = { missing: 'drop', null: 'drop', type: 'drop', nan: 'drop', range: 'flag', spike: 'flag', stuck: 'flag', count: 'drop', stale: 'drop' };
+const DEFAULT_REPLACE: Record<string, string> = { missing: 'last', null: 'last', type: 'last', nan: 'last', range: 'clamp', spike: 'last', stuck: 'last' };
+const blankOrNonNegative = (v: string): boolean => v === '' || v === undefined || (Number.isFinite(Number(v)) && Number(v) >= 0);
+const blankOrNumber = (v: string): boolean => v === '' || v === undefined || Number.isFinite(Number(v));
+
+RED.nodes.registerType<MlGuardProps>('ml-guard', {
+  category: 'edge ML',
+  color: '#8fc9a8',
+  icon: 'edgeml-guard.svg',
+  inputs: 1,
+  outputs: 2,
+  defaults: {
+    name: { value: '' },
+    model: { value: '', type: 'onnx-model', required: false },
+    features: { value: '' },
+    expectedCount: { value: '', validate: blankOrNonNegative },
+    rules: {
+      value: [],
+      validate: (rules: unknown) =>
+        Array.isArray(rules) &&
+        (rules as FeatureRule[]).every(
+          (r) => !!r.feature && blankOrNumber(r.min) && blankOrNumber(r.max) && blankOrNumber(r.default) && blankOrNonNegative(r.maxDelta) && (r.min === '' || r.max === '' || Number(r.min) <= Number(r.max)),
+        ),
+    },
+    stuckSamples: { value: '0', validate: blankOrNonNegative },
+    staleMs: { value: '0', validate: blankOrNonNegative },
+    timestampProperty: { value: 'timestamp' },
+    policies: {
+      value: { ...DEFAULT_POLICY },
+      validate: (p: unknown) =>
+        typeof p === 'object' && p !== null && Object.entries(p as Record<string, string>).every(([c, v]) => POLICIES.includes(v) && !((c === 'count' || c === 'stale') && v === 'replace')),
+    },
+    replaceWith: { value: { ...DEFAULT_REPLACE } },
+  },
+  inputLabels: function () {
+    return this._('ml-guard.label.input');
+  },
+  outputLabels: function (i: number) {
+    return this._(i === 0 ? 'ml-guard.label.good' : 'ml-guard.label.routed');
+  },
+  label: function () {
+    return this.name || this._('ml-guard.label.node');
+  },
+  paletteLabel: 'ml guard',
+  oneditprepare: function () {
+    const node = this;
+    const t = (k: string): string => node._(`ml-guard.${k}`);
+    const list = $('#node-input-rules-container');
+    list.css('min-height', '150px').editableList({
+      addItem: (row: JQuery, _i: number, rule: FeatureRule) => {
+        const field = (key: keyof FeatureRule, width: string): void => {
+          $('<input type="text" class="ml-guard-' + key + '">')
+            .attr('placeholder', t(`rule.${key}`))
+            .css({ width, marginRight: '4px' })
+            .val(rule[key] ?? '')
+            .appendTo(row);
+        };
+        field('feature', '28%');
+        field('min', '16%');
+        field('max', '16%');
+        field('default', '16%');
+        field('maxDelta', '16%');
+      },
+      removable: true,
+      sortable: true,
+    });
+    for (const rule of node.rules ?? []) list.editableList('addItem', rule);
+
+    const table = $('#ml-guard-policies');
+    for (const check of CHECKS) {
+      const tr = $('<tr>').appendTo(table);
+      $('<td>').text(t(`check.${check}`)).appendTo(tr);
+      const policy = $('<select class="ml-guard-policy">').attr('data-check', check).appendTo($('<td>').appendTo(tr));
+      for (const p of POLICIES) {
+        if (p === 'replace' && !FEATURE_CHECKS.includes(check)) continue;
+        $('<option>').val(p).text(t(`policy.${p}`)).appendTo(policy);
+      }
+      policy.val(node.policies?.[check] ?? DEFAULT_POLICY[check] ?? 'flag');
+      const td = $('<td>').appendTo(tr);
+      if (FEATURE_CHECKS.includes(check)) {
+        const rep = $('<select class="ml-guard-replace">').attr('data-check', check).appendTo(td);
+        for (const r of ['last', 'default', 'clamp']) $('<option>').val(r).text(t(`replace.${r}`)).appendTo(rep);
+        rep.val(node.replaceWith?.[check] ?? DEFAULT_REPLACE[check] ?? 'last');
+        const sync = (): void => {
+          rep.toggle(policy.val() === 'replace');
+        };
+        policy.on('change', sync);
+        sync();
+      }
+    }
+  },
+  oneditsave: function () {
+    const rules: FeatureRule[] = [];
+    $('#node-input-rules-container')
+      .editableList('items')
+      .each(function () {
+        const row = $(this);
+        const get = (k: string): string => String(row.find('.ml-guard-' + k).val() ?? '').trim();
+        const feature = get('feature');
+        if (feature) rules.push({ feature, min: get('min'), max: get('max'), default: get('default'), maxDelta: get('maxDelta') });
+      });
+    this.rules = rules;
+    const policies: Record<string, string> = {};
+    $('.ml-guard-policy').each(function () {
+      policies[String($(this).attr('data-check'))] = String($(this).val());
+    });
+    this.policies = policies;
+    const replaceWith: Record<string, string> = {};
+    $('.ml-guard-replace').each(function () {
+      replaceWith[String($(this).attr('data-check'))] = String($(this).val());
+    });
+    this.replaceWith = replaceWith;
+  },
+  oneditresize: function (size: { width: number; height: number }) {
+    $('#node-input-rules-container').editableList('height', Math.max(150, size.height - 420));
+  },
+});

@@ -1,0 +1,172 @@
+/**
+ * ml-guard: per-feature data-quality checks before a model. Output 1: messages that pass (possibly
+ * flagged or with values replaced, see msg.guard); output 2: messages routed by a "route" policy,
+ * and the statistics reply (msg.command = "stats").
+ */
+import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
+import { EdgeMlError } from '../../lib/errors';
+import type { ModelCard } from '../../lib/model-card';
+import {
+  CHECKS,
+  DataGuard,
+  FEATURE_CHECKS,
+  resolveGuardOptions,
+  type FeatureCheck,
+  type GuardCheck,
+  type GuardConfig,
+  type GuardPolicy,
+  type ReplaceWith,
+} from '../../lib/guard/guard';
+import { ModelCardSource } from '../shared/model-card-source';
+import { onInput, setStatus } from '../shared/runtime';
+
+interface FeatureRule {
+  feature: string;
+  min?: string | number;
+  max?: string | number;
+  default?: string | number;
+  maxDelta?: string | number;
+}
+
+interface MlGuardDef extends NodeDef {
+  model: string;
+  features: string;
+  expectedCount: string | number;
+  rules: FeatureRule[];
+  stuckSamples: string | number;
+  staleMs: string | number;
+  timestampProperty: string;
+  policies: Partial<Record<GuardCheck, GuardPolicy>>;
+  replaceWith: Partial<Record<FeatureCheck, ReplaceWith>>;
+}
+
+const POLICIES: GuardPolicy[] = ['drop', 'flag', 'replace', 'route', 'off'];
+const REPLACE: ReplaceWith[] = ['last', 'default', 'clamp'];
+
+function num(v: string | number | undefined, field: string): number | undefined {
+  if (v === undefined || v === null || (typeof v === 'string' && v.trim() === '')) return undefined;
+  const n = Number(v);
+  if (!Number.isFinite(n)) throw new EdgeMlError('EDGEML_GUARD_CONFIG', `${field} is not a number`, { reason: `${field} is not a number: ${String(v)}` });
+  return n;
+}
+
+function configFromDef(def: MlGuardDef): GuardConfig {
+  const c: GuardConfig = {
+    features: (def.features ?? '')
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
+    ranges: {},
+    defaults: {},
+    maxDelta: {},
+    policies: {},
+    replaceWith: {},
+  };
+  const count = num(def.expectedCount, 'expectedCount');
+  if (count !== undefined) c.expectedCount = count;
+  c.stuckSamples = num(def.stuckSamples, 'stuckSamples') ?? 0;
+  c.staleMs = num(def.staleMs, 'staleMs') ?? 0;
+  for (const r of def.rules ?? []) {
+    if (!r.feature) continue;
+    const min = num(r.min, `${r.feature} min`);
+    const max = num(r.max, `${r.feature} max`);
+    if (min !== undefined || max !== undefined) {
+      const range: [number, number] = [min ?? -Infinity, max ?? Infinity];
+      if (range[0] > range[1]) throw new EdgeMlError('EDGEML_GUARD_CONFIG', `${r.feature}: min > max`, { reason: `${r.feature}: min > max` });
+      c.ranges![r.feature] = range;
+    }
+    const d = num(r.default, `${r.feature} default`);
+    if (d !== undefined) c.defaults![r.feature] = d;
+    const delta = num(r.maxDelta, `${r.feature} maxDelta`);
+    if (delta !== undefined) c.maxDelta![r.feature] = delta;
+  }
+  for (const check of CHECKS) {
+    const p = def.policies?.[check];
+    if (p === undefined || p === ('' as GuardPolicy)) continue;
+    if (!POLICIES.includes(p)) throw new EdgeMlError('EDGEML_GUARD_CONFIG', `unknown policy ${p}`, { reason: `unknown policy "${p}" for ${check}` });
+    c.policies![check] = p;
+  }
+  for (const check of FEATURE_CHECKS) {
+    const r = def.replaceWith?.[check];
+    if (r === undefined || r === ('' as ReplaceWith)) continue;
+    if (!REPLACE.includes(r)) throw new EdgeMlError('EDGEML_GUARD_CONFIG', `unknown replacement ${r}`, { reason: `unknown replacement "${r}" for ${check}` });
+    c.replaceWith![check] = r;
+  }
+  return c;
+}
+
+export = function (RED: NodeAPI): void {
+  function MlGuardNode(this: Node, def: MlGuardDef): void {
+    RED.nodes.createNode(this, def);
+    const node = this;
+    const timestampProperty = def.timestampProperty || 'timestamp';
+    let config: GuardConfig | undefined;
+    let configError: EdgeMlError | undefined;
+    try {
+      config = configFromDef(def);
+      resolveGuardOptions(config); // fail at deploy on a bad combination, not at the first message
+      setStatus(RED, node, 'idle', 'ml-guard.status.waiting');
+    } catch (e) {
+      configError = e instanceof EdgeMlError ? e : new EdgeMlError('EDGEML_GUARD_CONFIG', String(e), { reason: String(e) });
+      setStatus(RED, node, 'error', 'ml-guard.status.config');
+    }
+    const cards = new ModelCardSource(RED, node, def.model || undefined);
+    // One guard per model card object: the card supplies names and ranges, the history lives in the guard.
+    let guard: DataGuard | undefined;
+    let guardCard: unknown = null;
+    let guardCardKey = '';
+    const guardFor = (card: ModelCard | undefined): DataGuard => {
+      if (guard && (card === undefined || card === guardCard)) return guard;
+      // Compared by content: Node-RED clones msg.modelCard when a wire fans out, so identity changes
+      // for every message. Only a card that names other features or ranges starts afresh.
+      const key = JSON.stringify([card?.features, card?.ranges]);
+      if (!guard || key !== guardCardKey) {
+        guard = new DataGuard(resolveGuardOptions(config as GuardConfig, card));
+        guardCardKey = key;
+      }
+      guardCard = card;
+      return guard;
+    };
+
+    const showStatus = (g: DataGuard): void => {
+      const s = g.stats;
+      const bad = s.flagged + s.dropped + s.routed + s.replaced;
+      setStatus(RED, node, bad ? 'warn' : 'ready', 'ml-guard.status.counts', {
+        passed: s.passed,
+        flagged: s.flagged,
+        replaced: s.replaced,
+        dropped: s.dropped,
+        routed: s.routed,
+      });
+    };
+
+    onInput(
+      RED,
+      node,
+      async (msg, send) => {
+        if (configError) throw configError;
+        const m = msg as NodeMessage & Record<string, unknown>;
+        const g = guardFor(await cards.cardFor(m));
+        if (m.command === 'stats' || m.command === 'reset-stats') {
+          const stats = g.stats;
+          if (m.command === 'reset-stats') g.resetStats();
+          send([null, { ...m, topic: 'guard/stats', payload: stats } as NodeMessage]);
+          showStatus(g);
+          return;
+        }
+        const timestamp = RED.util.getMessageProperty(m, timestampProperty) as unknown;
+        const result = g.check(m.payload, Date.now(), timestamp);
+        m.guard = { ok: result.issues.length === 0, action: result.action, issues: result.issues };
+        m.payload = result.payload;
+        if (result.action === 'pass' || result.action === 'flag') send([m, null]);
+        else if (result.action === 'route') send([null, m]);
+        showStatus(g);
+      },
+      () => setStatus(RED, node, 'error', 'ml-guard.status.error'),
+    );
+    node.on('close', (_removed: boolean, done: () => void) => {
+      cards.close().then(done, done);
+    });
+  }
+  RED.nodes.registerType('ml-guard', MlGuardNode);
+};

@@ -1,0 +1,142 @@
+/**
+ * ml-model-update: receives model updates over the user's MQTT broker connection, verifies and
+ * stores them in the Node-RED user directory, has the onnx-model config node validate and swap to
+ * them, reports each step on a retained status topic, and publishes what the device runs.
+ */
+import os from 'node:os';
+import path from 'node:path';
+import type { Node, NodeAPI, NodeDef } from 'node-red';
+import { EdgeMlError } from '../../lib/errors';
+import { metricsRegistry } from '../../lib/metrics';
+import { UpdateReceiver } from '../../lib/update/receiver';
+import { DEFAULT_PREFIX, isValidSegment, updateTopics, type UpdateStatus } from '../../lib/update/topics';
+import { registerMetricsEndpoint } from '../shared/admin';
+import { onInput, setStatus } from '../shared/runtime';
+
+interface UpdateNodeDef extends NodeDef {
+  broker: string;
+  model: string;
+  deviceId: string;
+  deviceIdType?: string;
+  groups: string;
+  prefix: string;
+  publicKey: string;
+  reportInterval: number | string;
+  stallSeconds: number | string;
+}
+
+/** What this node needs of the core mqtt-broker config node. */
+interface MqttBrokerNode extends Node {
+  connected: boolean;
+  register(node: Node): void;
+  deregister(node: Node, done: () => void, autoDisconnect?: boolean): void;
+  subscribe(topic: string, options: { qos: number }, callback: (topic: string, payload: Buffer) => void, ref: string): void;
+  unsubscribe(topic: string, ref: string, removeClientSubscription?: boolean): void;
+  publish(msg: { topic: string; payload: string; qos: number; retain: boolean }, done?: (err?: unknown) => void): void;
+}
+
+/** What this node needs of the onnx-model config node. */
+interface UpdatableModel extends Node {
+  modelName?: () => string | undefined;
+  swapModel?: (file: string) => Promise<unknown>;
+}
+
+export = function register(RED: NodeAPI): void {
+  registerMetricsEndpoint(RED);
+
+  function MlModelUpdateNode(this: Node, config: UpdateNodeDef): void {
+    RED.nodes.createNode(this, config);
+    const node = this;
+    const broker = RED.nodes.getNode(config.broker) as MqttBrokerNode | null;
+    const model = RED.nodes.getNode(config.model) as UpdatableModel | null;
+    const deviceId =
+      (config.deviceIdType === 'env' ? process.env[config.deviceId] : config.deviceId)?.trim() || process.env.EDGEML_DEVICE_ID || os.hostname();
+    const groups = String(config.groups ?? '')
+      .split(',')
+      .map((g) => g.trim())
+      .filter(Boolean);
+    const prefix = (config.prefix || DEFAULT_PREFIX).trim();
+    const topics = updateTopics(prefix);
+
+    if (!broker || !model) {
+      setStatus(RED, node, 'error', 'ml-model-update.status.unconfigured');
+      node.error(RED._('ml-model-update.errors.unconfigured'));
+      return;
+    }
+    if (![deviceId, ...groups].every(isValidSegment)) {
+      setStatus(RED, node, 'error', 'ml-model-update.status.unconfigured');
+      node.error(RED._('errors.EDGEML_UPDATE_TOPIC_INVALID', { value: [deviceId, ...groups].join(', ') }));
+      return;
+    }
+
+    const userDir = (RED.settings as { userDir?: string }).userDir ?? process.cwd();
+    const publish = (topic: string, payload: string, retain: boolean): void => {
+      broker.publish({ topic, payload, qos: 1, retain });
+    };
+
+    const receiver = new UpdateReceiver({
+      deviceId,
+      groups,
+      storeDir: path.join(userDir, 'edge-ml', 'models'),
+      prefix,
+      ...(config.publicKey?.trim() ? { publicKey: config.publicKey.trim() } : {}),
+      ...(model.modelName?.() ? { modelName: model.modelName()! } : {}),
+      stallMs: Math.max(1, Number(config.stallSeconds) || 10) * 1000,
+      activate: async (stored) => {
+        if (typeof model.swapModel !== 'function') {
+          throw new EdgeMlError('EDGEML_UPDATE_UNSUPPORTED', 'the model node cannot swap models', {});
+        }
+        await model.swapModel(stored.file);
+      },
+      publish,
+      onState: (s: UpdateStatus) => {
+        if (s.state === 'active' || s.state === 'rolled-back') setStatus(RED, node, 'ready', 'ml-model-update.status.active', { version: s.version });
+        else if (s.state === 'rejected') setStatus(RED, node, 'error', 'ml-model-update.status.rejected', { code: s.code ?? '' });
+        else if (s.state === 'receiving') setStatus(RED, node, 'loading', 'ml-model-update.status.receiving', { version: s.version });
+        node.send({ topic: topics.updateStatus(deviceId), payload: s });
+      },
+    });
+
+    const subscriptions = receiver.subscriptions();
+    broker.register(node);
+    for (const topic of subscriptions) {
+      broker.subscribe(topic, { qos: 1 }, (t: string, payload: Buffer) => void receiver.handle(t, payload), node.id);
+    }
+    setStatus(RED, node, 'idle', 'ml-model-update.status.waiting');
+
+    const report = (): void => {
+      if (!broker.connected) return;
+      const snapshot = metricsRegistry().snapshot();
+      const served = snapshot.models.find((m) => m.sha256 && model.modelName?.() === m.name) ?? snapshot.models[0];
+      publish(
+        topics.modelStatus(deviceId),
+        JSON.stringify({ device: deviceId, ts: new Date().toISOString(), model: served ?? null, guard: snapshot.guard, drift: snapshot.drift }),
+        true,
+      );
+    };
+    const interval = Math.max(1, Number(config.reportInterval) || 60) * 1000;
+    const reporter = setInterval(report, interval);
+
+    onInput(RED, node, async (msg, send) => {
+      const p = msg.payload as unknown;
+      const command = typeof p === 'string' ? p : (p as { command?: unknown } | null)?.command;
+      if (command === 'rollback') {
+        await receiver.handle(topics.command(deviceId), Buffer.from(JSON.stringify({ command: 'rollback' })));
+      } else if (command === 'report' || command === 'status') {
+        report();
+        send({ ...msg, payload: metricsRegistry().snapshot() });
+      } else {
+        throw new EdgeMlError('EDGEML_UPDATE_COMMAND_UNKNOWN', `unknown command ${String(command)}`, { command: String(command) });
+      }
+    });
+
+    node.on('close', (_removed: boolean, done: () => void) => {
+      clearInterval(reporter);
+      receiver.close();
+      for (const topic of subscriptions) broker.unsubscribe(topic, node.id);
+      broker.deregister(node, done, false);
+    });
+  }
+
+  RED.nodes.registerType('ml-model-update', MlModelUpdateNode);
+};

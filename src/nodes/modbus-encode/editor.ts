@@ -1,0 +1,62 @@
+/** Editor definition of modbus-encode (shares the field-table editor of modbus-decode). */
+import type { EditorRED } from 'node-red';
+import { BYTE_ORDERS } from '../../lib/modbus';
+import { type ModbusFieldsProps, fieldsAreValid, resizeFieldTable, setupFieldTable } from '../modbus-decode/editor';
+
+declare const RED: EditorRED;
+
+interface ModbusEncodeProps extends ModbusFieldsProps {
+  address: string;
+  unitid: string;
+  payload: string;
+}
+
+const integerIn = (min: number, max: number) => (v: string): boolean => Number.isInteger(Number(v)) && Number(v) >= min && Number(v) <= max && String(v).trim() !== '';
+
+let table: ReturnType<typeof setupFieldTable> | undefined;
+
+RED.nodes.registerType<ModbusEncodeProps>('modbus-encode', {
+  category: 'edge ML',
+  color: '#8fc9a8',
+  icon: 'edgeml-registers.svg',
+  align: 'right',
+  inputs: 1,
+  outputs: 1,
+  defaults: {
+    name: { value: '' },
+    fields: {
+      value: [{ name: 'value', register: 0, type: 'uint16' }],
+      validate: function (v: string) {
+        return fieldsAreValid(v, this.order);
+      },
+    },
+    order: { value: 'ABCD', validate: (v: string) => (BYTE_ORDERS as readonly string[]).includes(v) },
+    addressing: { value: 'relative', validate: (v: string) => v === 'relative' || v === 'absolute' },
+    address: { value: '0', validate: integerIn(0, 65535) },
+    unitid: { value: '1', validate: integerIn(0, 255) },
+    payload: { value: 'registers', validate: (v: string) => v === 'registers' || v === 'flex-write' },
+  },
+  label: function () {
+    return this.name || `modbus-encode (${this.fields?.length ?? 0})`;
+  },
+  labelStyle: function () {
+    return this.name ? 'node_label_italic' : '';
+  },
+  paletteLabel: 'modbus encode',
+  oneditprepare: function () {
+    const node = this;
+    table = setupFieldTable(this.fields, () => String($('#node-input-order').val() ?? 'ABCD'), (key, params) => node._(key, params));
+    $('#node-input-order').on('change', () => table?.refresh());
+    const toggleAddress = (): void => {
+      $('.node-input-address-row').toggle($('#node-input-addressing').val() !== 'absolute');
+    };
+    $('#node-input-addressing').on('change', toggleAddress);
+    toggleAddress();
+  },
+  oneditsave: function () {
+    if (table) this.fields = table.read();
+  },
+  oneditresize: function (size) {
+    resizeFieldTable(size);
+  },
+});

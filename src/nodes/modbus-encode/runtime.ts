@@ -1,0 +1,83 @@
+/**
+ * modbus-encode: named values (or an array in field order) -> registers, shaped for the write
+ * nodes users have. All encoding lives in src/lib/modbus; this file only wires messages to it.
+ */
+import type { Node, NodeAPI, NodeDef } from 'node-red';
+import { type FlexWritePayload, type ValueEncoder, compileEncoder, normalizeFields } from '../../lib/modbus';
+import { EdgeMlError } from '../../lib/errors';
+import { onInput, setStatus, toNodeError } from '../shared/runtime';
+
+interface ModbusEncodeDef extends NodeDef {
+  fields: unknown;
+  order?: string;
+  addressing?: 'relative' | 'absolute';
+  address?: number | string;
+  unitid?: number | string;
+  payload?: 'registers' | 'flex-write';
+}
+
+function integerIn(value: unknown, min: number, max: number, fallback: number): number | undefined {
+  const n = value === undefined || value === '' ? fallback : Number(value);
+  return Number.isInteger(n) && n >= min && n <= max ? n : undefined;
+}
+
+export = function (RED: NodeAPI): void {
+  function ModbusEncodeNode(this: Node, config: ModbusEncodeDef): void {
+    RED.nodes.createNode(this, config);
+    const node = this;
+    const absolute = config.addressing === 'absolute';
+    const flexWritePayload = config.payload === 'flex-write';
+    let encoder: ValueEncoder | undefined;
+    let configError: EdgeMlError | undefined;
+    let fieldCount = 0;
+    const address = integerIn(config.address, 0, 65535, 0);
+    const unitid = integerIn(config.unitid, 0, 255, 1);
+    try {
+      if (address === undefined) {
+        throw new EdgeMlError('EDGEML_MODBUS_FIELDS_INVALID', 'address must be an integer 0..65535', { field: '-', reason: 'address must be an integer 0..65535' });
+      }
+      if (unitid === undefined) {
+        throw new EdgeMlError('EDGEML_MODBUS_FIELDS_INVALID', 'unit id must be an integer 0..255', { field: '-', reason: 'unit id must be an integer 0..255' });
+      }
+      const fields = normalizeFields(config.fields, config.order);
+      fieldCount = fields.length;
+      encoder = compileEncoder(fields);
+    } catch (e) {
+      configError = toNodeError(RED, e);
+      node.error(configError.message);
+    }
+    let failed = false;
+    if (configError) setStatus(RED, node, 'error', 'modbus-encode.status.config-error');
+    else setStatus(RED, node, 'ready', 'modbus-encode.status.ready', { fields: fieldCount });
+
+    onInput(
+      RED,
+      node,
+      (msg, send) => {
+        if (!encoder) throw configError;
+        const m = msg as typeof msg & Record<string, unknown>;
+        const { registers, first } = encoder(m.payload as Record<string, unknown>);
+        const flexWrite: FlexWritePayload = {
+          value: registers,
+          fc: 16,
+          unitid: unitid!,
+          address: absolute ? first : address! + first,
+          quantity: registers.length,
+        };
+        m.registers = registers;
+        m.flexWrite = flexWrite;
+        m.payload = flexWritePayload ? flexWrite : registers;
+        if (failed) {
+          failed = false;
+          setStatus(RED, node, 'ready', 'modbus-encode.status.ready', { fields: fieldCount });
+        }
+        send(m);
+      },
+      (err) => {
+        failed = true;
+        setStatus(RED, node, 'error', 'modbus-encode.status.error', { code: err.code });
+      },
+    );
+  }
+  RED.nodes.registerType('modbus-encode', ModbusEncodeNode);
+};

@@ -1,0 +1,202 @@
+/**
+ * modbus-server-in: a Modbus TCP server that sends a message the moment a master writes.
+ * Protocol, memory, allow-list and frame assembly live in src/lib/modbus-server; this file wires
+ * them to Node-RED: write events -> messages, input messages -> memory, status, close.
+ */
+import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
+import { EdgeMlError } from '../../lib/errors';
+import {
+  type FrameOptions,
+  type FrameReason,
+  type MemoryArea,
+  type WriteEvent,
+  FrameAssembler,
+  ModbusMemory,
+  ModbusTcpServer,
+  checkFrameOptions,
+  compileAllowList,
+  isMemoryArea,
+  parseFlowWrite,
+} from '../../lib/modbus-server';
+import { onInput, setStatus, toNodeError } from '../shared/runtime';
+
+interface ModbusServerInDef extends NodeDef {
+  host?: string;
+  port?: number | string;
+  unitId?: number | string;
+  holdingSize?: number | string;
+  inputSize?: number | string;
+  coilsSize?: number | string;
+  discreteSize?: number | string;
+  allowList?: string;
+  maxConnections?: number | string;
+  idleTimeout?: number | string;
+  mode?: 'write' | 'frame';
+  frameStart?: number | string;
+  frameLength?: number | string;
+  frameTrigger?: number | string;
+  frameAllWritten?: boolean;
+  frameQuiet?: number | string;
+  writeArea?: string;
+  writeAddress?: number | string;
+  topic?: string;
+}
+
+function integer(value: unknown, fallback: number | undefined, min: number, max: number, name: string): number | undefined {
+  if (value === undefined || value === null || String(value).trim() === '') return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min || n > max) {
+    throw new EdgeMlError('EDGEML_MODBUS_SERVER_CONFIG', `${name} must be an integer ${min}..${max}, got ${String(value)}`, {
+      reason: `${name} must be an integer ${min}..${max}, got ${String(value)}`,
+    });
+  }
+  return n;
+}
+
+/** What the node sends: msg.modbus for this package, msg.modbusRequest as node-red-contrib-modbus shapes it. */
+function writeMessage(
+  payload: number[] | boolean[],
+  event: Pick<WriteEvent, 'fc' | 'unitId' | 'client' | 'area'>,
+  address: number,
+  quantity: number,
+  topic: string,
+  frame?: { reason: FrameReason; writes: number },
+): NodeMessage {
+  const modbus: Record<string, unknown> = { fc: event.fc, unitId: event.unitId, address, quantity, area: event.area, client: { ...event.client } };
+  if (frame) modbus.frame = frame;
+  const msg: Record<string, unknown> = {
+    payload,
+    modbus,
+    modbusRequest: { unitid: event.unitId, fc: event.fc, address, quantity },
+  };
+  if (topic) msg.topic = topic;
+  return msg as NodeMessage;
+}
+
+export = function (RED: NodeAPI): void {
+  function ModbusServerInNode(this: Node, config: ModbusServerInDef): void {
+    RED.nodes.createNode(this, config);
+    const node = this;
+    const topic = config.topic ?? '';
+    let server: ModbusTcpServer | undefined;
+    let assembler: FrameAssembler | undefined;
+    let memory: ModbusMemory;
+    let writeArea: MemoryArea = 'holding';
+    let writeAddress: number | undefined;
+    let statusTimer: ReturnType<typeof setInterval> | undefined;
+    let writesInWindow = 0;
+    let lastStatus = '';
+    const warnedRefusals = new Set<string>();
+
+    const showReady = (): void => {
+      if (!server) return;
+      const params = { clients: server.connectionCount, writes: writesInWindow, port: server.port };
+      const key = writesInWindow > 0 ? 'modbus-server-in.status.busy' : 'modbus-server-in.status.ready';
+      const text = `${key}|${params.clients}|${params.writes}`;
+      if (text === lastStatus) return;
+      lastStatus = text;
+      setStatus(RED, node, 'ready', key, params);
+    };
+
+    try {
+      const size = (v: unknown): number => integer(v, 1024, 0, 65536, 'area size')!;
+      memory = new ModbusMemory({
+        holding: size(config.holdingSize),
+        input: size(config.inputSize),
+        coils: size(config.coilsSize),
+        discrete: size(config.discreteSize),
+      });
+      writeArea = isMemoryArea(config.writeArea) ? config.writeArea : 'holding';
+      writeAddress = integer(config.writeAddress, undefined, 0, 65535, 'write address');
+      const host = String(config.host ?? '').trim() || '127.0.0.1';
+      const port = integer(config.port, 10502, 1, 65535, 'port')!;
+      const unitId = integer(config.unitId, 1, 0, 255, 'unit id')!;
+      const allow = compileAllowList(config.allowList);
+      const maxConnections = integer(config.maxConnections, 8, 1, 1000, 'connection limit')!;
+      const idleTimeoutMs = integer(config.idleTimeout, 0, 0, 86400, 'idle timeout')! * 1000;
+      if (config.mode === 'frame') {
+        const trigger = integer(config.frameTrigger, undefined, 0, 65535, 'trigger register');
+        const frame: FrameOptions = {
+          start: integer(config.frameStart, 0, 0, 65535, 'block start')!,
+          length: integer(config.frameLength, 10, 1, 65536, 'block length')!,
+          ...(trigger === undefined ? {} : { trigger }),
+          whenAllWritten: config.frameAllWritten === true,
+          quietMs: integer(config.frameQuiet, 0, 0, 3600000, 'quiet time')!,
+        };
+        checkFrameOptions(frame, memory.size('holding'));
+        assembler = new FrameAssembler(frame, () => emitFrame('quiet'));
+      }
+      server = new ModbusTcpServer({ host, port, unitId, memory, allow, maxConnections, idleTimeoutMs });
+    } catch (e) {
+      memory ??= new ModbusMemory({ holding: 0, input: 0, coils: 0, discrete: 0 });
+      const err = toNodeError(RED, e);
+      node.error(err.message);
+      setStatus(RED, node, 'error', 'modbus-server-in.status.config-error');
+    }
+
+    let lastFrameWrite: WriteEvent | undefined;
+    function emitFrame(reason: FrameReason): void {
+      if (!assembler || !lastFrameWrite) return;
+      const { start, length } = assembler.options;
+      const writes = assembler.pendingWrites;
+      assembler.reset();
+      node.send(writeMessage(memory.readRegisters('holding', start, length), lastFrameWrite, start, length, topic, { reason, writes }));
+    }
+
+    if (server) {
+      const s = server;
+      setStatus(RED, node, 'loading', 'modbus-server-in.status.starting');
+      s.on('write', (event) => {
+        writesInWindow++;
+        if (assembler && event.area === 'holding') {
+          const outcome = assembler.noteWrite(event.address, event.quantity);
+          if (outcome.belongs) {
+            lastFrameWrite = event;
+            if (outcome.reason) emitFrame(outcome.reason);
+            return;
+          }
+        }
+        // a copy: the event's array must not be shared with later messages or memory
+        node.send(writeMessage(event.values.slice() as number[] | boolean[], event, event.address, event.quantity, topic));
+      });
+      s.on('connections', showReady);
+      s.on('refused', (client, reason) => {
+        const key = `${client.address}|${reason}`;
+        if (warnedRefusals.has(key) || warnedRefusals.size > 100) return; // one warning per client, bounded
+        warnedRefusals.add(key);
+        node.warn(RED._(`modbus-server-in.warn.refused-${reason}`, { client: client.address }));
+      });
+      s.start().then(
+        () => {
+          lastStatus = '';
+          showReady();
+          // writes per second: one window per second; the timer must not keep the process alive
+          statusTimer = setInterval(() => {
+            showReady();
+            writesInWindow = 0;
+          }, 1000);
+          statusTimer.unref();
+        },
+        (e: unknown) => {
+          const err = toNodeError(RED, e);
+          node.error(err.message);
+          setStatus(RED, node, 'error', 'modbus-server-in.status.listen-error', { reason: String(err.params.reason ?? err.code) });
+        },
+      );
+    }
+
+    onInput(RED, node, (msg) => {
+      const write = parseFlowWrite(msg as unknown as Record<string, unknown>, { area: writeArea, ...(writeAddress === undefined ? {} : { address: writeAddress }) });
+      memory.writeFromFlow(write.area, write.address, write.values);
+    });
+
+    node.on('close', (_removed: boolean, done: () => void) => {
+      if (statusTimer) clearInterval(statusTimer);
+      assembler?.dispose();
+      const closing = server ? server.close() : Promise.resolve();
+      server?.removeAllListeners();
+      closing.then(() => done(), () => done());
+    });
+  }
+  RED.nodes.registerType('modbus-server-in', ModbusServerInNode);
+};

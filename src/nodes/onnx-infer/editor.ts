@@ -1,0 +1,59 @@
+/** Editor definition of onnx-infer: which model, where the input is, queue and batching. */
+import type { EditorNodeProperties, EditorRED } from 'node-red';
+
+declare const RED: EditorRED;
+
+interface OnnxInferProps extends EditorNodeProperties {
+  model: string;
+  property: string;
+  outputs: string;
+  features: string;
+  queueSize: string;
+  overflow: string;
+  batch: boolean;
+  maxBatch: string;
+  batchWindow: string;
+}
+
+const intAtLeast =
+  (min: number) =>
+  (v: string): boolean =>
+    Number.isInteger(Number(v)) && Number(v) >= min;
+
+RED.nodes.registerType<OnnxInferProps>('onnx-infer', {
+  category: 'edge ML',
+  color: '#8fc9a8',
+  icon: 'edgeml-model.svg',
+  inputs: 1,
+  outputs: 1,
+  defaults: {
+    name: { value: '' },
+    model: { value: '', type: 'onnx-model', required: true },
+    property: { value: 'payload', required: true, validate: (v: string) => typeof v === 'string' && v.trim().length > 0 },
+    outputs: { value: '' },
+    features: { value: '' },
+    queueSize: { value: '100', validate: intAtLeast(1) },
+    overflow: { value: 'drop-oldest', validate: (v: string) => ['drop-oldest', 'drop-newest', 'error'].includes(v) },
+    batch: { value: false },
+    maxBatch: { value: '32', validate: intAtLeast(1) },
+    batchWindow: { value: '0', validate: intAtLeast(0) },
+  },
+  inputLabels: function () {
+    return this._('onnx-infer.label.input');
+  },
+  outputLabels: function () {
+    return this._('onnx-infer.label.output');
+  },
+  label: function () {
+    return this.name || this._('onnx-infer.label.node');
+  },
+  paletteLabel: 'onnx infer',
+  oneditprepare: function () {
+    $('#node-input-property').typedInput({ default: 'msg', types: ['msg'] });
+    const toggle = (): void => {
+      $('.onnx-infer-batch-row').toggle($('#node-input-batch').is(':checked'));
+    };
+    $('#node-input-batch').on('change', toggle);
+    toggle();
+  },
+});

@@ -1,0 +1,211 @@
+/**
+ * onnx-infer: runs the model of an onnx-model config node on msg.payload (or a configured
+ * property). Messages wait in a bounded queue and run in the model's worker thread; each answer
+ * goes out on its own message with msg.payload = { output: { dtype, dims, data } }.
+ */
+import type { Node, NodeAPI, NodeDef, NodeMessageInFlow } from 'node-red';
+import { EdgeMlError } from '../../lib/errors';
+import type { ErrorParams } from '../../lib/errors';
+import { InferQueue, OVERFLOW_POLICIES } from '../../lib/onnx/infer-queue';
+import type { OverflowPolicy } from '../../lib/onnx/infer-queue';
+import { fromWire } from '../../lib/onnx/model-session';
+import type { ModelSession } from '../../lib/onnx/model-session';
+import type { RunOptions } from '../../lib/onnx/protocol';
+import { onInput, setStatus } from '../shared/runtime';
+import type { SendFn } from '../shared/runtime';
+import type { OnnxModelNode } from '../onnx-model/types';
+
+interface OnnxInferDef extends NodeDef {
+  model: string;
+  property: string;
+  outputs: string;
+  features: string;
+  queueSize: number | string;
+  overflow: OverflowPolicy;
+  batch: boolean;
+  maxBatch: number | string;
+  batchWindow: number | string;
+}
+
+interface Job {
+  msg: NodeMessageInFlow;
+  send: SendFn;
+  resolve: () => void;
+  reject: (err: Error) => void;
+}
+
+/**
+ * The session lives in the onnx-model bundle, whose EdgeMlError is another class than this
+ * bundle's: carry code and params across so the error keeps its code.
+ */
+function localError(e: unknown): Error {
+  if (e instanceof EdgeMlError) return e;
+  const coded = e as { code?: unknown; message?: unknown; params?: unknown };
+  if (e && typeof coded.code === 'string' && coded.code.startsWith('EDGEML_')) {
+    return new EdgeMlError(coded.code, String(coded.message ?? coded.code), (coded.params ?? {}) as ErrorParams);
+  }
+  return e instanceof Error ? e : new Error(String(e));
+}
+
+/** Status updates are coalesced: a busy node would otherwise send one per message to the editor. */
+const STATUS_INTERVAL_MS = 200;
+
+const list = (s: string | undefined): string[] =>
+  (s ?? '')
+    .split(',')
+    .map((x) => x.trim())
+    .filter(Boolean);
+
+function intOr(value: unknown, fallback: number, min: number): number {
+  const n = Math.floor(Number(value));
+  return Number.isFinite(n) && n >= min ? n : fallback;
+}
+
+export = function (RED: NodeAPI): void {
+  function OnnxInferNode(this: Node, config: OnnxInferDef): void {
+    RED.nodes.createNode(this, config);
+    const node = this;
+    const property = (config.property || 'payload').trim();
+    const modelNode = RED.nodes.getNode(config.model) as OnnxModelNode | null;
+    const queueSize = intOr(config.queueSize, 100, 1);
+    const runOptions: RunOptions = {
+      outputs: list(config.outputs),
+      featureOrder: list(config.features),
+      batch: Boolean(config.batch),
+    };
+    let lastMs: number | undefined;
+    let statusTimer: NodeJS.Timeout | undefined;
+    let statusDirty = false;
+    let reloadProblem: string | undefined;
+
+    if (!modelNode) {
+      setStatus(RED, node, 'error', 'onnx-infer.status.noModel');
+      onInput(RED, node, () => {
+        throw new EdgeMlError('EDGEML_ONNX_NO_MODEL', 'no onnx-model configured', {});
+      });
+      return;
+    }
+    const session: ModelSession = modelNode.register(node);
+
+    const showStatus = (): void => {
+      if (session.state === 'loading') setStatus(RED, node, 'loading', 'onnx-infer.status.loading');
+      else if (session.state === 'failed') {
+        const reason = String(session.loadError?.params.reason ?? session.loadError?.message ?? '');
+        setStatus(RED, node, 'error', 'onnx-infer.status.failed', { reason });
+      } else if (session.state === 'ready') {
+        const name = session.description?.name ?? '';
+        const waiting = queue.length;
+        if (reloadProblem) setStatus(RED, node, 'warn', 'onnx-infer.status.reloadFailed', { reason: reloadProblem });
+        else if (waiting > 0 || queue.droppedCount > 0) {
+          setStatus(RED, node, waiting >= queueSize ? 'warn' : 'ready', 'onnx-infer.status.queue', {
+            waiting,
+            size: queueSize,
+            dropped: queue.droppedCount,
+          });
+        } else if (lastMs !== undefined) setStatus(RED, node, 'ready', 'onnx-infer.status.ready', { name, ms: lastMs.toFixed(1) });
+        else setStatus(RED, node, 'ready', 'onnx-infer.status.loaded', { name });
+      }
+    };
+    // Leading edge shows a change at once; changes during the interval are shown once at its end.
+    const statusSoon = (): void => {
+      if (statusTimer) {
+        statusDirty = true;
+        return;
+      }
+      showStatus();
+      const tick = (): void => {
+        statusTimer = undefined;
+        if (statusDirty) {
+          statusDirty = false;
+          showStatus();
+          statusTimer = setTimeout(tick, STATUS_INTERVAL_MS);
+        }
+      };
+      statusTimer = setTimeout(tick, STATUS_INTERVAL_MS);
+    };
+
+    const queue = new InferQueue<Job>(
+      {
+        size: queueSize,
+        overflow: OVERFLOW_POLICIES.includes(config.overflow) ? config.overflow : 'drop-oldest',
+        batch: runOptions.batch,
+        maxBatch: intOr(config.maxBatch, 32, 1),
+        batchWindowMs: intOr(config.batchWindow, 0, 0),
+        inFlight: 2,
+        maxPerRequest: 16,
+      },
+      async (payloads) => {
+        try {
+          await session.ready();
+          return await session.run(payloads, runOptions);
+        } catch (e) {
+          throw localError(e);
+        }
+      },
+      {
+        answer(job, result, model) {
+          if (!result.ok) {
+            job.reject(localError(fromWire(result.error)));
+            return;
+          }
+          const msg = job.msg as NodeMessageInFlow & Record<string, unknown>;
+          msg.payload = result.payload;
+          msg.model = model;
+          msg.inferenceMs = result.inferenceMs;
+          if (result.batchSize > 1) msg.batchSize = result.batchSize;
+          lastMs = result.inferenceMs;
+          job.send(msg);
+          job.resolve();
+        },
+        fail(job, err) {
+          job.reject(err);
+        },
+        dropped(job) {
+          job.resolve(); // dropped by the overflow policy: done, no output; the status counts it
+        },
+        changed: statusSoon,
+      },
+    );
+
+    const onState = (): void => showStatus();
+    const onReloaded = (): void => {
+      reloadProblem = undefined;
+      showStatus();
+    };
+    const onReloadFailed = (err: EdgeMlError): void => {
+      reloadProblem = String(err.params.reason ?? err.message);
+      showStatus();
+    };
+    session.on('state', onState);
+    session.on('reloaded', onReloaded);
+    session.on('reload-failed', onReloadFailed);
+    showStatus();
+
+    onInput(RED, node, async (msg: NodeMessageInFlow, send: SendFn) => {
+      const m = msg as NodeMessageInFlow & Record<string, unknown>;
+      if (m.reload === true) {
+        const outcome = await modelNode.reload().catch((e: unknown) => {
+          throw localError(e);
+        });
+        const d = outcome.description;
+        m.payload = { reloaded: outcome.changed, path: d.path, name: d.name, version: d.version, sha256: d.sha256 };
+        m.model = { name: d.name, version: d.version, sha256: d.sha256 };
+        send(m);
+        return;
+      }
+      const payload = RED.util.getMessageProperty(m, property);
+      await new Promise<void>((resolve, reject) => queue.push({ msg, send, resolve, reject }, payload));
+    });
+
+    node.on('close', (_removed: boolean, done: () => void) => {
+      if (statusTimer) clearTimeout(statusTimer);
+      queue.close();
+      session.off('state', onState);
+      session.off('reloaded', onReloaded);
+      session.off('reload-failed', onReloadFailed);
+      modelNode.deregister(node).then(done, done);
+    });
+  }
+
+  RED.nodes.registerType('onnx-infer', OnnxInferNode as unknown as (this: Node, def: NodeDef) => void);
+};

@@ -1,0 +1,117 @@
+/**
+ * onnx-model (config node): one model file, one ONNX Runtime session in a worker thread, shared by
+ * every onnx-infer node that uses it. Created on the first user, released when the last user leaves
+ * or on redeploy. Watches the file and reloads it (checked, then swapped) when it changes.
+ */
+import { watch } from 'node:fs';
+import type { FSWatcher } from 'node:fs';
+import path from 'node:path';
+import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
+import { EdgeMlError } from '../../lib/errors';
+import { inspectModelFile, liveModelSessions, liveSessionWorkers, ModelSession } from '../../lib/onnx/model-session';
+import type { ReloadOutcome } from '../../lib/onnx/model-session';
+import type { OnnxModelDef, OnnxModelNode } from './types';
+import { resolveModelPath } from './types';
+import { toNodeError } from '../shared/runtime';
+
+const WORKER_FILE = path.join(__dirname, 'onnx-model.session.worker.js');
+/** File events come in bursts (write, chmod, rename); one reload after they settle. */
+const WATCH_SETTLE_MS = 250;
+
+function onnxModel(RED: NodeAPI): void {
+  function OnnxModelNodeCtor(this: OnnxModelNode, config: OnnxModelDef): void {
+    RED.nodes.createNode(this, config);
+    const node = this;
+    const settings = RED.settings as unknown as { userDir?: string };
+    node.modelPath = resolveModelPath(config.path ?? '', settings.userDir);
+    node.users = {};
+    node.session = undefined;
+    const threads = Math.max(0, Math.floor(Number(config.threads ?? 1)) || 0);
+    let watcher: FSWatcher | undefined;
+    let settleTimer: NodeJS.Timeout | undefined;
+
+    const reportReloadFailure = (err: EdgeMlError): void => {
+      // A config node's error with a message reaches the Catch nodes of its users' flows.
+      const msg = { _msgid: RED.util.generateId(), topic: 'reload', payload: { path: node.modelPath } } as NodeMessage;
+      node.error(toNodeError(RED, err), msg);
+    };
+
+    const startWatching = (): void => {
+      if (config.watch === false || watcher) return;
+      try {
+        // The directory, not the file: editors and deploy tools replace files by rename.
+        watcher = watch(path.dirname(node.modelPath), (_event, filename) => {
+          if (filename && filename.toString() !== path.basename(node.modelPath)) return;
+          if (settleTimer) clearTimeout(settleTimer);
+          settleTimer = setTimeout(() => {
+            settleTimer = undefined;
+            node.session?.reload().catch((e: EdgeMlError) => reportReloadFailure(e));
+          }, WATCH_SETTLE_MS);
+        });
+        watcher.on('error', () => stopWatching());
+      } catch {
+        watcher = undefined; // no directory to watch: reload by message still works
+      }
+    };
+
+    const stopWatching = (): void => {
+      if (settleTimer) clearTimeout(settleTimer);
+      settleTimer = undefined;
+      watcher?.close();
+      watcher = undefined;
+    };
+
+    const release = async (): Promise<void> => {
+      stopWatching();
+      const session = node.session;
+      node.session = undefined;
+      await session?.close();
+    };
+
+    node.register = (user: Node): ModelSession => {
+      node.users[user.id] = user;
+      if (!node.session) {
+        node.session = new ModelSession(WORKER_FILE, node.modelPath, threads);
+        startWatching();
+      }
+      return node.session;
+    };
+
+    node.deregister = async (user: Node): Promise<void> => {
+      delete node.users[user.id];
+      if (Object.keys(node.users).length === 0) await release();
+    };
+
+    node.reload = (): Promise<ReloadOutcome> => {
+      if (!node.session) return Promise.reject(new EdgeMlError('EDGEML_ONNX_MODEL_NOT_LOADED', 'no session', { reason: 'no session' }));
+      return node.session.reload();
+    };
+
+    node.on('close', (_removed: boolean, done: () => void) => {
+      release().then(done, done);
+    });
+  }
+
+  RED.nodes.registerType('onnx-model', OnnxModelNodeCtor as unknown as (this: Node, def: NodeDef) => void);
+
+  // The editor lists a model's inputs, outputs and metadata before it is deployed.
+  RED.httpAdmin.get('/edge-ml/model-info', RED.auth.needsPermission('onnx-model.read'), (req, res) => {
+    const requested = typeof req.query.path === 'string' ? req.query.path : '';
+    if (!requested.trim()) {
+      res.status(400).json({ code: 'EDGEML_ONNX_LOAD_FAILED', message: 'no path given' });
+      return;
+    }
+    const settings = RED.settings as unknown as { userDir?: string };
+    const file = resolveModelPath(requested, settings.userDir);
+    inspectModelFile(WORKER_FILE, file).then(
+      (description) => res.json(description),
+      (e: unknown) => {
+        const err = toNodeError(RED, e);
+        res.status(err.code === 'EDGEML_ONNX_LOAD_FAILED' ? 404 : 422).json({ code: err.code, message: err.message, params: err.params });
+      },
+    );
+  });
+}
+
+/** Exposed for tests: how many session worker threads are alive. */
+export = Object.assign(onnxModel, { liveSessionWorkers, liveModelSessions });

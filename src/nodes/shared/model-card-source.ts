@@ -1,0 +1,42 @@
+/**
+ * Where ml-format, ml-guard and ml-drift find the model card: msg.modelCard (set by onnx-infer) or,
+ * for nodes that sit before the model (ml-guard), an optional onnx-model config node whose session
+ * already holds the parsed card. Nodes still work with neither: every card value has a node setting.
+ */
+import type { Node, NodeAPI } from 'node-red';
+import type { ModelCard } from '../../lib/model-card';
+import type { OnnxModelNode } from '../onnx-model/types';
+
+type CardSession = { ready(): Promise<{ card: ModelCard }>; description?: { card: ModelCard } | undefined };
+
+export class ModelCardSource {
+  private readonly modelNode: OnnxModelNode | undefined;
+  private readonly session: CardSession | undefined;
+
+  constructor(
+    RED: NodeAPI,
+    private readonly node: Node,
+    modelId: string | undefined,
+  ) {
+    this.modelNode = modelId ? ((RED.nodes.getNode(modelId) as OnnxModelNode | null) ?? undefined) : undefined;
+    this.session = this.modelNode ? (this.modelNode.register(node) as unknown as CardSession) : undefined;
+  }
+
+  get hasModel(): boolean {
+    return this.session !== undefined;
+  }
+
+  /** msg.modelCard when it is an object, else the configured model's card (waiting for its load), else undefined. */
+  async cardFor(msg: Record<string, unknown>): Promise<ModelCard | undefined> {
+    const own = msg.modelCard;
+    if (typeof own === 'object' && own !== null && !Array.isArray(own)) return own as ModelCard;
+    if (!this.session) return undefined;
+    const loaded = await this.session.ready();
+    // After a reload the session's description is the new one; the same object until the next reload.
+    return this.session.description?.card ?? loaded.card;
+  }
+
+  close(): Promise<void> {
+    return this.modelNode ? this.modelNode.deregister(this.node) : Promise.resolve();
+  }
+}
