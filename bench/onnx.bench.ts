@@ -1,0 +1,260 @@
+/**
+ * ONNX inference figures, each a ratio against a baseline measured in the same run:
+ *   1. per-message time through onnx-infer (Node-RED flow, worker thread) vs a bare session.run loop;
+ *   2. throughput with micro-batching vs without, 32 messages arriving together;
+ *   3. event-loop delay p99 while a ~50 ms model is busy: worker thread vs session.run on the main thread;
+ *   4. model load + first run vs a steady-state run.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import * as ort from 'onnxruntime-node';
+import { ModelSession } from '../src/lib/onnx/model-session';
+import { getNode, helper, inject, loadFlow as loadTestFlow, unloadFlow } from '../test/helpers/flow';
+import type { FlowNode } from '../test/helpers/flow';
+import { deepMlpModel, mlpModel, slowModel } from '../test/helpers/onnx-models';
+import { writeResults } from './util';
+
+const WORKER = path.resolve(__dirname, '..', 'nodes', 'onnx-model.session.worker.js');
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+/**
+ * The test helper wraps Node.prototype methods in sinon spies that record every call; they would
+ * dominate a per-message measurement, so the bench removes them once the flow is running.
+ */
+async function loadFlow(types: string[], nodes: FlowNode[]): Promise<void> {
+  await loadTestFlow(types, nodes);
+  (helper as unknown as { _sandbox: { restore(): void } })._sandbox.restore();
+}
+
+function flow(file: string, infer: Record<string, unknown>): FlowNode[] {
+  return [
+    { id: 'f1', type: 'tab' },
+    { id: 'model', type: 'onnx-model', path: file, watch: false, threads: '1' },
+    { id: 'infer', type: 'onnx-infer', z: 'f1', model: 'model', queueSize: '10000', overflow: 'error', wires: [['out']], ...infer },
+    { id: 'out', type: 'helper', z: 'f1' },
+  ];
+}
+
+/** Sends `count` messages (in bursts of `burst`, the next burst when the previous is answered); ms per message. */
+async function throughFlow(count: number, burst: number, payload: () => unknown): Promise<number> {
+  const out = getNode('out');
+  const start = performance.now();
+  let answered = 0;
+  for (let sent = 0; sent < count; sent += burst) {
+    const n = Math.min(burst, count - sent);
+    const target = answered + n;
+    const done = new Promise<void>((resolve) => {
+      const onInput = (): void => {
+        answered++;
+        if (answered === target) {
+          out.removeListener('input', onInput);
+          resolve();
+        }
+      };
+      out.on('input', onInput);
+    });
+    for (let i = 0; i < n; i++) inject('infer', { payload: payload() });
+    await done;
+  }
+  return (performance.now() - start) / count;
+}
+
+async function bareRun(session: ort.InferenceSession, count: number, row: Float32Array, width: number): Promise<number> {
+  const start = performance.now();
+  for (let i = 0; i < count; i++) await session.run({ x: new ort.Tensor('float32', row.slice(), [1, width]) });
+  return (performance.now() - start) / count;
+}
+
+export async function run(): Promise<void> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'onnx-bench-'));
+  try {
+    const WIDTH = 16;
+    const mlp = mlpModel({ inputs: WIDTH, hidden: 64, outputs: 4, seed: 5 });
+    const mlpFile = path.join(dir, 'mlp.onnx');
+    writeFileSync(mlpFile, mlp.bytes);
+    const row = Float32Array.from({ length: WIDTH }, (_, i) => i / WIDTH);
+
+    // Cold start: the first session of the process also starts the worker thread and ONNX Runtime.
+    const coldStart = performance.now();
+    const cold = new ModelSession(WORKER, mlpFile, 1);
+    await cold.ready();
+    await cold.run([Array.from(row)], { batch: false });
+    const coldLoadAndFirstRunMs = performance.now() - coldStart;
+    await cold.close();
+    const rowArray = Array.from(row);
+
+    // 1. Per-message overhead of the node vs a bare session.run loop (same model, one thread each).
+    const bare = await ort.InferenceSession.create(mlpFile, { intraOpNumThreads: 1, interOpNumThreads: 1 });
+    await loadFlow(['onnx-model', 'onnx-infer'], flow(mlpFile, {}));
+    await throughFlow(500, 50, () => rowArray); // warm-up
+    await bareRun(bare, 500, row, WIDTH);
+    const nodeStream: number[] = [];
+    const nodeSerial: number[] = [];
+    const bareMs: number[] = [];
+    for (let r = 0; r < 5; r++) {
+      bareMs.push(await bareRun(bare, 2000, row, WIDTH));
+      nodeStream.push(await throughFlow(2000, 100, () => rowArray));
+      nodeSerial.push(await throughFlow(300, 1, () => rowArray));
+    }
+    await unloadFlow();
+    const perMessage = {
+      model: `MLP ${WIDTH}-64-4, batch 1`,
+      bareSessionRunMs: median(bareMs),
+      nodeStreamedMs: median(nodeStream),
+      nodeOneAtATimeMs: median(nodeSerial),
+      overheadStreamed: median(nodeStream) / median(bareMs) - 1,
+      overheadOneAtATime: median(nodeSerial) / median(bareMs) - 1,
+      note: 'streamed: messages arrive in bursts of 100 (the worker pipelines them); one-at-a-time: each message waits for the previous answer (worker round trip not hidden)',
+      goal: 'overhead < 0.15',
+    };
+    console.log('onnx: per-message', perMessage);
+
+    // 2. Micro-batching: 32 messages arriving together, batched vs one run each, on two models.
+    // The worker runs models while the main thread handles Node-RED messages, so batching pays off
+    // when the model, not the per-message handling, is the bottleneck: a deep narrow MLP (many small
+    // operators: a single-row run costs far more than its arithmetic) shows that case; a wide
+    // one-hidden-layer MLP shows the other.
+    const batchModels = [
+      { key: 'deepMlp', label: 'MLP 160 x (64-64 relu)', bytes: deepMlpModel(160, 64), width: 64 },
+      { key: 'wideMlp', label: 'MLP 64-1024-8', bytes: mlpModel({ inputs: 64, hidden: 1024, outputs: 8, seed: 6 }).bytes, width: 64 },
+    ];
+    const batching: Record<string, unknown> = {
+      burst: 32,
+      goal: 'speedup >= 5',
+      note: 'bounded by (hop + run1) / (hop + runBatch / 32), hop = the per-message Node-RED handling on the main thread',
+    };
+    for (const m of batchModels) {
+      const file = path.join(dir, `${m.key}.onnx`);
+      writeFileSync(file, m.bytes);
+      const payloadRow = Array.from({ length: m.width }, (_, i) => i / m.width);
+      const tput: Record<string, number[]> = { batched: [], single: [] };
+      for (const mode of ['single', 'batched'] as const) {
+        // batchWindow 2 ms: the first message of a burst waits for the rest instead of running alone.
+        await loadFlow(['onnx-model', 'onnx-infer'], flow(file, mode === 'batched' ? { batch: true, maxBatch: '32', batchWindow: '2' } : {}));
+        await throughFlow(320, 32, () => payloadRow);
+        for (let r = 0; r < 5; r++) tput[mode]!.push(1000 / (await throughFlow(960, 32, () => payloadRow)));
+        await unloadFlow();
+      }
+      batching[m.key] = {
+        model: m.label,
+        singleMsgsPerSec: median(tput.single!),
+        batchedMsgsPerSec: median(tput.batched!),
+        speedup: median(tput.batched!) / median(tput.single!),
+      };
+    }
+    console.log('onnx: micro-batching', batching);
+
+    // 3. Event-loop delay while a ~50 ms model is busy: calibrate layers to ~50 ms per run first.
+    let layers = 8;
+    let slowFile = '';
+    let runMs = 0;
+    for (let attempt = 0; attempt < 6; attempt++) {
+      slowFile = path.join(dir, `slow-${layers}.onnx`);
+      writeFileSync(slowFile, slowModel(layers, 256));
+      const s = await ort.InferenceSession.create(slowFile, { intraOpNumThreads: 1, interOpNumThreads: 1 });
+      const x = { x: new ort.Tensor('float32', new Float32Array(256).fill(0.1), [1, 256]) };
+      await s.run(x);
+      const t0 = performance.now();
+      for (let i = 0; i < 3; i++) await s.run(x);
+      runMs = (performance.now() - t0) / 3;
+      await s.release();
+      if (runMs >= 40 && runMs <= 70) break;
+      layers = Math.max(1, Math.round((layers * 50) / runMs));
+    }
+    const busyFor = async (runOnce: () => Promise<unknown>, ms: number): Promise<{ p99: number; max: number; runs: number }> => {
+      const h = monitorEventLoopDelay({ resolution: 1 });
+      h.enable();
+      const until = performance.now() + ms;
+      let runs = 0;
+      // A timer ticking alongside, as a Node-RED flow would have.
+      const ticker = setInterval(() => undefined, 1);
+      while (performance.now() < until) {
+        await runOnce();
+        runs++;
+      }
+      clearInterval(ticker);
+      h.disable();
+      return { p99: h.percentile(99) / 1e6, max: h.max / 1e6, runs };
+    };
+    const input = new Float32Array(256).fill(0.1);
+    const inline = await ort.InferenceSession.create(slowFile, { intraOpNumThreads: 1, interOpNumThreads: 1 });
+    await inline.run({ x: new ort.Tensor('float32', input.slice(), [1, 256]) });
+    const inlineDelay = await busyFor(() => inline.run({ x: new ort.Tensor('float32', input.slice(), [1, 256]) }), 2000);
+    await inline.release();
+    const worker = new ModelSession(WORKER, slowFile, 1);
+    await worker.ready();
+    await worker.run([Array.from(input)], { batch: false });
+    const workerDelay = await busyFor(() => worker.run([Array.from(input)], { batch: false }), 2000);
+    await worker.close();
+    const eventLoop = {
+      modelRunMs: runMs,
+      layers,
+      inlineP99Ms: inlineDelay.p99,
+      inlineMaxMs: inlineDelay.max,
+      workerP99Ms: workerDelay.p99,
+      workerMaxMs: workerDelay.max,
+      ratio: inlineDelay.p99 / workerDelay.p99,
+      goal: 'worker p99 < 5 ms; inline well over 50 ms',
+    };
+    console.log('onnx: event loop', eventLoop);
+
+    // 4. Load + first run vs a steady-state run (fresh session each time; the worker thread is warm after the first).
+    const loads: number[] = [];
+    const firsts: number[] = [];
+    const steady: number[] = [];
+    for (let r = 0; r < 5; r++) {
+      const t0 = performance.now();
+      const s = new ModelSession(WORKER, mlpFile, 1);
+      await s.ready();
+      const t1 = performance.now();
+      await s.run([rowArray], { batch: false });
+      const t2 = performance.now();
+      for (let i = 0; i < 50; i++) await s.run([rowArray], { batch: false });
+      const t3 = performance.now();
+      await s.close();
+      loads.push(t1 - t0);
+      firsts.push(t2 - t1);
+      steady.push((t3 - t2) / 50);
+    }
+    const load = {
+      model: `MLP ${WIDTH}-64-4 (${mlp.bytes.byteLength} bytes)`,
+      coldLoadAndFirstRunMs,
+      loadMs: median(loads),
+      firstRunMs: median(firsts),
+      steadyRunMs: median(steady),
+      loadPlusFirstRunOverSteadyRun: (median(loads) + median(firsts)) / median(steady),
+      note: 'coldLoadAndFirstRunMs: first session of the process (starts the worker thread and ONNX Runtime); loadMs: later sessions, which share that thread',
+    };
+    console.log('onnx: load', load);
+    await bare.release();
+
+    // 5. 100 full redeploys of a flow with one model and two users: memory after vs before.
+    const redeployFlow = flow(mlpFile, {});
+    await loadFlow(['onnx-model', 'onnx-infer'], redeployFlow);
+    const rss = (): number => {
+      global.gc?.();
+      return process.memoryUsage().rss / 2 ** 20;
+    };
+    for (let i = 0; i < 10; i++) await helper.setFlows(redeployFlow, 'full');
+    await throughFlow(10, 10, () => rowArray);
+    const rssBefore = rss();
+    for (let i = 0; i < 100; i++) await helper.setFlows(redeployFlow, 'full');
+    await throughFlow(10, 10, () => rowArray);
+    const rssAfter = rss();
+    await unloadFlow();
+    const redeploys = {
+      redeploys: 100,
+      rssBeforeMb: rssBefore,
+      rssAfterMb: rssAfter,
+      growthRatio: rssAfter / rssBefore,
+      note: 'each redeploy closes the session (released in the worker) and creates a new one',
+    };
+    console.log('onnx: redeploys', redeploys);
+    const file = writeResults('onnx.json', 'onnx', { perMessage, batching, eventLoop, load, redeploys });
+    console.log(`onnx: results in ${file}`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,284 @@
+/**
+ * onnx-infer in a real Node-RED flow: every input form, every bad input (a coded error at a Catch
+ * node, and the next good message still works), queue overflow policies, micro-batching, the model
+ * card's features/scaler/NaN rules, and a red status for a missing or corrupt model file.
+ */
+import { after, afterEach, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { getNode, inject, loadFlow, nextMessage, nextMessages, nextStatus, unloadFlow } from './helpers/flow';
+import type { FlowNode, Msg } from './helpers/flow';
+import { addModel, mlpModel, mlpReference, slowModel } from './helpers/onnx-models';
+import type { Mlp } from './helpers/onnx-models';
+import { modelCardToMetadata } from '../src/lib/model-card';
+
+const TYPES = ['onnx-model', 'onnx-infer'];
+let dir: string;
+let mlp: Mlp;
+let mlpPath: string;
+let cardMlp: Mlp;
+let cardPath: string;
+const CARD = { name: 'pump-health', version: '2.1.0', features: ['flow', 'pressure', 'temperature', 'vibration'], scaler: { mean: [10, 3, 40, 0.5], scale: [2, 0.5, 5, 0.25] } };
+
+before(() => {
+  dir = mkdtempSync(path.join(os.tmpdir(), 'onnx-infer-test-'));
+  mlp = mlpModel({ inputs: 4, hidden: 8, outputs: 3, seed: 7 });
+  mlpPath = path.join(dir, 'mlp.onnx');
+  writeFileSync(mlpPath, mlp.bytes);
+  cardMlp = mlpModel({ inputs: 4, hidden: 8, outputs: 2, seed: 11, metadata: modelCardToMetadata(CARD) });
+  cardPath = path.join(dir, 'card.onnx');
+  writeFileSync(cardPath, cardMlp.bytes);
+  writeFileSync(path.join(dir, 'add.onnx'), addModel('float32'));
+  writeFileSync(path.join(dir, 'add-int64.onnx'), addModel('int64'));
+  writeFileSync(path.join(dir, 'slow.onnx'), slowModel(4, 128));
+  writeFileSync(path.join(dir, 'corrupt.onnx'), Buffer.from('this is not an onnx model at all'));
+});
+after(() => rmSync(dir, { recursive: true, force: true }));
+afterEach(() => unloadFlow());
+
+function flow(modelFile: string, infer: Record<string, unknown> = {}): FlowNode[] {
+  return [
+    { id: 'f1', type: 'tab' },
+    { id: 'model', type: 'onnx-model', path: modelFile, watch: false, threads: '1' },
+    { id: 'infer', type: 'onnx-infer', z: 'f1', model: 'model', property: 'payload', queueSize: '100', overflow: 'drop-oldest', wires: [['out']], ...infer },
+    { id: 'out', type: 'helper', z: 'f1' },
+    { id: 'catcher', type: 'catch', z: 'f1', scope: null, wires: [['caught']] },
+    { id: 'caught', type: 'helper', z: 'f1' },
+    { id: 'completer', type: 'complete', z: 'f1', scope: ['infer'], wires: [['completed']] },
+    { id: 'completed', type: 'helper', z: 'f1' },
+  ];
+}
+
+function assertClose(actual: unknown[], expected: number[], tol = 1e-4): void {
+  assert.equal(actual.length, expected.length);
+  actual.forEach((a, i) => assert.ok(Math.abs((a as number) - expected[i]!) <= tol, `element ${i}: ${a} vs ${expected[i]}`));
+}
+
+type Out = { dtype: string; dims: number[]; data: unknown[] };
+const y = (msg: Msg): Out => (msg.payload as Record<string, Out>).y!;
+
+describe('input forms', () => {
+  test('a flat array, a nested array and a typed array for a one-input model infer the batch dimension', async () => {
+    await loadFlow(TYPES, flow(mlpPath));
+    const rows = [
+      [0.5, -1, 2, 0.25],
+      [1, 2, 3, 4],
+    ];
+    const expected = mlpReference(mlp, rows);
+    const got = nextMessages('out', 3);
+    inject('infer', { payload: rows.flat() });
+    inject('infer', { payload: rows });
+    inject('infer', { payload: Float32Array.from(rows[0]!) });
+    const [flat, nested, typed] = await got;
+    for (const m of [flat!, nested!]) {
+      assert.equal(y(m).dtype, 'float32');
+      assert.deepEqual(y(m).dims, [2, 3]);
+      assert.ok(Array.isArray(y(m).data));
+      assertClose(y(m).data, expected.flat());
+    }
+    assert.deepEqual(y(typed!).dims, [1, 3]);
+    assertClose(y(typed!).data, expected[0]!);
+    assert.equal(flat!.model && (flat!.model as { name: string }).name, 'mlp');
+    assert.match((flat!.model as { sha256: string }).sha256, /^[0-9a-f]{64}$/);
+    assert.equal(typeof flat!.inferenceMs, 'number');
+    assert.doesNotThrow(() => JSON.parse(JSON.stringify(flat!.payload)));
+  });
+
+  test('an object keyed by input name takes arrays and tensor objects; int64 as numbers, strings and BigInt', async () => {
+    await loadFlow(TYPES, flow(path.join(dir, 'add-int64.onnx')));
+    const big = 2n ** 60n;
+    const got = nextMessage('out');
+    inject('infer', { payload: { a: { dtype: 'int64', dims: [1, 3], data: [1, '2', big] }, b: [[10, 20, 3]] } });
+    const msg = await got;
+    const sum = (msg.payload as Record<string, Out>).sum!;
+    assert.equal(sum.dtype, 'int64');
+    assert.deepEqual(sum.dims, [1, 3]);
+    // beyond 2^53 the value stays exact as a decimal string
+    assert.deepEqual(sum.data, [11, 22, (big + 3n).toString()]);
+  });
+
+  test('named features are ordered by the model card and scaled with its scaler', async () => {
+    await loadFlow(TYPES, flow(cardPath));
+    const raw = { vibration: 0.9, temperature: 47, flow: 12.5, pressure: 2.2, extra: 'ignored' };
+    const x = CARD.features.map((f, i) => ((raw as unknown as Record<string, number>)[f]! - CARD.scaler.mean[i]!) / CARD.scaler.scale[i]!);
+    const got = nextMessage('out');
+    inject('infer', { payload: raw });
+    const msg = await got;
+    assertClose(y(msg).data, mlpReference(cardMlp, [x])[0]!);
+    assert.deepEqual(msg.model, { name: 'pump-health', version: '2.1.0', sha256: (msg.model as { sha256: string }).sha256 });
+  });
+
+  test('a configured feature order maps a features object into a model without a card', async () => {
+    await loadFlow(TYPES, flow(mlpPath, { features: 'd, c, b, a' }));
+    const got = nextMessage('out');
+    inject('infer', { payload: { a: 1, b: 2, c: 3, d: 4 } });
+    assertClose(y(await got).data, mlpReference(mlp, [[4, 3, 2, 1]])[0]!);
+  });
+
+  test('the outputs option fetches only the chosen outputs, and a custom input property is read', async () => {
+    await loadFlow(TYPES, flow(path.join(dir, 'add.onnx'), { outputs: 'sum', property: 'data.tensors' }));
+    const got = nextMessage('out');
+    inject('infer', { data: { tensors: { a: [1, 2, 3], b: [0.5, 0.5, 0.5] } } });
+    const msg = await got;
+    assert.deepEqual(Object.keys(msg.payload as object), ['sum']);
+    assert.deepEqual((msg.payload as Record<string, Out>).sum!.data, [1.5, 2.5, 3.5]);
+  });
+});
+
+describe('bad input: a coded error at the Catch node, then the flow keeps working', () => {
+  const cases: Array<{ what: string; file: () => string; payload: unknown; code: string; infer?: Record<string, unknown> }> = [
+    { what: 'wrong shape', file: () => mlpPath, payload: [[1, 2, 3]], code: 'EDGEML_ONNX_SHAPE' },
+    { what: 'a length that fits no batch', file: () => mlpPath, payload: [1, 2, 3, 4, 5], code: 'EDGEML_ONNX_SHAPE' },
+    { what: 'ragged nesting', file: () => mlpPath, payload: [[1, 2, 3, 4], [1, 2]], code: 'EDGEML_ONNX_SHAPE' },
+    { what: 'dims that disagree with data', file: () => mlpPath, payload: { x: { dtype: 'float32', dims: [2, 4], data: [1, 2, 3, 4] } }, code: 'EDGEML_ONNX_SHAPE' },
+    { what: 'wrong dtype', file: () => mlpPath, payload: { x: { dtype: 'int32', dims: [1, 4], data: [1, 2, 3, 4] } }, code: 'EDGEML_ONNX_DTYPE' },
+    { what: 'missing input', file: () => path.join(dir, 'add.onnx'), payload: { a: [1, 2, 3] }, code: 'EDGEML_ONNX_INPUT_MISSING' },
+    { what: 'an array for a two-input model', file: () => path.join(dir, 'add.onnx'), payload: [1, 2, 3], code: 'EDGEML_ONNX_INPUT_FORM' },
+    { what: 'a string in a numeric input', file: () => mlpPath, payload: [1, 'two', 3, 4], code: 'EDGEML_ONNX_STRING_IN_NUMERIC' },
+    { what: 'a fraction in an integer input', file: () => path.join(dir, 'add-int64.onnx'), payload: { a: [1, 2.5, 3], b: [1, 2, 3] }, code: 'EDGEML_ONNX_VALUE' },
+    { what: 'null payload', file: () => mlpPath, payload: null, code: 'EDGEML_ONNX_INPUT_FORM' },
+    { what: 'NaN where the model card forbids it', file: () => cardPath, payload: [1, NaN, 3, 4], code: 'EDGEML_ONNX_NAN' },
+    { what: 'a missing feature', file: () => cardPath, payload: { flow: 1, pressure: 2, temperature: 3 }, code: 'EDGEML_ONNX_FEATURE_MISSING' },
+    { what: 'a string feature', file: () => cardPath, payload: { flow: 1, pressure: 2, temperature: '3', vibration: 1 }, code: 'EDGEML_ONNX_STRING_IN_NUMERIC' },
+    { what: 'inputs ONNX Runtime itself refuses (no broadcast)', file: () => path.join(dir, 'add.onnx'), payload: { a: [[1, 2, 3], [1, 2, 3]], b: [[1, 2, 3], [1, 2, 3], [1, 2, 3]] }, code: 'EDGEML_ONNX_RUN_FAILED' },
+    { what: 'an unknown output', file: () => mlpPath, payload: [1, 2, 3, 4], code: 'EDGEML_ONNX_OUTPUT_UNKNOWN', infer: { outputs: 'nope' } },
+  ];
+  for (const c of cases) {
+    test(c.what, async () => {
+      await loadFlow(TYPES, flow(c.file(), c.infer));
+      const caught = nextMessage('caught');
+      inject('infer', { payload: c.payload });
+      const err = (await caught).error as { code: string; message: string };
+      assert.equal(err.code, c.code);
+      assert.ok(err.message.length > 0);
+      if (c.infer?.outputs) return; // every message fails on this node by design
+      const good = nextMessage('out');
+      inject('infer', { payload: c.file() === cardPath ? [0, 0, 0, 0] : c.file() === mlpPath ? [0, 0, 0, 0] : { a: [1, 2, 3], b: [1, 2, 3] } });
+      assert.ok((await good).payload);
+    });
+  }
+
+  test('NaN passes through a model without a model card and comes back as "NaN"', async () => {
+    await loadFlow(TYPES, flow(path.join(dir, 'add.onnx')));
+    const got = nextMessage('out');
+    inject('infer', { payload: { a: [NaN, 1, Infinity], b: [1, 1, 1] } });
+    assert.deepEqual(((await got).payload as Record<string, Out>).sum!.data, ['NaN', 2, 'Infinity']);
+  });
+});
+
+describe('model file problems', () => {
+  test('no model configured: red status and EDGEML_ONNX_NO_MODEL', async () => {
+    const nodes = flow(mlpPath).filter((n) => n.type !== 'onnx-model').map((n) => (n.id === 'infer' ? { ...n, model: '' } : n));
+    await loadFlow(TYPES, nodes);
+    const caught = nextMessage('caught');
+    inject('infer', { payload: [1, 2, 3, 4] });
+    assert.equal(((await caught).error as { code: string }).code, 'EDGEML_ONNX_NO_MODEL');
+  });
+
+  for (const [what, file, code] of [
+    ['a missing file', 'does-not-exist.onnx', 'EDGEML_ONNX_MODEL_NOT_LOADED'],
+    ['a corrupt file', 'corrupt.onnx', 'EDGEML_ONNX_MODEL_NOT_LOADED'],
+  ] as const) {
+    test(`${what} turns the status red with a reason and messages get ${code}`, async () => {
+      await loadFlow(TYPES, flow(path.join(dir, file)));
+      const status = await nextStatus('infer', (s) => s.fill === 'red');
+      assert.equal(status.shape, 'ring');
+      const caught = nextMessage('caught');
+      inject('infer', { payload: [1, 2, 3, 4] });
+      assert.equal(((await caught).error as { code: string }).code, code);
+    });
+  }
+});
+
+describe('queue overflow', () => {
+  // Ten messages arrive in one tick: two go to the worker at once, `queueSize` wait, the rest overflow.
+  const send = (n: number): void => {
+    for (let i = 0; i < n; i++) inject('infer', { payload: new Float32Array(128).fill(i / 10), seq: i });
+  };
+  const slow = (): string => path.join(dir, 'slow.onnx');
+
+  test('drop-oldest keeps the newest waiting messages', async () => {
+    await loadFlow(TYPES, flow(slow(), { queueSize: '2', overflow: 'drop-oldest' }));
+    const outs = nextMessages('out', 4);
+    const completes = nextMessages('completed', 10);
+    send(10);
+    assert.deepEqual((await outs).map((m) => m.seq), [0, 1, 8, 9]);
+    assert.equal((await completes).length, 10); // dropped messages are completed, without output
+  });
+
+  test('drop-newest keeps the first waiting messages', async () => {
+    await loadFlow(TYPES, flow(slow(), { queueSize: '2', overflow: 'drop-newest' }));
+    const outs = nextMessages('out', 4);
+    send(10);
+    assert.deepEqual((await outs).map((m) => m.seq), [0, 1, 2, 3]);
+  });
+
+  test('error refuses the overflow with EDGEML_ONNX_QUEUE_FULL and answers the rest', async () => {
+    await loadFlow(TYPES, flow(slow(), { queueSize: '2', overflow: 'error' }));
+    const outs = nextMessages('out', 4);
+    const caught = nextMessages('caught', 6);
+    send(10);
+    const errors = await caught;
+    assert.ok(errors.every((m) => (m.error as { code: string }).code === 'EDGEML_ONNX_QUEUE_FULL'));
+    assert.deepEqual(errors.map((m) => m.seq), [4, 5, 6, 7, 8, 9]);
+    assert.deepEqual((await outs).map((m) => m.seq), [0, 1, 2, 3]);
+  });
+
+  test('the status shows the waiting queue', async () => {
+    await loadFlow(TYPES, flow(slow(), { queueSize: '5', overflow: 'drop-oldest' }));
+    await nextStatus('infer', (s) => s.fill === 'green');
+    const status = nextStatus('infer', (s) => typeof s.text === 'string' && s.text.includes('queue'));
+    const outs = nextMessages('out', 7);
+    send(7);
+    await status;
+    await outs;
+  });
+});
+
+describe('micro-batching', () => {
+  test('messages waiting together run as one batch and each gets its own answer', async () => {
+    await loadFlow(TYPES, flow(mlpPath, { batch: true, maxBatch: '32' }));
+    await nextStatus('infer', (s) => s.fill === 'green');
+    const rows = Array.from({ length: 20 }, (_, i) => [i, -i / 2, i / 3, 1 - i]);
+    const expected = mlpReference(mlp, rows);
+    const outs = nextMessages('out', rows.length);
+    rows.forEach((r, i) => inject('infer', { payload: r, seq: i }));
+    const got = await outs;
+    got.forEach((m) => {
+      assert.deepEqual(y(m).dims, [1, 3]);
+      assertClose(y(m).data, expected[m.seq as number]!);
+    });
+    assert.deepEqual(got.map((m) => m.seq), rows.map((_, i) => i));
+    assert.ok(got.some((m) => ((m.batchSize as number | undefined) ?? 1) > 1), 'some messages shared a run');
+  });
+
+  test('with a batch window, messages arriving together share one run', async () => {
+    await loadFlow(TYPES, flow(mlpPath, { batch: true, maxBatch: '32', batchWindow: '50' }));
+    await nextStatus('infer', (s) => s.fill === 'green');
+    const outs = nextMessages('out', 8);
+    for (let i = 0; i < 8; i++) inject('infer', { payload: [i, 0, 0, i], seq: i });
+    const got = await outs;
+    assert.deepEqual(got.map((m) => m.batchSize), Array(8).fill(8));
+    got.forEach((m) => assertClose(y(m).data, mlpReference(mlp, [[m.seq as number, 0, 0, m.seq as number]])[0]!));
+  });
+
+  test('a bad message in a batch fails alone', async () => {
+    await loadFlow(TYPES, flow(mlpPath, { batch: true, maxBatch: '8' }));
+    await nextStatus('infer', (s) => s.fill === 'green');
+    const outs = nextMessages('out', 5);
+    const caught = nextMessage('caught');
+    for (let i = 0; i < 6; i++) inject('infer', { payload: i === 3 ? [1, 2, 'x', 4] : [i, i, i, i], seq: i });
+    assert.equal(((await caught).error as { code: string }).code, 'EDGEML_ONNX_STRING_IN_NUMERIC');
+    assert.deepEqual((await outs).map((m) => m.seq), [0, 1, 2, 4, 5]);
+  });
+});
+
+test('the node keeps one done() per message: Complete sees every answered message', async () => {
+  await loadFlow(TYPES, flow(mlpPath));
+  const completes = nextMessages('completed', 3);
+  for (let i = 0; i < 3; i++) inject('infer', { payload: [i, i, i, i] });
+  assert.equal((await completes).length, 3);
+  assert.ok(getNode('infer'));
+});
