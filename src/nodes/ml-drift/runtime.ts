@@ -16,6 +16,7 @@ import {
   type ReferenceSource,
 } from '../../lib/drift/drift';
 import { ModelCardSource } from '../shared/model-card-source';
+import { metricsRegistry } from '../../lib/metrics';
 import { onInput, setStatus } from '../shared/runtime';
 
 interface MlDriftDef extends NodeDef {
@@ -152,6 +153,7 @@ export = function (RED: NodeAPI): void {
         const phase = mon.phase;
         if (report) {
           send({ topic: 'drift', payload: report } as NodeMessage);
+          metricsRegistry().recordDrift(report.state);
           const list = report.drifted.join(', ');
           if (report.state === 'ok') setStatus(RED, node, 'ready', 'ml-drift.status.ok', { window: report.window.index });
           else setStatus(RED, node, report.state === 'alarm' ? 'error' : 'warn', `ml-drift.status.${report.state}`, { features: list, window: report.window.index });

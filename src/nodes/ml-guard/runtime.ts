@@ -18,6 +18,7 @@ import {
   type ReplaceWith,
 } from '../../lib/guard/guard';
 import { ModelCardSource } from '../shared/model-card-source';
+import { metricsRegistry } from '../../lib/metrics';
 import { onInput, setStatus } from '../shared/runtime';
 
 interface FeatureRule {
@@ -140,6 +141,7 @@ export = function (RED: NodeAPI): void {
       });
     };
 
+    const metrics = metricsRegistry();
     onInput(
       RED,
       node,
@@ -157,6 +159,7 @@ export = function (RED: NodeAPI): void {
         const timestamp = RED.util.getMessageProperty(m, timestampProperty) as unknown;
         const result = g.check(m.payload, Date.now(), timestamp);
         m.guard = { ok: result.issues.length === 0, action: result.action, issues: result.issues };
+        for (const issue of result.issues) metrics.recordGuard(issue.check, issue.feature ?? '');
         m.payload = result.payload;
         if (result.action === 'pass' || result.action === 'flag') send([m, null]);
         else if (result.action === 'route') send([null, m]);

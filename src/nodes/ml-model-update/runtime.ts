@@ -77,7 +77,8 @@ export = function register(RED: NodeAPI): void {
     const receiver = new UpdateReceiver({
       deviceId,
       groups,
-      storeDir: path.join(userDir, 'edge-ml', 'models'),
+      // one folder per device id, so several device flows in one runtime never share files
+      storeDir: path.join(userDir, 'edge-ml', 'updates', deviceId),
       prefix,
       ...(config.publicKey?.trim() ? { publicKey: config.publicKey.trim() } : {}),
       ...(model.modelName?.() ? { modelName: model.modelName()! } : {}),
@@ -103,6 +104,20 @@ export = function register(RED: NodeAPI): void {
       broker.subscribe(topic, { qos: 1 }, (t: string, payload: Buffer) => void receiver.handle(t, payload), node.id);
     }
     setStatus(RED, node, 'idle', 'ml-model-update.status.waiting');
+
+    // After a restart or redeploy the onnx-model node loads its configured file; put back the
+    // version that was delivered and activated here, so an update survives a reboot.
+    const name = model.modelName?.();
+    const delivered = name ? receiver.active(name) : undefined;
+    if (delivered && typeof model.swapModel === 'function') {
+      model.swapModel(delivered.file).then(
+        () => setStatus(RED, node, 'ready', 'ml-model-update.status.active', { version: delivered.version }),
+        (e: unknown) => {
+          setStatus(RED, node, 'error', 'ml-model-update.status.rejected', { code: (e as EdgeMlError).code ?? 'EDGEML_INTERNAL' });
+          node.warn(RED._('ml-model-update.errors.restore', { version: delivered.version, reason: (e as Error).message }));
+        },
+      );
+    }
 
     const report = (): void => {
       if (!broker.connected) return;
