@@ -144,6 +144,13 @@ test('the store writes atomically, keeps active and previous, prunes the rest an
   assert.equal(existsSync(rejected.file), false);
   store.discard(back.active!);
   assert.equal(existsSync(back.active!.file), true, 'the active file is never discarded');
+
+  // back to the configured model: the delivered one becomes previous, the one before it is pruned
+  const configured = store.deactivate('pump');
+  assert.equal(configured.active, undefined);
+  assert.equal(configured.previous?.version, '2');
+  assert.equal(existsSync(back.previous!.file), false, 'version 3 is pruned');
+  assert.equal(store.rollback('pump').active?.version, '2', 'a second rollback returns to the delivered version');
 });
 
 test('chunk topics round-trip through the topic builder', () => {

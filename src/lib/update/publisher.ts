@@ -49,9 +49,10 @@ export async function publishUpdate(options: PublishOptions): Promise<PublishRes
         new EdgeMlError('EDGEML_UPDATE_TIMEOUT', `no final report from ${[...pending].join(', ')}`, { devices: [...pending].join(', ') }),
       );
     }, options.timeoutMs ?? 120_000);
-    const onMessage = (topic: string, payload: Buffer): void => {
+    const onMessage = (topic: string, payload: Buffer, packet: { retain?: boolean }): void => {
       const device = waitFor.find((d) => topic === topics.updateStatus(d));
-      if (!device) return;
+      // A retained report belongs to an earlier attempt (perhaps of this very file): only live ones count.
+      if (!device || packet.retain) return;
       let status: UpdateStatus;
       try {
         status = JSON.parse(payload.toString('utf8')) as UpdateStatus;

@@ -21,6 +21,11 @@ export interface ReceiverOptions {
   /** Only updates for this model name are accepted (empty: any). */
   modelName?: string;
   prefix?: string;
+  /**
+   * The model the owner serves when no delivered version is active (its configured file): rollback
+   * returns to it when the store holds no previous delivered version.
+   */
+  baseline?: () => StoredModel | undefined;
   /** Validates the stored file (loads, runs on a sample, same inputs) and makes it serve; throws to reject. */
   activate: (model: StoredModel) => Promise<void>;
   publish: (topic: string, payload: string, retain: boolean) => void;
@@ -191,13 +196,19 @@ export class UpdateReceiver {
     if (command !== 'rollback') return;
     const name = this.options.modelName;
     if (!name) return;
-    const current = this.store.state(name).active ?? { name, version: '', sha256: '' };
+    const state = this.store.state(name);
+    const current = state.active ?? this.options.baseline?.() ?? { name, version: '', sha256: '' };
     try {
-      const previous = this.store.state(name).previous;
-      if (!previous) throw new EdgeMlError('EDGEML_UPDATE_NO_PREVIOUS', `no previous version of ${name} to roll back to`, { name });
-      await this.options.activate(previous);
-      const state = this.store.rollback(name);
-      this.report('rolled-back', state.active!);
+      if (state.previous) {
+        await this.options.activate(state.previous);
+        this.report('rolled-back', this.store.rollback(name).active!);
+        return;
+      }
+      const baseline = state.active ? this.options.baseline?.() : undefined;
+      if (!baseline) throw new EdgeMlError('EDGEML_UPDATE_NO_PREVIOUS', `no previous version of ${name} to roll back to`, { name });
+      await this.options.activate(baseline);
+      this.store.deactivate(name);
+      this.report('rolled-back', baseline);
     } catch (e) {
       this.reject(current, e);
     }

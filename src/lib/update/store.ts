@@ -95,6 +95,18 @@ export class ModelStore {
     return next;
   }
 
+  /**
+   * Goes back to the model the owner is configured with (no delivered version active); the active
+   * one becomes previous, so a second rollback returns to it.
+   */
+  deactivate(name: string): StoreState {
+    const old = this.state(name);
+    const next: StoreState = old.active ? { previous: old.active } : {};
+    this.saveState(name, next);
+    this.prune(old, next);
+    return next;
+  }
+
   /** Deletes a written but rejected file (never the active or previous one). */
   discard(model: StoredModel): void {
     const state = this.state(model.name);

@@ -37,6 +37,8 @@ interface MqttBrokerNode extends Node {
 
 /** What this node needs of the onnx-model config node. */
 interface UpdatableModel extends Node {
+  configuredPath?: string;
+  identify?: (file: string) => { name: string; version: string; sha256: string } | undefined;
   modelName?: () => string | undefined;
   swapModel?: (file: string) => Promise<unknown>;
 }
@@ -83,6 +85,11 @@ export = function register(RED: NodeAPI): void {
       ...(config.publicKey?.trim() ? { publicKey: config.publicKey.trim() } : {}),
       ...(model.modelName?.() ? { modelName: model.modelName()! } : {}),
       stallMs: Math.max(1, Number(config.stallSeconds) || 10) * 1000,
+      baseline: () => {
+        const file = model.configuredPath;
+        const id = file ? model.identify?.(file) : undefined;
+        return file && id ? { ...id, file, since: '' } : undefined;
+      },
       activate: async (stored) => {
         if (typeof model.swapModel !== 'function') {
           throw new EdgeMlError('EDGEML_UPDATE_UNSUPPORTED', 'the model node cannot swap models', {});

@@ -3,14 +3,17 @@
  * every onnx-infer node that uses it. Created on the first user, released when the last user leaves
  * or on redeploy. Watches the file and reloads it (checked, then swapped) when it changes.
  */
-import { watch } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { readFileSync, watch } from 'node:fs';
 import type { FSWatcher } from 'node:fs';
 import path from 'node:path';
 import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
 import { EdgeMlError } from '../../lib/errors';
+import { readModelInfo } from '../../lib/onnx/model-file';
+import { registerMetricsEndpoint } from '../shared/admin';
 import { inspectModelFile, liveModelSessions, liveSessionWorkers, ModelSession } from '../../lib/onnx/model-session';
 import type { ReloadOutcome } from '../../lib/onnx/model-session';
-import type { OnnxModelDef, OnnxModelNode } from './types';
+import type { ModelIdentity, OnnxModelDef, OnnxModelNode } from './types';
 import { resolveModelPath } from './types';
 import { toNodeError } from '../shared/runtime';
 
@@ -24,6 +27,7 @@ function onnxModel(RED: NodeAPI): void {
     const node = this;
     const settings = RED.settings as unknown as { userDir?: string };
     node.modelPath = resolveModelPath(config.path ?? '', settings.userDir);
+    node.configuredPath = node.modelPath;
     node.users = {};
     node.session = undefined;
     const threads = Math.max(0, Math.floor(Number(config.threads ?? 1)) || 0);
@@ -87,11 +91,42 @@ function onnxModel(RED: NodeAPI): void {
       return node.session.reload();
     };
 
+    // Read on demand, not cached: a hot reload may replace the bytes behind the same path.
+    node.identify = (file: string): ModelIdentity | undefined => {
+      try {
+        const bytes = readFileSync(file);
+        const info = readModelInfo(bytes);
+        return {
+          name: info.metadata['edgeml.name'] || info.graphName || path.basename(file, '.onnx'),
+          version: info.metadata['edgeml.version'] ?? '',
+          sha256: createHash('sha256').update(bytes).digest('hex'),
+        };
+      } catch {
+        return undefined; // unreadable: the session reports why
+      }
+    };
+    node.modelName = (): string | undefined => node.identify(node.modelPath)?.name;
+
+    node.swapModel = async (file: string): Promise<void> => {
+      if (node.session) {
+        // a reload racing the first load could be overwritten by it: let the load settle first
+        await node.session.ready().catch(() => undefined);
+        await node.session.reload(file);
+      } else {
+        await inspectModelFile(WORKER_FILE, file); // nobody runs it yet: at least it must load
+      }
+      const watching = watcher !== undefined;
+      stopWatching();
+      node.modelPath = file;
+      if (watching) startWatching();
+    };
+
     node.on('close', (_removed: boolean, done: () => void) => {
       release().then(done, done);
     });
   }
 
+  registerMetricsEndpoint(RED);
   RED.nodes.registerType('onnx-model', OnnxModelNodeCtor as unknown as (this: Node, def: NodeDef) => void);
 
   // The editor lists a model's inputs, outputs and metadata before it is deployed.

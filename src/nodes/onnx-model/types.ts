@@ -9,8 +9,17 @@ export interface OnnxModelDef extends NodeDef {
   threads: number | string;
 }
 
+export interface ModelIdentity {
+  name: string;
+  version: string;
+  sha256: string;
+}
+
 export interface OnnxModelNode extends Node {
+  /** The file being served (a delivered update may have replaced the configured one). */
   modelPath: string;
+  /** The file the node is configured with, resolved against the user directory. */
+  configuredPath: string;
   users: Record<string, Node>;
   session: ModelSession | undefined;
   /** Adds a user and returns the shared session (created on the first user). */
@@ -18,6 +27,15 @@ export interface OnnxModelNode extends Node {
   /** Removes a user; the last one out releases the session. */
   deregister(user: Node): Promise<void>;
   reload(): Promise<ReloadOutcome>;
+  /** Name (card's edgeml.name, else graph name, else file name), card version and sha256 of a model file; undefined when unreadable. */
+  identify(file: string): ModelIdentity | undefined;
+  /** The served model's name (see identify). */
+  modelName(): string | undefined;
+  /**
+   * Switches to another model file (a delivered update): loads it beside the current model, checks
+   * it like a hot reload and swaps; rejects with the check's error while the old model keeps serving.
+   */
+  swapModel(file: string): Promise<void>;
 }
 
 export function resolveModelPath(file: string, userDir: string | undefined): string {
