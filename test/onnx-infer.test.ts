@@ -118,7 +118,7 @@ describe('input forms', () => {
   });
 
   test('the outputs option fetches only the chosen outputs, and a custom input property is read', async () => {
-    await loadFlow(TYPES, flow(path.join(dir, 'add.onnx'), { outputs: 'sum', property: 'data.tensors' }));
+    await loadFlow(TYPES, flow(path.join(dir, 'add.onnx'), { outputNames: 'sum', property: 'data.tensors' }));
     const got = nextMessage('out');
     inject('infer', { data: { tensors: { a: [1, 2, 3], b: [0.5, 0.5, 0.5] } } });
     const msg = await got;
@@ -143,7 +143,7 @@ describe('bad input: a coded error at the Catch node, then the flow keeps workin
     { what: 'a missing feature', file: () => cardPath, payload: { flow: 1, pressure: 2, temperature: 3 }, code: 'EDGEML_ONNX_FEATURE_MISSING' },
     { what: 'a string feature', file: () => cardPath, payload: { flow: 1, pressure: 2, temperature: '3', vibration: 1 }, code: 'EDGEML_ONNX_STRING_IN_NUMERIC' },
     { what: 'inputs ONNX Runtime itself refuses (no broadcast)', file: () => path.join(dir, 'add.onnx'), payload: { a: [[1, 2, 3], [1, 2, 3]], b: [[1, 2, 3], [1, 2, 3], [1, 2, 3]] }, code: 'EDGEML_ONNX_RUN_FAILED' },
-    { what: 'an unknown output', file: () => mlpPath, payload: [1, 2, 3, 4], code: 'EDGEML_ONNX_OUTPUT_UNKNOWN', infer: { outputs: 'nope' } },
+    { what: 'an unknown output', file: () => mlpPath, payload: [1, 2, 3, 4], code: 'EDGEML_ONNX_OUTPUT_UNKNOWN', infer: { outputNames: 'nope' } },
   ];
   for (const c of cases) {
     test(c.what, async () => {
@@ -153,7 +153,7 @@ describe('bad input: a coded error at the Catch node, then the flow keeps workin
       const err = (await caught).error as { code: string; message: string };
       assert.equal(err.code, c.code);
       assert.ok(err.message.length > 0);
-      if (c.infer?.outputs) return; // every message fails on this node by design
+      if (c.infer?.outputNames) return; // every message fails on this node by design
       const good = nextMessage('out');
       inject('infer', { payload: c.file() === cardPath ? [0, 0, 0, 0] : c.file() === mlpPath ? [0, 0, 0, 0] : { a: [1, 2, 3], b: [1, 2, 3] } });
       assert.ok((await good).payload);

@@ -145,7 +145,8 @@ export class ModelSession extends EventEmitter {
 
   constructor(
     workerFile: string,
-    readonly path: string,
+    /** The file being served; changes when reload(file) swaps to another file. */
+    public path: string,
     threads: number,
   ) {
     super();
@@ -201,14 +202,15 @@ export class ModelSession extends EventEmitter {
   }
 
   /**
-   * Loads the file again beside the current model, checks it and swaps. On failure the current
-   * model keeps serving. Concurrent requests share one attempt.
+   * Loads the file (or another file, for a delivered update) beside the current model, checks it
+   * and swaps. On failure the current model keeps serving. Concurrent requests share one attempt.
    */
-  reload(): Promise<ReloadOutcome> {
+  reload(file?: string): Promise<ReloadOutcome> {
     if (this.state === 'closed') return Promise.reject(closedError());
     if (this.reloading) return this.reloading;
+    const target = file ?? this.path;
     const attempt = this.host
-      .request(this.sessionId, { op: 'reload', path: this.path })
+      .request(this.sessionId, { op: 'reload', path: target })
       .then((reply) => {
         if (!reply.ok) throw fromWire(reply.error);
         if (reply.op !== 'reload') throw new EdgeMlError('EDGEML_INTERNAL', 'unexpected reply', { reason: 'unexpected reply' });
@@ -217,6 +219,7 @@ export class ModelSession extends EventEmitter {
       .then(
         (outcome) => {
           if (this.state !== 'closed') {
+            this.path = target;
             this.description = outcome.description;
             this.loadError = undefined;
             if (this.state !== 'ready') this.setState('ready');

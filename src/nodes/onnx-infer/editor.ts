@@ -6,7 +6,7 @@ declare const RED: EditorRED;
 interface OnnxInferProps extends EditorNodeProperties {
   model: string;
   property: string;
-  outputs: string;
+  outputNames: string;
   features: string;
   queueSize: string;
   overflow: string;
@@ -30,7 +30,7 @@ RED.nodes.registerType<OnnxInferProps>('onnx-infer', {
     name: { value: '' },
     model: { value: '', type: 'onnx-model', required: true },
     property: { value: 'payload', required: true, validate: (v: string) => typeof v === 'string' && v.trim().length > 0 },
-    outputs: { value: '' },
+    outputNames: { value: "" },
     features: { value: '' },
     queueSize: { value: '100', validate: intAtLeast(1) },
     overflow: { value: 'drop-oldest', validate: (v: string) => ['drop-oldest', 'drop-newest', 'error'].includes(v) },

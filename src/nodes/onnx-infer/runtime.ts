@@ -14,11 +14,12 @@ import type { RunOptions } from '../../lib/onnx/protocol';
 import { onInput, setStatus } from '../shared/runtime';
 import type { SendFn } from '../shared/runtime';
 import type { OnnxModelNode } from '../onnx-model/types';
+import { metricsRegistry } from '../../lib/metrics';
 
 interface OnnxInferDef extends NodeDef {
   model: string;
   property: string;
-  outputs: string;
+  outputNames: string;
   features: string;
   queueSize: number | string;
   overflow: OverflowPolicy;
@@ -69,7 +70,7 @@ export = function (RED: NodeAPI): void {
     const modelNode = RED.nodes.getNode(config.model) as OnnxModelNode | null;
     const queueSize = intOr(config.queueSize, 100, 1);
     const runOptions: RunOptions = {
-      outputs: list(config.outputs),
+      outputs: list(config.outputNames),
       featureOrder: list(config.features),
       batch: Boolean(config.batch),
     };
@@ -124,6 +125,8 @@ export = function (RED: NodeAPI): void {
       statusTimer = setTimeout(tick, STATUS_INTERVAL_MS);
     };
 
+    const metrics = metricsRegistry();
+    let servedSha: string | undefined;
     const queue = new InferQueue<Job>(
       {
         size: queueSize,
@@ -145,12 +148,20 @@ export = function (RED: NodeAPI): void {
       {
         answer(job, result, model) {
           if (!result.ok) {
+            metrics.recordInference(modelNode.id, 0, false);
             job.reject(localError(fromWire(result.error)));
             return;
           }
+          if (model.sha256 !== servedSha) {
+            servedSha = model.sha256;
+            metrics.setModel(modelNode.id, model);
+          }
+          metrics.recordInference(modelNode.id, result.inferenceMs, true);
           const msg = job.msg as NodeMessageInFlow & Record<string, unknown>;
           msg.payload = result.payload;
           msg.model = model;
+          // ml-guard, ml-format and ml-drift take their defaults from the card that answered
+          if (session.description?.hasCard && session.description.sha256 === model.sha256) msg.modelCard = session.description.card;
           msg.inferenceMs = result.inferenceMs;
           if (result.batchSize > 1) msg.batchSize = result.batchSize;
           lastMs = result.inferenceMs;
