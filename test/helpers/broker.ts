@@ -1,6 +1,8 @@
 /**
- * A real MQTT broker for tests: mosquitto on an ephemeral port with its own config file where it is
- * installed, the embedded aedes broker otherwise. restart() keeps the port (for reconnect tests).
+ * A real MQTT broker for tests, the demo and benchmarks: mosquitto on an ephemeral (or given) port
+ * with its own config file where it is installed, the embedded aedes broker otherwise. restart()
+ * keeps the port (for reconnect tests); with `persistent`, sessions, subscriptions and queued QoS 1
+ * messages of clean-session=false clients survive a restart, as on a production broker.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
@@ -26,15 +28,25 @@ function mosquittoBinary(): string {
   return found.stdout.trim();
 }
 
-export async function startBroker(): Promise<TestBroker> {
-  const port = await freePort();
-  return hasMosquitto() ? startMosquitto(port) : startAedes(port);
+export interface BrokerOptions {
+  /** Default: a free port. */
+  port?: number;
+  /** Keep sessions and queued messages across restart() (default false). */
+  persistent?: boolean;
+  /** Use the embedded broker even where mosquitto is installed. */
+  embedded?: boolean;
 }
 
-async function startMosquitto(port: number): Promise<TestBroker> {
+export async function startBroker(options: BrokerOptions = {}): Promise<TestBroker> {
+  const port = options.port ?? (await freePort());
+  return hasMosquitto() && !options.embedded ? startMosquitto(port, options.persistent ?? false) : startAedes(port, options.persistent ?? false);
+}
+
+async function startMosquitto(port: number, persistent: boolean): Promise<TestBroker> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'edgeml-mosquitto-'));
   const conf = path.join(dir, 'mosquitto.conf');
-  writeFileSync(conf, `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\n`);
+  const persistence = persistent ? `persistence true\npersistence_location ${dir}/\n` : 'persistence false\n';
+  writeFileSync(conf, `listener ${port} 127.0.0.1\nallow_anonymous true\nmax_queued_messages 100000\n${persistence}`);
   let child: ChildProcess | undefined;
   const start = async (): Promise<void> => {
     child = spawn(mosquittoBinary(), ['-c', conf], { stdio: 'ignore' });
@@ -65,13 +77,15 @@ async function startMosquitto(port: number): Promise<TestBroker> {
   };
 }
 
-async function startAedes(port: number): Promise<TestBroker> {
-  const aedesFactory = require('aedes') as () => { handle: (s: net.Socket) => void; close: (cb: () => void) => void };
+async function startAedes(port: number, persistent: boolean): Promise<TestBroker> {
+  const aedesFactory = require('aedes') as (options?: { persistence?: unknown }) => { handle: (s: net.Socket) => void; close: (cb: () => void) => void };
+  // One persistence store for every incarnation: sessions survive restart() like mosquitto's file.
+  const persistence: unknown = persistent ? (require('aedes-persistence') as () => unknown)() : undefined;
   let server: net.Server | undefined;
   let broker: ReturnType<typeof aedesFactory> | undefined;
   const sockets = new Set<net.Socket>();
   const start = async (): Promise<void> => {
-    const b = aedesFactory();
+    const b = aedesFactory(persistence ? { persistence } : {});
     broker = b;
     server = net.createServer((socket) => {
       sockets.add(socket);

@@ -37,6 +37,8 @@ export interface NodeRedOptions {
   settingsSource?: string;
   /** Extra environment variables for the Node-RED process. */
   env?: NodeJS.ProcessEnv;
+  /** A command to run Node.js under, e.g. ['taskset', '-c', '0'] to pin it to one core. */
+  prefix?: string[];
   /** Extra command-line arguments for red.js. */
   args?: string[];
   /** Resolve start() only after "Started flows" (default true). */
@@ -153,9 +155,11 @@ export class NodeRedProcess {
       settingsFile,
       `// Written by test/helpers/nodered-process.ts\nconst settings = module.exports = ${JSON.stringify(settings, null, 2)};\n${options.settingsSource ?? ''}\n`,
     );
+    const argv = [options.node ?? process.execPath, options.redJs ?? RED_JS, '-u', userDir, '-p', String(port), '-s', settingsFile, ...(options.args ?? [])];
+    const [command, ...args] = [...(options.prefix ?? []), ...argv];
     const child = spawn(
-      options.node ?? process.execPath,
-      [options.redJs ?? RED_JS, '-u', userDir, '-p', String(port), '-s', settingsFile, ...(options.args ?? [])],
+      command!,
+      args,
       {
         cwd: userDir,
         env: { ...process.env, ...options.env },

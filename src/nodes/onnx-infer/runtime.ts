@@ -35,6 +35,11 @@ interface Job {
   reject: (err: Error) => void;
 }
 
+function isNamedFeatures(value: unknown): value is Record<string, unknown> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value) || ArrayBuffer.isView(value)) return false;
+  return Object.values(value).every((v) => typeof v === 'number' || typeof v === 'string' || v === null);
+}
+
 /**
  * The session lives in the onnx-model bundle, whose EdgeMlError is another class than this
  * bundle's: carry code and params across so the error keeps its code.
@@ -158,6 +163,9 @@ export = function (RED: NodeAPI): void {
           }
           metrics.recordInference(modelNode.id, result.inferenceMs, true);
           const msg = job.msg as NodeMessageInFlow & Record<string, unknown>;
+          // Named features stay on the message (ml-format's "include features", ml-drift, logging).
+          const input: unknown = RED.util.getMessageProperty(msg, property);
+          if (msg.features === undefined && isNamedFeatures(input)) msg.features = input;
           msg.payload = result.payload;
           msg.model = model;
           // ml-guard, ml-format and ml-drift take their defaults from the card that answered

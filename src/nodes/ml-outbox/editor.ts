@@ -1,0 +1,38 @@
+/** Editor definition of ml-outbox. */
+import type { EditorNodeProperties, EditorRED } from 'node-red';
+
+declare const RED: EditorRED;
+
+interface OutboxProps extends EditorNodeProperties {
+  broker: string;
+  topic: string;
+  qos: string;
+  retain: boolean;
+  capacity: number;
+  overflow: string;
+}
+
+RED.nodes.registerType<OutboxProps>('ml-outbox', {
+  category: 'edge ML',
+  color: '#8fc9a8',
+  icon: 'edgeml-outbox.svg',
+  align: 'right',
+  inputs: 1,
+  outputs: 0,
+  paletteLabel: 'mqtt outbox',
+  defaults: {
+    name: { value: '' },
+    broker: { value: '', type: 'mqtt-broker', required: true },
+    topic: { value: '', validate: (v: string) => v === '' || /^[^+#]+$/.test(v) },
+    qos: { value: '1', validate: (v: string) => ['0', '1', '2'].includes(String(v)) },
+    retain: { value: false },
+    capacity: { value: 10000, required: true, validate: (v: string) => Number.isInteger(Number(v)) && Number(v) >= 1 },
+    overflow: { value: 'drop-oldest', validate: (v: string) => v === 'drop-oldest' || v === 'drop-newest' },
+  },
+  label: function () {
+    return this.name || this.topic || 'mqtt outbox';
+  },
+  labelStyle: function () {
+    return this.name ? 'node_label_italic' : '';
+  },
+});
