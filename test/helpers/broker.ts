@@ -17,6 +17,9 @@ export interface TestBroker {
   readonly url: string;
   stop(): Promise<void>;
   restart(): Promise<void>;
+  /** Stops the broker process/server but keeps its port and persistence for up(). */
+  down(): Promise<void>;
+  up(): Promise<void>;
 }
 
 export function hasMosquitto(): boolean {
@@ -46,7 +49,10 @@ async function startMosquitto(port: number, persistent: boolean): Promise<TestBr
   const dir = mkdtempSync(path.join(os.tmpdir(), 'edgeml-mosquitto-'));
   const conf = path.join(dir, 'mosquitto.conf');
   const persistence = persistent ? `persistence true\npersistence_location ${dir}/\n` : 'persistence false\n';
-  writeFileSync(conf, `listener ${port} 127.0.0.1\nallow_anonymous true\nmax_queued_messages 100000\n${persistence}`);
+  // Started as root, mosquitto switches to its own user, which could not write the persistence
+  // file into our private temp folder: stay the user we are.
+  const user = `user ${os.userInfo().username}\n`;
+  writeFileSync(conf, `listener ${port} 127.0.0.1\nallow_anonymous true\nmax_queued_messages 100000\n${user}${persistence}`);
   let child: ChildProcess | undefined;
   const start = async (): Promise<void> => {
     child = spawn(mosquittoBinary(), ['-c', conf], { stdio: 'ignore' });
@@ -74,6 +80,8 @@ async function startMosquitto(port: number, persistent: boolean): Promise<TestBr
       await stop();
       await start();
     },
+    down: stop,
+    up: start,
   };
 }
 
@@ -102,5 +110,5 @@ async function startAedes(port: number, persistent: boolean): Promise<TestBroker
     broker = undefined;
   };
   await start();
-  return { kind: 'aedes', port, url: `mqtt://127.0.0.1:${port}`, stop, restart: async () => { await stop(); await start(); } };
+  return { kind: 'aedes', port, url: `mqtt://127.0.0.1:${port}`, stop, restart: async () => { await stop(); await start(); }, down: stop, up: start };
 }
