@@ -11,6 +11,7 @@ import { metricsRegistry } from '../../lib/metrics';
 import { UpdateReceiver } from '../../lib/update/receiver';
 import { DEFAULT_PREFIX, isValidSegment, updateTopics, type UpdateStatus } from '../../lib/update/topics';
 import { registerMetricsEndpoint } from '../shared/admin';
+import type { MqttBrokerNode } from '../shared/mqtt-broker';
 import { onInput, setStatus } from '../shared/runtime';
 
 interface UpdateNodeDef extends NodeDef {
@@ -23,16 +24,6 @@ interface UpdateNodeDef extends NodeDef {
   publicKey: string;
   reportInterval: number | string;
   stallSeconds: number | string;
-}
-
-/** What this node needs of the core mqtt-broker config node. */
-interface MqttBrokerNode extends Node {
-  connected: boolean;
-  register(node: Node): void;
-  deregister(node: Node, done: () => void, autoDisconnect?: boolean): void;
-  subscribe(topic: string, options: { qos: number }, callback: (topic: string, payload: Buffer) => void, ref: string): void;
-  unsubscribe(topic: string, ref: string, removeClientSubscription?: boolean): void;
-  publish(msg: { topic: string; payload: string; qos: number; retain: boolean }, done?: (err?: unknown) => void): void;
 }
 
 /** What this node needs of the onnx-model config node. */

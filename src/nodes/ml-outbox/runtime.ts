@@ -7,6 +7,7 @@
 import type { Node, NodeAPI, NodeDef, NodeMessageInFlow } from 'node-red';
 import { EdgeMlError } from '../../lib/errors';
 import { OUTBOX_OVERFLOW, Outbox, type OutboxOverflow } from '../../lib/outbox/outbox';
+import type { MqttBrokerNode } from '../shared/mqtt-broker';
 import { onInput, setStatus } from '../shared/runtime';
 
 interface OutboxDef extends NodeDef {
@@ -16,14 +17,6 @@ interface OutboxDef extends NodeDef {
   retain: boolean | string;
   capacity: number | string;
   overflow: string;
-}
-
-/** What this node needs of the core mqtt-broker config node. */
-interface MqttBrokerNode extends Node {
-  connected: boolean;
-  register(user: { id: string; status: (s: object) => void }): void;
-  deregister(user: { id: string; status: (s: object) => void }, done: () => void, autoDisconnect?: boolean): void;
-  publish(msg: { topic: string; payload: Buffer | string; qos: number; retain: boolean }, done?: (err?: Error) => void): void;
 }
 
 interface Outgoing {
