@@ -253,6 +253,8 @@ function closedError(): EdgeMlError {
 }
 
 function notLoaded(cause: EdgeMlError | undefined): EdgeMlError {
+  // No runtime at all is its own problem with its own fix: keep its code for Catch nodes.
+  if (cause?.code === 'EDGEML_ONNX_RUNTIME_UNAVAILABLE') return cause;
   const reason = cause ? String(cause.params.reason ?? cause.message) : 'not loaded';
   return new EdgeMlError('EDGEML_ONNX_MODEL_NOT_LOADED', `the model is not loaded: ${reason}`, { reason });
 }

@@ -2,6 +2,7 @@
 import type { ModelCard } from '../model-card';
 import type { IoSpec } from './tensor-input';
 import type { JsonTensor } from './tensor-output';
+import type { OrtRuntimeName } from './runtime-loader';
 
 /** An EdgeMlError flattened for postMessage. */
 export interface WireError {
@@ -30,12 +31,20 @@ export interface ModelDescription {
   rewritten: Array<{ from: string; to: string; labels?: string[] }>;
   /** Time to read, parse and create the session, in ms. */
   loadMs: number;
+  /** The ONNX Runtime build serving the model (for inspect: the one that would serve it). */
+  runtime?: OrtRuntimeName;
+  /** Why onnxruntime-node is not the one serving, when onnxruntime-web stands in for it. */
+  runtimeFallback?: string;
+  /** Inspect only: why no ONNX Runtime can serve the model on this device (with the fix). */
+  runtimeProblem?: string;
 }
 
 export interface ModelRef {
   name: string;
   version: string;
   sha256: string;
+  /** The ONNX Runtime build that answered. */
+  runtime?: OrtRuntimeName;
 }
 
 export interface RunOptions {

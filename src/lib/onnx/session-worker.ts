@@ -8,17 +8,19 @@ import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { MessagePort } from 'node:worker_threads';
-import * as ort from 'onnxruntime-node';
+import type * as ort from 'onnxruntime-node';
 import { EdgeMlError, toEdgeMlError } from '../errors';
 import { parseModelCard, MODEL_CARD_PREFIX } from '../model-card';
 import { hasBatchDimension, splitOutputs, stackable, stackFeeds } from './batching';
 import type { RawOutput } from './batching';
 import { isOnnxDtype } from './dtypes';
 import type { OnnxDtype } from './dtypes';
-import type { ModelDescription, RunOptions, RunResult, WireError, WorkerReply, WorkerRequest } from './protocol';
+import type { ModelDescription, ModelRef, RunOptions, RunResult, WireError, WorkerReply, WorkerRequest } from './protocol';
 import { buildFeeds, sampleFeeds } from './tensor-input';
 import type { Feeds, IoSpec } from './tensor-input';
 import { toJsonTensor } from './tensor-output';
+import { runtime } from './runtime-loader';
+import type { Ort, OrtRuntime } from './runtime-loader';
 
 /** What this module needs from the model-file reader (src/lib/onnx/model-file.ts). */
 export interface ModelFileInfo {
@@ -40,6 +42,8 @@ export interface ModelFileTools {
 
 interface LoadedModel {
   session: ort.InferenceSession;
+  /** The runtime that created the session: its Tensor class is the one the session accepts. */
+  ort: Ort;
   description: ModelDescription;
 }
 
@@ -78,14 +82,15 @@ export async function loadModel(
   const info = tools.readModelInfo(bytes);
   const card = parseModelCard(info.metadata);
   const { bytes: runnable, rewritten } = tools.stripZipMap(bytes);
+  const serving = runtime(); // throws EDGEML_ONNX_RUNTIME_UNAVAILABLE (with the fix) when none loads
   let session: ort.InferenceSession;
   try {
-    const options: ort.InferenceSession.SessionOptions = { graphOptimizationLevel: 'all' };
+    const options: ort.InferenceSession.SessionOptions = { ...serving.sessionOptions, graphOptimizationLevel: 'all' };
     if (threads > 0) {
       options.intraOpNumThreads = threads;
       options.interOpNumThreads = 1;
     }
-    session = await ort.InferenceSession.create(runnable, options);
+    session = await serving.ort.InferenceSession.create(runnable, options);
   } catch (e) {
     const reason = (e as Error).message.split('\n')[0] ?? String(e);
     throw new EdgeMlError('EDGEML_ONNX_LOAD_FAILED', `ONNX Runtime cannot load ${file}: ${reason}`, { path: file, reason });
@@ -106,9 +111,23 @@ export async function loadModel(
     hasCard: Object.keys(info.metadata).some((k) => k.startsWith(MODEL_CARD_PREFIX)),
     rewritten,
     loadMs: 0,
+    ...runtimeFields(serving),
   };
   description.loadMs = performance.now() - started;
-  return { session, description };
+  return { session, ort: serving.ort, description };
+}
+
+function runtimeFields(serving: OrtRuntime): Pick<ModelDescription, 'runtime' | 'runtimeFallback'> {
+  return serving.fallbackReason === undefined ? { runtime: serving.name } : { runtime: serving.name, runtimeFallback: serving.fallbackReason };
+}
+
+/** Which runtime would serve the model, or why none can (the editor shows it beside the model). */
+function runtimeOrProblem(): Pick<ModelDescription, 'runtime' | 'runtimeFallback' | 'runtimeProblem'> {
+  try {
+    return runtimeFields(runtime());
+  } catch (e) {
+    return { runtimeProblem: toEdgeMlError(e, 'EDGEML_ONNX_RUNTIME_UNAVAILABLE').message };
+  }
 }
 
 /** Describes a model file without creating a session (for the editor). */
@@ -149,6 +168,7 @@ export async function inspectModel(tools: ModelFileTools, file: string): Promise
     hasCard: Object.keys(info.metadata).some((k) => k.startsWith(MODEL_CARD_PREFIX)),
     rewritten: [],
     loadMs: 0,
+    ...runtimeOrProblem(),
   };
 }
 
@@ -171,10 +191,10 @@ export function incompatibility(current: IoSpec[], next: IoSpec[]): string | und
   return undefined;
 }
 
-function toOrtFeeds(feeds: Feeds): Record<string, ort.Tensor> {
+function toOrtFeeds(runtimeApi: Ort, feeds: Feeds): Record<string, ort.Tensor> {
   const out: Record<string, ort.Tensor> = {};
   for (const [name, t] of Object.entries(feeds)) {
-    out[name] = new ort.Tensor(t.dtype as ort.Tensor.Type, t.data as ort.Tensor.DataType, t.dims);
+    out[name] = new runtimeApi.Tensor(t.dtype as ort.Tensor.Type, t.data as ort.Tensor.DataType, t.dims);
   }
   return out;
 }
@@ -270,7 +290,7 @@ export class SessionWorker {
         // A real input the old model answered is the best sample; zeros otherwise.
         const sample = this.lastGoodFeeds ?? sampleFeeds(candidate.description.inputs);
         try {
-          await candidate.session.run(toOrtFeeds(sample));
+          await candidate.session.run(toOrtFeeds(candidate.ort, sample));
         } catch (e) {
           throw new EdgeMlError('EDGEML_ONNX_RELOAD_FAILED', `the new model fails on a sample input: ${runError(e).message}`, {
             reason: `fails on a sample input: ${runError(e).params.reason ?? runError(e).message}`,
@@ -290,7 +310,7 @@ export class SessionWorker {
     const model = this.current;
     if (!model) throw new EdgeMlError('EDGEML_ONNX_MODEL_NOT_LOADED', 'no model is loaded', { reason: 'no model is loaded' });
     const d = model.description;
-    const ref = { name: d.name, version: d.version, sha256: d.sha256 };
+    const ref: ModelRef = { name: d.name, version: d.version, sha256: d.sha256, ...(d.runtime ? { runtime: d.runtime } : {}) };
     const results: RunResult[] = new Array(items.length);
     const tensorOutputs = d.outputs.filter((o) => o.isTensor).map((o) => o.name);
     let fetches = tensorOutputs;
@@ -318,7 +338,7 @@ export class SessionWorker {
     const runOne = async (i: number): Promise<void> => {
       const started = performance.now();
       try {
-        const out = await model.session.run(toOrtFeeds(feeds[i]!), fetches);
+        const out = await model.session.run(toOrtFeeds(model.ort, feeds[i]!), fetches);
         const ms = performance.now() - started;
         results[i] = { ok: true, payload: jsonPayload(rawOutputs(out)), inferenceMs: ms, batchSize: 1 };
         this.lastGoodFeeds = feeds[i];
@@ -349,7 +369,7 @@ export class SessionWorker {
       let ms = 0;
       try {
         const started = performance.now();
-        const out = await model.session.run(toOrtFeeds(stacked), fetches);
+        const out = await model.session.run(toOrtFeeds(model.ort, stacked), fetches);
         ms = performance.now() - started;
         answers = splitOutputs(rawOutputs(out), rows);
       } catch {

@@ -95,7 +95,9 @@ export = function (RED: NodeAPI): void {
 
     const showStatus = (): void => {
       if (session.state === 'loading') setStatus(RED, node, 'loading', 'onnx-infer.status.loading');
-      else if (session.state === 'failed') {
+      else if (session.state === 'failed' && session.loadError?.code === 'EDGEML_ONNX_RUNTIME_UNAVAILABLE') {
+        setStatus(RED, node, 'error', 'onnx-infer.status.runtimeUnavailable', { platform: `${process.platform}/${process.arch}` });
+      } else if (session.state === 'failed') {
         const reason = String(session.loadError?.params.reason ?? session.loadError?.message ?? '');
         setStatus(RED, node, 'error', 'onnx-infer.status.failed', { reason });
       } else if (session.state === 'ready') {

@@ -25,6 +25,9 @@ interface ModelInfo {
   inputs: IoSpec[];
   outputs: IoSpec[];
   metadata: Record<string, string>;
+  /** The ONNX Runtime build that serves it, or why none can on this device. */
+  runtime?: string;
+  runtimeProblem?: string;
 }
 
 const dimsText = (dims: Array<number | string | null>): string =>
@@ -45,6 +48,7 @@ function renderInfo(target: JQuery, info: ModelInfo, t: (k: string) => string): 
     [t('info.version'), info.version],
     [t('info.producer'), info.producer],
     ['sha256', info.sha256.slice(0, 16) + '…'],
+    [t('info.runtime'), info.runtime ?? info.runtimeProblem ?? ''],
   ]);
   const io = (v: IoSpec): string[] => [v.name, v.isTensor ? v.dtype : t('info.notTensor'), v.isTensor ? dimsText(v.dims) : ''];
   table(t('info.inputs'), info.inputs.map(io));

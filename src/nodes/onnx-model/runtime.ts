@@ -16,10 +16,13 @@ import type { ReloadOutcome } from '../../lib/onnx/model-session';
 import type { ModelIdentity, OnnxModelDef, OnnxModelNode } from './types';
 import { resolveModelPath } from './types';
 import { toNodeError } from '../shared/runtime';
+import { metricsRegistry } from '../../lib/metrics';
 
 const WORKER_FILE = path.join(__dirname, 'onnx-model.session.worker.js');
 /** File events come in bursts (write, chmod, rename); one reload after they settle. */
 const WATCH_SETTLE_MS = 250;
+/** The fallback to onnxruntime-web is said once per process, not once per model or deploy. */
+let fallbackAnnounced = false;
 
 function onnxModel(RED: NodeAPI): void {
   function OnnxModelNodeCtor(this: OnnxModelNode, config: OnnxModelDef): void {
@@ -72,10 +75,23 @@ function onnxModel(RED: NodeAPI): void {
       await session?.close();
     };
 
+    // Which ONNX Runtime serves goes to the log: once when onnxruntime-web stands in for the native
+    // one, and as an error with the fix when neither can load.
+    const reportRuntime = (session: ModelSession): void => {
+      if (session.state === 'ready' && session.description?.runtimeFallback && !fallbackAnnounced) {
+        fallbackAnnounced = true;
+        node.warn(RED._('onnx-model.log.fallback', { reason: session.description.runtimeFallback }));
+      } else if (session.state === 'failed' && session.loadError?.code === 'EDGEML_ONNX_RUNTIME_UNAVAILABLE') {
+        node.error(toNodeError(RED, session.loadError).message);
+      }
+    };
+
     node.register = (user: Node): ModelSession => {
       node.users[user.id] = user;
       if (!node.session) {
-        node.session = new ModelSession(WORKER_FILE, node.modelPath, threads);
+        const session = new ModelSession(WORKER_FILE, node.modelPath, threads);
+        node.session = session;
+        session.on('state', () => reportRuntime(session));
         startWatching();
       }
       return node.session;
@@ -121,7 +137,9 @@ function onnxModel(RED: NodeAPI): void {
       if (watching) startWatching();
     };
 
-    node.on('close', (_removed: boolean, done: () => void) => {
+    node.on('close', (removed: boolean, done: () => void) => {
+      // A deleted model's counters would otherwise stay in the process-wide registry for good.
+      if (removed) metricsRegistry().removeModel(node.id);
       release().then(done, done);
     });
   }
