@@ -52,6 +52,11 @@ export class ModbusMaster {
     await this.client.writeRegisters(address, registers);
   }
 
+  /** FC3: holding registers. */
+  async read(address: number, count: number): Promise<number[]> {
+    return (await this.client.readHoldingRegisters(address, count)).data;
+  }
+
   close(): Promise<void> {
     return new Promise((resolve) => {
       if (!this.client.isOpen) return resolve();

@@ -171,6 +171,23 @@ describe('end to end: Modbus master -> Node-RED (classic flow) -> MQTT', { timeo
     assert.ok(messages.every((m) => m.payload.model.version === card.version), 'the model card version rides along');
   });
 
+  it('the master reads the class index and the anomaly score back from registers 100..102', async () => {
+    const [vector] = pumpDataset(1, 31).map((s) => s.features);
+    const from = received.length;
+    const arrived = arrivals(from, 1);
+    const master = new ModbusMaster('127.0.0.1', modbusPort);
+    await master.connect();
+    await master.write(0, floatsToRegisters(vector!, 'CDAB'));
+    await arrived; // the write-back branch is local and shorter than the MQTT round trip
+    const registers = await master.read(100, 3);
+    await master.close();
+    const { mean, scale } = card.scaler!;
+    const input = Float32Array.from(asSent(vector!).map((x, j) => (x - mean[j]!) / scale[j]!));
+    const out = await reference.run({ [card.input ?? 'features']: new ort.Tensor('float32', input, [1, FEATURES.length]) });
+    assert.equal(registers[0], Number((out.label!.data as BigInt64Array)[0]), 'class index');
+    assert.deepEqual(registers.slice(1), floatsToRegisters([(out.anomaly_score!.data as Float32Array)[0]!], 'CDAB'), 'anomaly score, float32 CDAB');
+  });
+
   it('a broker restart mid-run loses nothing (QoS 1): every prediction arrives once the broker is back', async (t) => {
     const vectors = pumpDataset(2_000, 7).map((s) => s.features);
     const from = received.length;
