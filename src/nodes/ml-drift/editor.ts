@@ -69,6 +69,8 @@ RED.nodes.registerType<MlDriftProps>('ml-drift', {
   },
   paletteLabel: 'ml drift',
   oneditprepare: function () {
+    $('#node-input-featuresProperty').typedInput({ default: 'msg', types: ['msg'] });
+    $('#node-input-predictionProperty').typedInput({ default: 'msg', types: ['msg'] });
     const sync = (): void => {
       const ref = String($('#node-input-reference').val());
       $('.ml-drift-file').toggle(ref === 'file');

@@ -82,6 +82,7 @@ RED.nodes.registerType<MlFormatProps>('ml-format', {
   },
   paletteLabel: 'ml format',
   oneditprepare: function () {
+    $('#node-input-featuresProperty').typedInput({ default: 'msg', types: ['msg'] });
     const showTask = (): void => {
       const task = String($('#node-input-task').val());
       $('.ml-format-classification').toggle(task === 'auto' || task === 'classification');

@@ -71,6 +71,7 @@ RED.nodes.registerType<MlGuardProps>('ml-guard', {
   },
   paletteLabel: 'ml guard',
   oneditprepare: function () {
+    $('#node-input-timestampProperty').typedInput({ default: 'msg', types: ['msg'] });
     const node = this;
     const t = (k: string): string => node._(`ml-guard.${k}`);
     const list = $('#node-input-rules-container');
