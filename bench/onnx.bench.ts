@@ -136,8 +136,8 @@ export async function run(): Promise<void> {
       for (const mode of ['single', 'batched'] as const) {
         // batchWindow 2 ms: the first message of a burst waits for the rest instead of running alone.
         await loadFlow(['onnx-model', 'onnx-infer'], flow(file, mode === 'batched' ? { batch: true, maxBatch: '32', batchWindow: '2' } : {}));
-        await throughFlow(320, 32, () => payloadRow);
-        for (let r = 0; r < 5; r++) tput[mode]!.push(1000 / (await throughFlow(960, 32, () => payloadRow)));
+        await throughFlow(960, 32, () => payloadRow);
+        for (let r = 0; r < 5; r++) tput[mode]!.push(1000 / (await throughFlow(3200, 32, () => payloadRow)));
         await unloadFlow();
       }
       batching[m.key] = {
