@@ -11,15 +11,15 @@ process.env.EDGEML_ORT_SIMULATE_FAILURE = 'node';
 
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import * as ortNode from 'onnxruntime-node';
 import { EdgeMlError } from '../src/lib/errors';
 import { parseModelCard } from '../src/lib/model-card';
 import { readModelInfo } from '../src/lib/onnx/model-file';
 import { loadOrtRuntime, RUNTIME_UNAVAILABLE } from '../src/lib/onnx/runtime-loader';
-import { getNode, helper, inject, loadFlow, nextMessage, ROOT, SHARED, unloadFlow } from './helpers/flow';
-import type { FlowNode, Msg } from './helpers/flow';
+import { helper, inject, loadFlow, nextMessage, ROOT, unloadFlow } from './helpers/flow';
+import { caseMismatch, conformanceCases, runThroughFlow } from './helpers/onnx-conformance';
 import { startNodeRed } from './helpers/nodered-process';
 import type { NodeRedProcess } from './helpers/nodered-process';
 
@@ -151,65 +151,22 @@ describe('onnxruntime-node forced to fail: onnxruntime-web serves', () => {
   });
 
   test('ONNX backend conformance cases through onnxruntime-web: every answer is right', { timeout: 240_000 }, async (t) => {
-    const dir = path.join(SHARED, 'conformance', 'onnx-node');
-    const cases = readdirSync(dir)
-      .filter((d) => !d.startsWith('.'))
-      .sort()
-      .map((d) => ({ dir: d, spec: JSON.parse(readFileSync(path.join(dir, d, 'case.json'), 'utf8')) as { rtol: number; atol: number; inputs: Record<string, JsonTensor>; outputs: Record<string, JsonTensor> } }));
-    const CHUNK = 48;
+    const cases = conformanceCases();
     let passed = 0;
     const notLoaded: string[] = [];
     const wrong: string[] = [];
-    for (let start = 0; start < cases.length; start += CHUNK) {
-      const chunk = cases.slice(start, start + CHUNK);
-      const flow: FlowNode[] = [
-        { id: 'f1', type: 'tab' },
-        { id: 'catcher', type: 'catch', z: 'f1', wires: [['caught']] },
-        { id: 'caught', type: 'helper', z: 'f1' },
-      ];
-      chunk.forEach((c, i) => {
-        flow.push({ id: `m${i}`, type: 'onnx-model', path: path.join(dir, c.dir, 'model.onnx'), watch: false, threads: '1' });
-        flow.push({ id: `n${i}`, type: 'onnx-infer', z: 'f1', model: `m${i}`, property: 'payload', queueSize: '10', overflow: 'error', wires: [[`out${i}`]] });
-        flow.push({ id: `out${i}`, type: 'helper', z: 'f1' });
-      });
-      await loadFlow(TYPES, flow);
-      const results = new Map<number, { ok: boolean; msg: Msg }>();
-      await new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`chunk at ${start}: ${results.size} of ${chunk.length} answered`)), 120_000);
-        const settle = (i: number, ok: boolean, msg: Msg): void => {
-          results.set(i, { ok, msg });
-          if (results.size === chunk.length) {
-            clearTimeout(timer);
-            resolve();
-          }
-        };
-        chunk.forEach((_c, i) => getNode(`out${i}`).on('input', (msg: Msg) => settle(i, true, msg)));
-        getNode('caught').on('input', (msg: Msg) => {
-          const source = (msg.error as { source?: { id?: string } } | undefined)?.source?.id ?? '';
-          settle(Number(source.replace(/^n/, '')), false, msg);
-        });
-        chunk.forEach((c, i) => inject(`n${i}`, { payload: c.spec.inputs }));
-      });
-      chunk.forEach((c, i) => {
-        const { ok, msg } = results.get(i)!;
-        if (!ok) {
-          const err = msg.error as { code?: string; message?: string };
-          // A model the wasm build refuses to load is reported, never answered wrongly.
-          if (err.code === 'EDGEML_ONNX_MODEL_NOT_LOADED') notLoaded.push(`${c.dir}: ${err.message}`);
-          else wrong.push(`${c.dir}: ${err.code} ${err.message}`);
-          return;
-        }
-        if ((msg.model as { runtime?: string }).runtime !== 'onnxruntime-web') {
-          wrong.push(`${c.dir}: answered by ${(msg.model as { runtime?: string }).runtime}`);
-          return;
-        }
-        const problem = Object.entries(c.spec.outputs)
-          .map(([name, e]) => mismatch(name, (msg.payload as Record<string, JsonTensor>)[name], e, c.spec.rtol, Math.max(c.spec.atol, 1e-5)))
-          .find((p) => p !== undefined);
-        if (problem) wrong.push(`${c.dir}: ${problem}`);
-        else passed++;
-      });
-      await unloadFlow();
+    for (const { case: c, ok, msg } of await runThroughFlow(cases)) {
+      if (!ok) {
+        const err = msg.error as { code?: string; message?: string };
+        // A model the wasm build refuses to load is reported, never answered wrongly.
+        if (err.code === 'EDGEML_ONNX_MODEL_NOT_LOADED') notLoaded.push(`${c.dir}: ${err.message}`);
+        else wrong.push(`${c.dir}: ${err.code} ${err.message}`);
+        continue;
+      }
+      const runtime = (msg.model as { runtime?: string }).runtime;
+      const problem = runtime === 'onnxruntime-web' ? caseMismatch(c, msg.payload as Record<string, unknown>) : `answered by ${runtime}`;
+      if (problem) wrong.push(`${c.dir}: ${problem}`);
+      else passed++;
     }
     const summary = `onnx conformance through onnxruntime-web: ${passed} of ${cases.length} pass, ${notLoaded.length} models not loadable by the wasm build, ${wrong.length} wrong`;
     console.log(summary);
@@ -221,27 +178,6 @@ describe('onnxruntime-node forced to fail: onnxruntime-web serves', () => {
   });
 });
 
-/** Why `actual` differs from `expected` (|a - e| <= atol + rtol * |e|), or undefined. */
-function mismatch(name: string, actual: JsonTensor | undefined, expected: JsonTensor, rtol: number, atol: number): string | undefined {
-  if (!actual) return `output ${name} missing`;
-  if (actual.dtype !== expected.dtype) return `output ${name}: dtype ${actual.dtype}, expected ${expected.dtype}`;
-  if (JSON.stringify(actual.dims) !== JSON.stringify(expected.dims)) return `output ${name}: dims ${JSON.stringify(actual.dims)}`;
-  if (actual.data.length !== expected.data.length) return `output ${name}: ${actual.data.length} values`;
-  for (let i = 0; i < expected.data.length; i++) {
-    const e = expected.data[i]!;
-    const a = actual.data[i]!;
-    let ok: boolean;
-    if (expected.dtype === 'string' || expected.dtype === 'bool') ok = a === e;
-    else if (expected.dtype === 'int64' || expected.dtype === 'uint64') ok = BigInt(a as string) === BigInt(e as string);
-    else {
-      const en = Number(e);
-      const an = Number(a);
-      ok = Number.isNaN(en) ? Number.isNaN(an) : !Number.isFinite(en) ? an === en : Math.abs(an - en) <= atol + rtol * Math.abs(en);
-    }
-    if (!ok) return `output ${name}[${i}]: ${JSON.stringify(a)}, expected ${JSON.stringify(e)}`;
-  }
-  return undefined;
-}
 
 describe('neither runtime loads (a Node-RED process of its own)', () => {
   let red: NodeRedProcess | undefined;
