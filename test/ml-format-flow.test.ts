@@ -76,6 +76,18 @@ test('node settings override the card; features included on request', async () =
   assert.deepEqual(validateJsonSchema(payloadSchema, p), []);
 });
 
+test('the card stays on the message by default and is left behind when "keep msg.modelCard" is off', async () => {
+  for (const keepCard of [undefined, false]) {
+    await loadFlow(['ml-format'], flow(keepCard === undefined ? {} : { keepCard }));
+    const out = nextMessage('out');
+    inject('fmt', { payload: { logits: { dtype: 'float32', dims: [1, 3], data: [0.2, 0.3, 0.5] } }, modelCard: card });
+    const msg = await out;
+    assert.equal('modelCard' in msg, keepCard === undefined, `keepCard ${String(keepCard)}`);
+    assert.equal(typeof (msg.payload as { label?: unknown }).label, 'string', 'the card still labelled the prediction');
+    await unloadFlow();
+  }
+});
+
 test('anomaly: flag with hysteresis and minimum samples, one event per state change', async () => {
   await loadFlow(['ml-format'], flow({ task: 'anomaly', threshold: '0.8', hysteresis: '0.2', minSamples: '2', topic: 'plant/{device}/anomaly' }));
   const scores = [0.1, 0.9, 0.95, 0.7, 0.65, 0.5, 0.55, 0.3];

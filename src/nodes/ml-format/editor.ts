@@ -25,6 +25,7 @@ interface MlFormatProps extends EditorNodeProperties {
   minDurationMs: string;
   passthrough: string;
   includeFeatures: boolean;
+  keepCard: boolean;
   featuresProperty: string;
   topic: string;
   eventTopic: string;
@@ -66,6 +67,7 @@ RED.nodes.registerType<MlFormatProps>('ml-format', {
     minDurationMs: { value: '0', validate: blankOrNonNegative },
     passthrough: { value: '' },
     includeFeatures: { value: false },
+    keepCard: { value: true },
     featuresProperty: { value: 'features' },
     topic: { value: 'edgeml/{model}/prediction', validate: topicTemplate },
     eventTopic: { value: '', validate: topicTemplate },

@@ -35,6 +35,8 @@ interface MlFormatDef extends NodeDef {
   minDurationMs: string | number;
   passthrough: string;
   includeFeatures: boolean;
+  /** false: the formatted message leaves msg.modelCard behind (cheaper to copy at every fan-out). */
+  keepCard?: boolean | string;
   featuresProperty: string;
   topic: string;
   eventTopic: string;
@@ -152,6 +154,8 @@ export = function (RED: NodeAPI): void {
           const v: unknown = RED.util.evaluateNodeProperty(name, 'env', node, msg);
           return v === undefined || v === null || v === '' ? undefined : String(v);
         };
+        // Node-RED deep-copies a message for every extra wire; the card is most of what it copies.
+        if (def.keepCard === false || def.keepCard === 'false') delete m.modelCard;
         const outs: NodeMessage[] = [];
         const events: NodeMessage[] = [];
         for (const payload of payloads) {
