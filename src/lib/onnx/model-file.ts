@@ -4,7 +4,11 @@
  * message tree is checked against onnx.proto's field numbers and wire types, so a file that is not
  * an ONNX model is refused with EDGEML_ONNX_MODEL_INVALID instead of half-read.
  */
+import { createHash } from 'node:crypto';
+import path from 'node:path';
 import { EdgeMlError } from '../errors';
+import type { ModelIdentity } from '../metrics';
+import { MODEL_CARD_PREFIX } from '../model-card';
 import {
   ProtoError,
   WIRE_FIXED32,
@@ -246,5 +250,18 @@ export function readModelInfo(bytes: Uint8Array): ModelFileInfo {
     inputs: messages(graph, GRAPH.input).map(readValueInfo).filter((v) => !initializers.has(v.name)),
     outputs: messages(graph, GRAPH.output).map(readValueInfo),
     metadata,
+  };
+}
+
+/**
+ * Name, version and sha256 of a model file: the model card's edgeml.name / edgeml.version, else the
+ * graph name / ModelProto.model_version, else the file name / ''. One rule for the worker's model
+ * description, the editor's inspection and the update node's questions about files.
+ */
+export function modelIdentity(file: string, bytes: Uint8Array, info: Pick<ModelFileInfo, 'metadata' | 'graphName' | 'modelVersion'>): ModelIdentity {
+  return {
+    name: info.metadata[`${MODEL_CARD_PREFIX}name`] ?? (info.graphName || path.basename(file, path.extname(file))),
+    version: info.metadata[`${MODEL_CARD_PREFIX}version`] ?? (info.modelVersion ? String(info.modelVersion) : ''),
+    sha256: createHash('sha256').update(bytes).digest('hex'),
   };
 }

@@ -6,7 +6,6 @@
  */
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import path from 'node:path';
 import type { MessagePort } from 'node:worker_threads';
 import type * as ort from 'onnxruntime-node';
 import { EdgeMlError, toEdgeMlError } from '../errors';
@@ -19,26 +18,11 @@ import type { ModelDescription, ModelRef, RunOptions, RunResult, WireError, Work
 import { buildFeeds, sampleFeeds } from './tensor-input';
 import type { Feeds, IoSpec } from './tensor-input';
 import { toJsonTensor } from './tensor-output';
+import { modelIdentity, readModelInfo } from './model-file';
+import type { ModelFileInfo } from './model-file';
 import { runtime } from './runtime-loader';
+import { stripZipMap } from './zipmap';
 import type { Ort, OrtRuntime } from './runtime-loader';
-
-/** What this module needs from the model-file reader (src/lib/onnx/model-file.ts). */
-export interface ModelFileInfo {
-  producerName: string;
-  producerVersion: string;
-  modelVersion: number;
-  docString: string;
-  graphName: string;
-  opsets: Array<{ domain: string; version: number }>;
-  inputs: Array<{ name: string; kind: string; dtype: string; dims: Array<number | string | null> }>;
-  outputs: Array<{ name: string; kind: string; dtype: string; dims: Array<number | string | null> }>;
-  metadata: Record<string, string>;
-}
-
-export interface ModelFileTools {
-  readModelInfo(bytes: Uint8Array): ModelFileInfo;
-  stripZipMap(bytes: Uint8Array): { bytes: Uint8Array; rewritten: Array<{ from: string; to: string; labels?: string[] }> };
-}
 
 interface LoadedModel {
   session: ort.InferenceSession;
@@ -64,24 +48,25 @@ function ioSpecs(meta: readonly ort.InferenceSession.ValueMetadata[], fromFile: 
   });
 }
 
-/** Reads, checks and describes a model file; with `session` also creates its ORT session. */
-export async function loadModel(
-  tools: ModelFileTools,
-  file: string,
-  threads: number,
-): Promise<LoadedModel> {
-  const started = performance.now();
-  let bytes: Uint8Array;
+async function readModelBytes(file: string): Promise<Uint8Array> {
   try {
-    bytes = await readFile(file);
+    return await readFile(file);
   } catch (e) {
     const reason = (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found' : (e as Error).message;
     throw new EdgeMlError('EDGEML_ONNX_LOAD_FAILED', `cannot read model ${file}: ${reason}`, { path: file, reason });
   }
-  const sha256 = createHash('sha256').update(bytes).digest('hex');
-  const info = tools.readModelInfo(bytes);
+}
+
+/** Reads, checks and describes a model file; with `session` also creates its ORT session. */
+export async function loadModel(
+  file: string,
+  threads: number,
+): Promise<LoadedModel> {
+  const started = performance.now();
+  const bytes = await readModelBytes(file);
+  const info = readModelInfo(bytes);
   const card = parseModelCard(info.metadata);
-  const { bytes: runnable, rewritten } = tools.stripZipMap(bytes);
+  const { bytes: runnable, rewritten } = stripZipMap(bytes);
   const serving = runtime(); // throws EDGEML_ONNX_RUNTIME_UNAVAILABLE (with the fix) when none loads
   let session: ort.InferenceSession;
   try {
@@ -97,9 +82,7 @@ export async function loadModel(
   }
   const description: ModelDescription = {
     path: file,
-    name: card.name ?? (info.graphName || path.basename(file, path.extname(file))),
-    version: card.version ?? (info.modelVersion ? String(info.modelVersion) : ''),
-    sha256,
+    ...modelIdentity(file, bytes, info),
     sizeBytes: bytes.byteLength,
     producer: [info.producerName, info.producerVersion].filter(Boolean).join(' '),
     description: card.description ?? info.docString,
@@ -131,15 +114,9 @@ function runtimeOrProblem(): Pick<ModelDescription, 'runtime' | 'runtimeFallback
 }
 
 /** Describes a model file without creating a session (for the editor). */
-export async function inspectModel(tools: ModelFileTools, file: string): Promise<ModelDescription> {
-  let bytes: Uint8Array;
-  try {
-    bytes = await readFile(file);
-  } catch (e) {
-    const reason = (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found' : (e as Error).message;
-    throw new EdgeMlError('EDGEML_ONNX_LOAD_FAILED', `cannot read model ${file}: ${reason}`, { path: file, reason });
-  }
-  const info = tools.readModelInfo(bytes);
+export async function inspectModel(file: string): Promise<ModelDescription> {
+  const bytes = await readModelBytes(file);
+  const info = readModelInfo(bytes);
   const spec = (v: ModelFileInfo['inputs'][number]): IoSpec => ({
     name: v.name,
     isTensor: v.kind === 'tensor',
@@ -148,9 +125,7 @@ export async function inspectModel(tools: ModelFileTools, file: string): Promise
   });
   return {
     path: file,
-    name: info.metadata[`${MODEL_CARD_PREFIX}name`] ?? (info.graphName || path.basename(file, path.extname(file))),
-    version: info.metadata[`${MODEL_CARD_PREFIX}version`] ?? (info.modelVersion ? String(info.modelVersion) : ''),
-    sha256: createHash('sha256').update(bytes).digest('hex'),
+    ...modelIdentity(file, bytes, info),
     sizeBytes: bytes.byteLength,
     producer: [info.producerName, info.producerVersion].filter(Boolean).join(' '),
     description: info.metadata[`${MODEL_CARD_PREFIX}description`] ?? info.docString,
@@ -222,7 +197,6 @@ export class SessionWorker {
   /** Runs and swaps happen strictly one after another. */
   private chain: Promise<unknown> = Promise.resolve();
 
-  constructor(private readonly tools: ModelFileTools) {}
 
   private serial<T>(task: () => Promise<T>): Promise<T> {
     const next = this.chain.then(task, task);
@@ -235,7 +209,7 @@ export class SessionWorker {
       switch (req.op) {
         case 'load': {
           this.threads = req.threads;
-          const loaded = await loadModel(this.tools, req.path, req.threads);
+          const loaded = await loadModel(req.path, req.threads);
           await this.serial(async () => {
             const old = this.current;
             this.current = loaded;
@@ -247,7 +221,7 @@ export class SessionWorker {
         case 'reload':
           return await this.reload(req.id, req.path);
         case 'inspect':
-          return { id: req.id, ok: true, op: 'inspect', description: await inspectModel(this.tools, req.path) };
+          return { id: req.id, ok: true, op: 'inspect', description: await inspectModel(req.path) };
         case 'run':
           return await this.serial(() => this.run(req.id, req.items, req.options));
         case 'close':
@@ -276,7 +250,7 @@ export class SessionWorker {
     }
     let candidate: LoadedModel;
     try {
-      candidate = await loadModel(this.tools, file, this.threads);
+      candidate = await loadModel(file, this.threads);
     } catch (e) {
       throw reloadError(e);
     }
@@ -402,12 +376,12 @@ function jsonPayload(raw: Record<string, RawOutput>): Record<string, ReturnType<
 }
 
 /** Wires the worker thread's port to one SessionWorker per session it hosts. */
-export function serveSessionWorker(port: MessagePort, tools: ModelFileTools): void {
+export function serveSessionWorker(port: MessagePort): void {
   const sessions = new Map<number, SessionWorker>();
   port.on('message', (req: WorkerRequest) => {
     let worker = sessions.get(req.session);
     if (!worker) {
-      worker = new SessionWorker(tools);
+      worker = new SessionWorker();
       if (req.op !== 'close' && req.op !== 'inspect') sessions.set(req.session, worker);
     }
     if (req.op === 'close') sessions.delete(req.session);

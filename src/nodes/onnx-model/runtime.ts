@@ -3,17 +3,17 @@
  * every onnx-infer node that uses it. Created on the first user, released when the last user leaves
  * or on redeploy. Watches the file and reloads it (checked, then swapped) when it changes.
  */
-import { createHash } from 'node:crypto';
 import { readFileSync, watch } from 'node:fs';
 import type { FSWatcher } from 'node:fs';
 import path from 'node:path';
 import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
 import { EdgeMlError } from '../../lib/errors';
-import { readModelInfo } from '../../lib/onnx/model-file';
+import { modelIdentity, readModelInfo } from '../../lib/onnx/model-file';
 import { registerMetricsEndpoint } from '../shared/admin';
 import { inspectModelFile, liveModelSessions, liveSessionWorkers, ModelSession } from '../../lib/onnx/model-session';
 import type { ReloadOutcome } from '../../lib/onnx/model-session';
-import type { ModelIdentity, OnnxModelDef, OnnxModelNode } from './types';
+import type { ModelIdentity } from '../../lib/metrics';
+import type { OnnxModelDef, OnnxModelNode } from './types';
 import { resolveModelPath } from './types';
 import { toNodeError } from '../shared/runtime';
 import { metricsRegistry } from '../../lib/metrics';
@@ -111,12 +111,7 @@ function onnxModel(RED: NodeAPI): void {
     node.identify = (file: string): ModelIdentity | undefined => {
       try {
         const bytes = readFileSync(file);
-        const info = readModelInfo(bytes);
-        return {
-          name: info.metadata['edgeml.name'] || info.graphName || path.basename(file, '.onnx'),
-          version: info.metadata['edgeml.version'] ?? '',
-          sha256: createHash('sha256').update(bytes).digest('hex'),
-        };
+        return modelIdentity(file, bytes, readModelInfo(bytes));
       } catch {
         return undefined; // unreadable: the session reports why
       }

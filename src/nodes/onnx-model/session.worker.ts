@@ -1,8 +1,6 @@
 /** Worker thread entry: serves the model sessions (see src/lib/onnx/session-worker.ts). */
 import { parentPort } from 'node:worker_threads';
 import { serveSessionWorker } from '../../lib/onnx/session-worker';
-import { readModelInfo } from '../../lib/onnx/model-file';
-import { stripZipMap } from '../../lib/onnx/zipmap';
 
 if (!parentPort) throw new Error('session.worker must run in a worker thread');
-serveSessionWorker(parentPort, { readModelInfo, stripZipMap });
+serveSessionWorker(parentPort);

@@ -1,18 +1,13 @@
 /** The onnx-model config node as its users (onnx-infer) see it. */
 import path from 'node:path';
 import type { Node, NodeDef } from 'node-red';
+import type { ModelIdentity } from '../../lib/metrics';
 import type { ModelSession, ReloadOutcome } from '../../lib/onnx/model-session';
 
 export interface OnnxModelDef extends NodeDef {
   path: string;
   watch: boolean;
   threads: number | string;
-}
-
-export interface ModelIdentity {
-  name: string;
-  version: string;
-  sha256: string;
 }
 
 export interface OnnxModelNode extends Node {
@@ -27,7 +22,7 @@ export interface OnnxModelNode extends Node {
   /** Removes a user; the last one out releases the session. */
   deregister(user: Node): Promise<void>;
   reload(): Promise<ReloadOutcome>;
-  /** Name (card's edgeml.name, else graph name, else file name), card version and sha256 of a model file; undefined when unreadable. */
+  /** Name, version and sha256 of a model file (lib/onnx/model-file.ts modelIdentity); undefined when unreadable. */
   identify(file: string): ModelIdentity | undefined;
   /** The served model's name (see identify). */
   modelName(): string | undefined;
