@@ -46,6 +46,20 @@ function quantile(values: Float64Array, count: number, q: number): number | null
   return sorted[Math.min(n - 1, Math.max(0, Math.ceil(q * n) - 1))]!;
 }
 
+function modelSnapshot(e: ModelEntry, now: number): ModelSnapshot {
+  let perMinute = 0;
+  const n = Math.min(e.recentHead, e.recent.length);
+  for (let i = 0; i < n; i++) if (now - e.recent[i]! <= RATE_WINDOW_MS) perMinute++;
+  return {
+    ...e.identity,
+    since: new Date(e.since).toISOString(),
+    inferences: e.inferences,
+    errors: e.errors,
+    inferencesPerMinute: perMinute,
+    latencyMs: { p50: quantile(e.latencies, e.latencyCount, 0.5), p99: quantile(e.latencies, e.latencyCount, 0.99) },
+  };
+}
+
 export class MetricsRegistry {
   private readonly models = new Map<string, ModelEntry>();
   private readonly guard = new Map<string, number>();
@@ -100,21 +114,14 @@ export class MetricsRegistry {
   }
 
   snapshot(now = Date.now()): MetricsSnapshot {
-    const models: ModelSnapshot[] = [];
-    for (const e of this.models.values()) {
-      let perMinute = 0;
-      const n = Math.min(e.recentHead, e.recent.length);
-      for (let i = 0; i < n; i++) if (now - e.recent[i]! <= RATE_WINDOW_MS) perMinute++;
-      models.push({
-        ...e.identity,
-        since: new Date(e.since).toISOString(),
-        inferences: e.inferences,
-        errors: e.errors,
-        inferencesPerMinute: perMinute,
-        latencyMs: { p50: quantile(e.latencies, e.latencyCount, 0.5), p99: quantile(e.latencies, e.latencyCount, 0.99) },
-      });
-    }
+    const models = [...this.models.values()].map((e) => modelSnapshot(e, now));
     return { models, guard: Object.fromEntries(this.guard), drift: Object.fromEntries(this.drift) };
+  }
+
+  /** The figures of the model served under `key` (the onnx-model node id), if it has served. */
+  modelSnapshot(key: string, now = Date.now()): ModelSnapshot | undefined {
+    const e = this.models.get(key);
+    return e ? modelSnapshot(e, now) : undefined;
   }
 }
 

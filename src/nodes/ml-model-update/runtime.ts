@@ -67,6 +67,8 @@ export = function register(RED: NodeAPI): void {
       broker.publish({ topic, payload, qos: 1, retain });
     };
 
+    // read from the configured file once: the receiver only takes updates for this model name
+    const modelName = model.modelName?.();
     const receiver = new UpdateReceiver({
       deviceId,
       groups,
@@ -74,7 +76,7 @@ export = function register(RED: NodeAPI): void {
       storeDir: path.join(userDir, 'edge-ml', 'updates', deviceId),
       prefix,
       ...(config.publicKey?.trim() ? { publicKey: config.publicKey.trim() } : {}),
-      ...(model.modelName?.() ? { modelName: model.modelName()! } : {}),
+      ...(modelName ? { modelName } : {}),
       stallMs: Math.max(1, Number(config.stallSeconds) || 10) * 1000,
       baseline: () => {
         const file = model.configuredPath;
@@ -105,8 +107,7 @@ export = function register(RED: NodeAPI): void {
 
     // After a restart or redeploy the onnx-model node loads its configured file; put back the
     // version that was delivered and activated here, so an update survives a reboot.
-    const name = model.modelName?.();
-    const delivered = name ? receiver.active(name) : undefined;
+    const delivered = modelName ? receiver.active(modelName) : undefined;
     if (delivered && typeof model.swapModel === 'function') {
       model.swapModel(delivered.file).then(
         () => setStatus(RED, node, 'ready', 'ml-model-update.status.active', { version: delivered.version }),
@@ -119,8 +120,10 @@ export = function register(RED: NodeAPI): void {
 
     const report = (): void => {
       if (!broker.connected) return;
-      const snapshot = metricsRegistry().snapshot();
-      const served = snapshot.models.find((m) => m.sha256 && model.modelName?.() === m.name) ?? snapshot.models[0];
+      const metrics = metricsRegistry();
+      const snapshot = metrics.snapshot();
+      // the figures of this node's own model (metrics are kept per onnx-model node)
+      const served = metrics.modelSnapshot(model.id);
       publish(
         topics.modelStatus(deviceId),
         JSON.stringify({ device: deviceId, ts: new Date().toISOString(), model: served ?? null, guard: snapshot.guard, drift: snapshot.drift }),
