@@ -5,7 +5,6 @@
  */
 import type { Node, NodeAPI, NodeDef, NodeMessageInFlow } from 'node-red';
 import { EdgeMlError } from '../../lib/errors';
-import type { ErrorParams } from '../../lib/errors';
 import { InferQueue, OVERFLOW_POLICIES } from '../../lib/onnx/infer-queue';
 import type { OverflowPolicy } from '../../lib/onnx/infer-queue';
 import { fromWire } from '../../lib/onnx/model-session';
@@ -38,19 +37,6 @@ interface Job {
 function isNamedFeatures(value: unknown): value is Record<string, unknown> {
   if (typeof value !== 'object' || value === null || Array.isArray(value) || ArrayBuffer.isView(value)) return false;
   return Object.values(value).every((v) => typeof v === 'number' || typeof v === 'string' || v === null);
-}
-
-/**
- * The session lives in the onnx-model bundle, whose EdgeMlError is another class than this
- * bundle's: carry code and params across so the error keeps its code.
- */
-function localError(e: unknown): Error {
-  if (e instanceof EdgeMlError) return e;
-  const coded = e as { code?: unknown; message?: unknown; params?: unknown };
-  if (e && typeof coded.code === 'string' && coded.code.startsWith('EDGEML_')) {
-    return new EdgeMlError(coded.code, String(coded.message ?? coded.code), (coded.params ?? {}) as ErrorParams);
-  }
-  return e instanceof Error ? e : new Error(String(e));
 }
 
 /** Status updates are coalesced: a busy node would otherwise send one per message to the editor. */
@@ -145,18 +131,15 @@ export = function (RED: NodeAPI): void {
         maxPerRequest: 16,
       },
       async (payloads) => {
-        try {
-          await session.ready();
-          return await session.run(payloads, runOptions);
-        } catch (e) {
-          throw localError(e);
-        }
+        // errors made by the onnx-model bundle keep their code: onInput recognises them by shape
+        await session.ready();
+        return session.run(payloads, runOptions);
       },
       {
         answer(job, result, model) {
           if (!result.ok) {
             metrics.recordInference(modelNode.id, 0, false);
-            job.reject(localError(fromWire(result.error)));
+            job.reject(fromWire(result.error));
             return;
           }
           if (model.sha256 !== servedSha) {
@@ -205,9 +188,7 @@ export = function (RED: NodeAPI): void {
     onInput(RED, node, async (msg: NodeMessageInFlow, send: SendFn) => {
       const m = msg as NodeMessageInFlow & Record<string, unknown>;
       if (m.reload === true) {
-        const outcome = await modelNode.reload().catch((e: unknown) => {
-          throw localError(e);
-        });
+        const outcome = await modelNode.reload();
         const d = outcome.description;
         m.payload = { reloaded: outcome.changed, path: d.path, name: d.name, version: d.version, sha256: d.sha256 };
         m.model = { name: d.name, version: d.version, sha256: d.sha256 };
