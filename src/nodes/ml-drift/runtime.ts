@@ -15,7 +15,7 @@ import {
   type FeatureReference,
   type ReferenceSource,
 } from '../../lib/drift/drift';
-import { ModelCardSource } from '../shared/model-card-source';
+import { ModelCardSource, PerCard } from '../shared/model-card-source';
 import { metricsRegistry } from '../../lib/metrics';
 import { onInput, setStatus } from '../shared/runtime';
 
@@ -117,9 +117,20 @@ export = function (RED: NodeAPI): void {
       setStatus(RED, node, 'error', 'ml-drift.status.config');
       node.error(setupError.message);
     }
-    let monitorCard: unknown;
-    let monitorCardKey = '';
     const cards = new ModelCardSource(RED, node, def.model || undefined);
+    // With the card as reference: a new monitor only for other training statistics.
+    const cardMonitors = new PerCard<DriftMonitor>(
+      (card) => card?.trainingStats,
+      (card) => {
+        if (!card?.trainingStats || Object.keys(card.trainingStats).length === 0) {
+          throw new EdgeMlError('EDGEML_DRIFT_REFERENCE', 'no training statistics in msg.modelCard', { reason: 'msg.modelCard has no trainingStats' });
+        }
+        const refs: Record<string, FeatureReference> = {};
+        for (const [name, stats] of Object.entries(card.trainingStats)) refs[name] = referenceFromStats(stats, (options as DriftOptions).bins);
+        return new DriftMonitor(options as DriftOptions, 'card', refs);
+      },
+      true,
+    );
 
     onInput(
       RED,
@@ -128,20 +139,7 @@ export = function (RED: NodeAPI): void {
         if (setupError) throw setupError;
         const m = msg as NodeMessage & Record<string, unknown>;
         const card = await cards.cardFor(m);
-        if (source === 'card' && (!monitor || (card && card !== monitorCard))) {
-          if (!card?.trainingStats || Object.keys(card.trainingStats).length === 0) {
-            throw new EdgeMlError('EDGEML_DRIFT_REFERENCE', 'no training statistics in msg.modelCard', { reason: 'msg.modelCard has no trainingStats' });
-          }
-          // Compared by content: a fanned-out wire hands every message its own clone of the card.
-          const key = JSON.stringify(card.trainingStats);
-          if (!monitor || key !== monitorCardKey) {
-            const refs: Record<string, FeatureReference> = {};
-            for (const [name, stats] of Object.entries(card.trainingStats)) refs[name] = referenceFromStats(stats, (options as DriftOptions).bins);
-            monitor = new DriftMonitor(options as DriftOptions, 'card', refs);
-            monitorCardKey = key;
-          }
-          monitorCard = card;
-        }
+        if (source === 'card') monitor = cardMonitors.get(card);
         const mon = monitor as DriftMonitor;
         const featureNames = names.length ? names : card?.features;
         const values = featureValues(RED.util.getMessageProperty(m, featuresProperty), featureNames);

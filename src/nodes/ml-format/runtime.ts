@@ -10,7 +10,7 @@ import { AnomalyTrackers, type AnomalyOptions } from '../../lib/format/anomaly';
 import { formatPrediction, resolveFormatOptions, type FormatConfig, type FormatOptions } from '../../lib/format/format';
 import { asTensorMap } from '../../lib/format/tensor';
 import { msgPath, renderTopic } from '../../lib/format/topic';
-import { ModelCardSource } from '../shared/model-card-source';
+import { ModelCardSource, PerCard } from '../shared/model-card-source';
 import { onInput, setStatus } from '../shared/runtime';
 
 interface MlFormatDef extends NodeDef {
@@ -123,9 +123,10 @@ export = function (RED: NodeAPI): void {
       }
       return trackers;
     };
-    // Resolve once per model card object (onnx-infer sends the same card object with every message).
-    let lastCard: unknown;
-    let lastOptions: FormatOptions | undefined;
+    const optionsPerCard = new PerCard<FormatOptions>(
+      (card) => card,
+      (card) => resolveFormatOptions(config as FormatConfig, card),
+    );
 
     onInput(
       RED,
@@ -133,12 +134,7 @@ export = function (RED: NodeAPI): void {
       async (msg, send) => {
         if (configError) throw configError;
         const m = msg as NodeMessage & Record<string, unknown>;
-        const card = await cards.cardFor(m);
-        if (!lastOptions || card !== lastCard) {
-          lastOptions = resolveFormatOptions(config as FormatConfig, card);
-          lastCard = card;
-        }
-        const options = lastOptions;
+        const options = optionsPerCard.get(await cards.cardFor(m));
         const now = Date.now();
         const payloads = formatPrediction(
           {

@@ -17,7 +17,7 @@ import {
   type GuardPolicy,
   type ReplaceWith,
 } from '../../lib/guard/guard';
-import { ModelCardSource } from '../shared/model-card-source';
+import { ModelCardSource, PerCard } from '../shared/model-card-source';
 import { metricsRegistry } from '../../lib/metrics';
 import { onInput, setStatus } from '../shared/runtime';
 
@@ -112,22 +112,14 @@ export = function (RED: NodeAPI): void {
       setStatus(RED, node, 'error', 'ml-guard.status.config');
     }
     const cards = new ModelCardSource(RED, node, def.model || undefined);
-    // One guard per model card object: the card supplies names and ranges, the history lives in the guard.
-    let guard: DataGuard | undefined;
-    let guardCard: unknown = null;
-    let guardCardKey = '';
-    const guardFor = (card: ModelCard | undefined): DataGuard => {
-      if (guard && (card === undefined || card === guardCard)) return guard;
-      // Compared by content: Node-RED clones msg.modelCard when a wire fans out, so identity changes
-      // for every message. Only a card that names other features or ranges starts afresh.
-      const key = JSON.stringify([card?.features, card?.ranges]);
-      if (!guard || key !== guardCardKey) {
-        guard = new DataGuard(resolveGuardOptions(config as GuardConfig, card));
-        guardCardKey = key;
-      }
-      guardCard = card;
-      return guard;
-    };
+    // The card supplies names and ranges, the history lives in the guard: only a card that names
+    // other features or ranges starts a new one.
+    const guards = new PerCard<DataGuard>(
+      (card) => [card?.features, card?.ranges],
+      (card) => new DataGuard(resolveGuardOptions(config as GuardConfig, card)),
+      true,
+    );
+    const guardFor = (card: ModelCard | undefined): DataGuard => guards.get(card);
 
     const showStatus = (g: DataGuard): void => {
       const s = g.stats;

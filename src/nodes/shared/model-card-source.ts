@@ -40,3 +40,33 @@ export class ModelCardSource {
     return this.modelNode ? this.modelNode.deregister(this.node) : Promise.resolve();
   }
 }
+
+/**
+ * One value per model card, built again only when the part of the card it depends on changes.
+ * Identity is checked first (onnx-infer hands on the same card object with every message), content
+ * second: Node-RED clones msg.modelCard whenever a wire fans out, so a clone must not start afresh.
+ */
+export class PerCard<T> {
+  private value: T | undefined;
+  private card: unknown = null;
+  private key: string | undefined;
+
+  constructor(
+    /** The part of the card the value depends on (compared as JSON). */
+    private readonly part: (card: ModelCard | undefined) => unknown,
+    private readonly build: (card: ModelCard | undefined) => T,
+    /** A message without a card keeps the value built for the last card. */
+    private readonly keepWhenAbsent = false,
+  ) {}
+
+  get(card: ModelCard | undefined): T {
+    if (this.value !== undefined && (card === this.card || (card === undefined && this.keepWhenAbsent))) return this.value;
+    const key = JSON.stringify(this.part(card)) ?? '';
+    if (this.value === undefined || key !== this.key) {
+      this.value = this.build(card);
+      this.key = key;
+    }
+    this.card = card;
+    return this.value;
+  }
+}
