@@ -12,9 +12,9 @@
  *   EDGEML_MQTT_PORT     port of the broker the demo starts (1883)
  *   EDGEML_PLANT_RATE    readings per second from the simulated plant (2)
  */
-import net from 'node:net';
 import path from 'node:path';
 import { startBroker, type TestBroker } from '../test/helpers/broker';
+import { isListening } from '../test/helpers/net';
 import { startNodeRed, type NodeRedProcess } from '../test/helpers/nodered-process';
 import { classicFlow, installIntoUserDir, PREDICTION_FILTER, REJECTED_TOPIC, ROOT } from './demo-setup';
 import { PlantSimulator } from './plant-simulator';
@@ -25,17 +25,6 @@ const editorHost = env.EDGEML_DEMO_HOST ?? '127.0.0.1';
 const userDir = path.resolve(env.EDGEML_DEMO_DIR ?? path.join(ROOT, '.demo'));
 const modbusPort = Number(env.EDGEML_MODBUS_PORT ?? 5020);
 const rate = Number(env.EDGEML_PLANT_RATE ?? 2);
-
-function listening(port: number, host = '127.0.0.1'): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = net.connect(port, host);
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
-}
 
 async function main(): Promise<void> {
   let broker: TestBroker | undefined;
@@ -63,7 +52,7 @@ async function main(): Promise<void> {
       mqttHost = url.hostname;
       mqttPort = Number(url.port || 1883);
       brokerNote = `using the broker at ${env.EDGEML_MQTT_URL}`;
-    } else if (await listening(mqttPort)) {
+    } else if (await isListening(mqttPort)) {
       brokerNote = `a broker already listens on 127.0.0.1:${mqttPort}: using it`;
     } else {
       broker = await startBroker({ port: mqttPort });

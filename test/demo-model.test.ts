@@ -18,6 +18,7 @@ import type { ModelCard } from '../src/lib/model-card';
 import { readModelInfo } from '../src/lib/onnx/model-file';
 import { ACCURACY_GOAL, HELD_OUT_COUNT, HELD_OUT_SEED, TRAIN_COUNT, TRAIN_SEED } from '../scripts/train-demo-model';
 import { ROOT } from './helpers/flow';
+import { standardise } from './helpers/pump-reference';
 
 const run = promisify(execFile);
 const SCRIPT = path.join(ROOT, 'scripts', 'train-demo-model.ts');
@@ -32,8 +33,7 @@ async function generate(out: string): Promise<{ bytes: Buffer; stdout: string }>
 }
 
 function scaled(samples: PumpSample[], card: ModelCard): Float32Array {
-  const { mean, scale } = card.scaler!;
-  return Float32Array.from(samples.flatMap((s) => s.features.map((v, i) => (v - mean[i]!) / scale[i]!)));
+  return standardise(samples.map((s) => s.features), card);
 }
 
 /** Solves A y = b by Gaussian elimination with partial pivoting (not the script's Cholesky). */

@@ -14,11 +14,10 @@ import mqtt, { type MqttClient } from 'mqtt';
 import * as ort from 'onnxruntime-node';
 import { classicFlow, DEMO_MODEL, installIntoUserDir, PREDICTION_FILTER, REJECTED_TOPIC } from '../scripts/demo-setup';
 import { floatsToRegisters, ModbusMaster } from '../scripts/plant-simulator';
-import { parseModelCard, type ModelCard } from '../src/lib/model-card';
 import { pumpDataset } from '../src/lib/demo/pump';
-import { readModelInfo } from '../src/lib/onnx/model-file';
 import { startBroker, type TestBroker } from './helpers/broker';
 import { freePort, waitForPort } from './helpers/net';
+import { pumpCard, pumpReference } from './helpers/pump-reference';
 import { startNodeRed, type NodeRedProcess } from './helpers/nodered-process';
 
 interface Prediction {
@@ -29,7 +28,7 @@ interface Prediction {
   model: { name: string; version: string; sha256: string };
 }
 
-const card: ModelCard = parseModelCard(readModelInfo(readFileSync(DEMO_MODEL)).metadata);
+const card = pumpCard;
 const FEATURES = card.features!;
 /** Modbus carries float32: what the flow sees is the float32 nearest to each value. */
 const asSent = (v: number[]): number[] => v.map((x) => Math.fround(x));
@@ -81,15 +80,10 @@ async function stream(vectors: number[][], perSecond: number, during?: (i: numbe
   await master.close();
 }
 
-/** onnxruntime-node directly: scaler from the card, then the model, on all vectors at once. */
+/** onnxruntime-node directly on the vectors as the flow receives them (float32), all at once. */
 async function expected(vectors: number[][]): Promise<Array<{ label: string; probabilities: number[] }>> {
-  const { mean, scale } = card.scaler!;
-  const data = Float32Array.from(vectors.flatMap((v) => asSent(v).map((x, j) => (x - mean[j]!) / scale[j]!)));
-  const out = await reference.run({ [card.input ?? 'features']: new ort.Tensor('float32', data, [vectors.length, FEATURES.length]) });
-  const probs = out.probabilities!.data as Float32Array;
-  const labels = out.label!.data as BigInt64Array;
-  const k = card.labels!.length;
-  return vectors.map((_, r) => ({ label: card.labels![Number(labels[r])]!, probabilities: Array.from(probs.subarray(r * k, r * k + k)) }));
+  const want = await pumpReference(vectors.map(asSent), reference);
+  return want.labels.map((label, r) => ({ label: card.labels![label]!, probabilities: want.probabilities[r]! }));
 }
 
 /** The flow's ml-format answers "unknown" below the card's confidence threshold (its documented rule). */
@@ -181,11 +175,9 @@ describe('end to end: Modbus master -> Node-RED (classic flow) -> MQTT', { timeo
     await arrived; // the write-back branch is local and shorter than the MQTT round trip
     const registers = await master.read(100, 3);
     await master.close();
-    const { mean, scale } = card.scaler!;
-    const input = Float32Array.from(asSent(vector!).map((x, j) => (x - mean[j]!) / scale[j]!));
-    const out = await reference.run({ [card.input ?? 'features']: new ort.Tensor('float32', input, [1, FEATURES.length]) });
-    assert.equal(registers[0], Number((out.label!.data as BigInt64Array)[0]), 'class index');
-    assert.deepEqual(registers.slice(1), floatsToRegisters([(out.anomaly_score!.data as Float32Array)[0]!], 'CDAB'), 'anomaly score, float32 CDAB');
+    const want = await pumpReference([asSent(vector!)], reference);
+    assert.equal(registers[0], want.labels[0], 'class index');
+    assert.deepEqual(registers.slice(1), floatsToRegisters([want.anomalyScores[0]!], 'CDAB'), 'anomaly score, float32 CDAB');
   });
 
   it('a broker restart mid-run loses nothing (QoS 1): every prediction arrives once the broker is back', async (t) => {

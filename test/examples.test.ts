@@ -13,18 +13,15 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ServerTCP } from 'modbus-serial';
-import * as ort from 'onnxruntime-node';
 import sqlite3 from 'sqlite3';
 import WebSocket from 'ws';
-import { parseModelCard, type ModelCard } from '../src/lib/model-card';
-import { readModelInfo } from '../src/lib/onnx/model-file';
 import { freePort, waitForPort } from './helpers/net';
+import { pumpCard, pumpReference } from './helpers/pump-reference';
 import { declaredNodes, ROOT, startNodeRed, type NodeRedProcess } from './helpers/nodered-process';
 
 type FlowNode = { id: string; type: string; z?: string; [key: string]: unknown };
 
 const EXAMPLES_DIR = path.join(ROOT, 'examples');
-const MODEL_FILE = path.join(EXAMPLES_DIR, 'models', 'pump-classifier.onnx');
 const exampleFiles = readdirSync(EXAMPLES_DIR)
   .filter((f) => f.endsWith('.json'))
   .sort();
@@ -40,7 +37,7 @@ const STRUCTURAL = new Set(['tab', 'subflow', 'group', 'junction']);
  */
 const EXPECTED_ERRORS: RegExp[] = [];
 
-const card: ModelCard = parseModelCard(readModelInfo(readFileSync(MODEL_FILE)).metadata);
+const card = pumpCard;
 const FEATURES = card.features ?? [];
 
 let red: NodeRedProcess;
@@ -295,16 +292,10 @@ describe('example flows in a real Node-RED', () => {
   }
 });
 
-/** Reference prediction for one reading: onnxruntime-node directly, with the card's scaler applied here. */
+/** Reference prediction for one reading: onnxruntime-node directly, with the card's scaler applied in the test. */
 async function reference(reading: number[]): Promise<{ label: number; anomaly: number }> {
-  const session = await ort.InferenceSession.create(MODEL_FILE);
-  const scaler = card.scaler!;
-  const x = Float32Array.from(reading.map((v, i) => (v - scaler.mean[i]!) / scaler.scale[i]!));
-  const out = await session.run({ [card.input ?? session.inputNames[0]!]: new ort.Tensor('float32', x, [1, reading.length]) });
-  const label = Number((out[card.outputs!.label!]!.data as BigInt64Array)[0]);
-  const anomaly = (out[card.outputs!.score!]!.data as Float32Array)[0]!;
-  await session.release();
-  return { label, anomaly };
+  const want = await pumpReference([reading]);
+  return { label: want.labels[0]!, anomaly: want.anomalyScores[0]! };
 }
 
 /** The PLC example polls registers 0..9 of the test's server and writes class and score to 100..102. */

@@ -5,21 +5,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { inject, loadFlow, nextMessage, nextMessages, nextStatus, unloadFlow, type FlowNode } from './helpers/flow';
+import { normalSource } from './helpers/random';
 
 afterEach(() => unloadFlow());
-
-/** Deterministic normal samples (mulberry32 + Box-Muller), independent of the code under test. */
-function normalSource(seed: number): (mean?: number, std?: number) => number {
-  let s = seed >>> 0;
-  const uniform = (): number => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  return (mean = 0, std = 1) => mean + std * Math.sqrt(-2 * Math.log(1 - uniform())) * Math.cos(2 * Math.PI * uniform());
-}
 
 function flow(config: Record<string, unknown>): FlowNode[] {
   const nodes: FlowNode[] = [

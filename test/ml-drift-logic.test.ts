@@ -4,21 +4,9 @@ import assert from 'node:assert/strict';
 import { binIndex, histogram, histogramCdf, ksOneSample, ksPValue, ksTwoSample, meanShift, meanStd, normalCdf, psi, quantileEdges } from '../src/lib/drift/stats';
 import { DEFAULT_DRIFT_OPTIONS, DriftMonitor, parseReferenceFile, referenceFromStats, type DriftOptions } from '../src/lib/drift/drift';
 import { EdgeMlError } from '../src/lib/errors';
+import { normalSource } from './helpers/random';
 
 const close = (a: number, b: number, tol: number): void => assert.ok(Math.abs(a - b) <= tol, `${a} != ${b} (tol ${tol})`);
-
-/** Deterministic normal samples (mulberry32 + Box-Muller), independent of the code under test. */
-function normalSource(seed: number): (mean?: number, std?: number) => number {
-  let s = seed >>> 0;
-  const uniform = (): number => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  return (mean = 0, std = 1) => mean + std * Math.sqrt(-2 * Math.log(1 - uniform())) * Math.cos(2 * Math.PI * uniform());
-}
 
 test('PSI of [50,50] vs [25,75]: 0.25 ln 2 + 0.25 ln 1.5', () => {
   close(psi([50, 50], [25, 75]), 0.25 * Math.log(2) + 0.25 * Math.log(1.5), 1e-12);

@@ -11,19 +11,15 @@ process.env.EDGEML_ORT_SIMULATE_FAILURE = 'node';
 
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import * as ortNode from 'onnxruntime-node';
 import { EdgeMlError } from '../src/lib/errors';
-import { parseModelCard } from '../src/lib/model-card';
-import { readModelInfo } from '../src/lib/onnx/model-file';
 import { loadOrtRuntime, RUNTIME_UNAVAILABLE } from '../src/lib/onnx/runtime-loader';
 import { helper, inject, loadFlow, nextMessage, ROOT, unloadFlow } from './helpers/flow';
 import { caseMismatch, conformanceCases, runThroughFlow } from './helpers/onnx-conformance';
 import { startNodeRed } from './helpers/nodered-process';
+import { PUMP_MODEL as PUMP, standardise } from './helpers/pump-reference';
 import type { NodeRedProcess } from './helpers/nodered-process';
 
-const PUMP = path.join(ROOT, 'examples', 'models', 'pump-classifier.onnx');
 const TYPES = ['onnx-model', 'onnx-infer'];
 const WARN = 30; // Node-RED's log level number for warnings
 
@@ -103,9 +99,7 @@ function pumpBatch(): { data: Float32Array; rows: number } {
     [95.0, 4.3, 33.0, 7.5, 62.0], // hot, high current, vibration: bearing-like
     [120.0, 6.0, 35.0, 2.0, 48.0],
   ];
-  const scaler = parseModelCard(readModelInfo(readFileSync(PUMP)).metadata).scaler!;
-  const data = Float32Array.from(readings.flatMap((r) => r.map((v, i) => (v - scaler.mean[i]!) / scaler.scale[i]!)));
-  return { data, rows: readings.length };
+  return { data: standardise(readings), rows: readings.length };
 }
 
 describe('onnxruntime-node forced to fail: onnxruntime-web serves', () => {

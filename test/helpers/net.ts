@@ -31,3 +31,11 @@ export async function waitForPort(port: number, host = '127.0.0.1', timeoutMs = 
     await new Promise((r) => setTimeout(r, 25)); // retry interval of a connect poll, not a wait for work
   }
 }
+
+/** Whether something accepts TCP connections on host:port right now (one attempt). */
+export function isListening(port: number, host = '127.0.0.1'): Promise<boolean> {
+  return waitForPort(port, host, 0).then(
+    () => true,
+    () => false,
+  );
+}
