@@ -61,9 +61,11 @@ async function readModelBytes(file: string): Promise<Uint8Array> {
 export async function loadModel(
   file: string,
   threads: number,
+  /** The file's bytes when the caller has read them already. */
+  read?: Uint8Array,
 ): Promise<LoadedModel> {
   const started = performance.now();
-  const bytes = await readModelBytes(file);
+  const bytes = read ?? (await readModelBytes(file));
   const info = readModelInfo(bytes);
   const card = parseModelCard(info.metadata);
   const { bytes: runnable, rewritten } = stripZipMap(bytes);
@@ -239,18 +241,14 @@ export class SessionWorker {
 
   private async reload(id: number, file: string): Promise<WorkerReply> {
     const current = this.current;
-    if (current) {
-      // Unchanged bytes (a touch, a copy of the same file) need no new session.
-      try {
-        const sha = createHash('sha256').update(await readFile(file)).digest('hex');
-        if (sha === current.description.sha256) return { id, ok: true, op: 'reload', description: current.description, unchanged: true };
-      } catch {
-        // unreadable: loadModel below reports it properly
-      }
-    }
     let candidate: LoadedModel;
     try {
-      candidate = await loadModel(file, this.threads);
+      const bytes = await readModelBytes(file);
+      // Unchanged bytes (a touch, a copy of the same file) need no new session.
+      if (current && createHash('sha256').update(bytes).digest('hex') === current.description.sha256) {
+        return { id, ok: true, op: 'reload', description: current.description, unchanged: true };
+      }
+      candidate = await loadModel(file, this.threads, bytes);
     } catch (e) {
       throw reloadError(e);
     }
