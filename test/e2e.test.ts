@@ -171,9 +171,16 @@ describe('end to end: Modbus master -> Node-RED (classic flow) -> MQTT', { timeo
     const arrived = arrivals(from, 1);
     const master = new ModbusMaster('127.0.0.1', modbusPort);
     await master.connect();
+    const before = await master.read(100, 3); // the previous test's last answer
     await master.write(0, floatsToRegisters(vector!, 'CDAB'));
-    await arrived; // the write-back branch is local and shorter than the MQTT round trip
-    const registers = await master.read(100, 3);
+    await arrived;
+    // The write-back branch and the MQTT branch run side by side: which one finishes first is up to
+    // the scheduler, so the master polls, as a PLC would, until the registers hold a new answer.
+    let registers = await master.read(100, 3);
+    for (let polls = 1; registers.every((r, i) => r === before[i]); polls++) {
+      assert.ok(polls < 1000, 'the write-back never reached registers 100..102');
+      registers = await master.read(100, 3);
+    }
     await master.close();
     const want = await pumpReference([asSent(vector!)], reference);
     assert.equal(registers[0], want.labels[0], 'class index');
