@@ -1,8 +1,8 @@
 /**
  * The bounded queue in front of a model session: at most `size` messages wait; on overflow the
  * oldest or the newest is dropped, or the newcomer is refused with EDGEML_ONNX_QUEUE_FULL. Waiting
- * messages go to the worker in order, one (or, with micro-batching, up to maxBatch) at a time, with
- * a small number of requests in flight so the worker never idles between them.
+ * messages go to the worker in order, several per request (with micro-batching, up to maxBatch run
+ * as one), with a small number of requests in flight so the worker never idles between them.
  */
 import { EdgeMlError } from '../errors';
 import type { ModelRef, RunResult } from './protocol';
@@ -35,7 +35,7 @@ export interface QueueEvents<T> {
 export type BatchRunner = (payloads: unknown[]) => Promise<{ model: ModelRef; results: RunResult[] }>;
 
 export class InferQueue<T> {
-  private readonly waiting: Array<{ token: T; payload: unknown }> = [];
+  private readonly waiting: Array<{ token: T; payload: unknown; since: number }> = [];
   private running = 0;
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
@@ -77,24 +77,32 @@ export class InferQueue<T> {
       const oldest = this.waiting.shift()!;
       this.events.dropped(oldest.token);
     }
-    this.waiting.push({ token, payload });
+    this.waiting.push({ token, payload, since: this.options.batch ? performance.now() : 0 });
     this.events.changed();
     this.pump();
   }
 
+  /**
+   * Without batching, whatever waits goes at once (up to maxPerRequest per request). With batching,
+   * a full batch goes as soon as a request slot is free; a partial one only while the worker is
+   * idle, and not before its oldest message has waited batchWindowMs: while the worker is busy,
+   * messages gather into the next batch instead of trickling after it one by one.
+   */
   private pump(): void {
-    while (!this.closed && this.running < this.options.inFlight && this.waiting.length > 0) {
-      const want = this.options.batch ? this.options.maxBatch : this.options.maxPerRequest;
-      if (this.options.batch && this.options.batchWindowMs > 0 && this.waiting.length < want && this.running === 0) {
-        // Wait a little for more messages to share the run.
-        if (!this.timer) {
-          this.timer = setTimeout(() => {
+    const { batch, maxBatch, maxPerRequest, inFlight, batchWindowMs } = this.options;
+    const want = batch ? maxBatch : maxPerRequest;
+    while (!this.closed && this.running < inFlight && this.waiting.length > 0) {
+      if (batch && this.waiting.length < want) {
+        if (this.running > 0) return; // pumped again when the running request is answered
+        const waited = performance.now() - this.waiting[0]!.since;
+        if (waited < batchWindowMs) {
+          this.timer ??= setTimeout(() => {
             this.timer = undefined;
-            this.dispatch(want);
+            if (this.running === 0) this.dispatch(want); // the window is over (timers may fire a little early)
             this.pump();
-          }, this.options.batchWindowMs);
+          }, batchWindowMs - waited);
+          return;
         }
-        return;
       }
       this.dispatch(want);
     }

@@ -1,0 +1,103 @@
+/**
+ * The queue in front of a model session, on its own: which messages travel together to the worker,
+ * and when. The runner is a stand-in whose requests the test answers by hand.
+ */
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { InferQueue } from '../src/lib/onnx/infer-queue';
+import type { QueueOptions } from '../src/lib/onnx/infer-queue';
+import type { ModelRef, RunResult } from '../src/lib/onnx/protocol';
+
+const MODEL: ModelRef = { name: 'm', version: '1', sha256: 'x' };
+
+/** A queue whose runner records each request and lets the test answer it. */
+function harness(options: Partial<QueueOptions>) {
+  const requests: Array<{ payloads: unknown[]; answer(): void }> = [];
+  const answered: unknown[] = [];
+  let onRequest: (() => void) | undefined;
+  const queue = new InferQueue<number>(
+    { size: 100, overflow: 'error', batch: false, maxBatch: 32, batchWindowMs: 0, inFlight: 2, maxPerRequest: 16, ...options },
+    (payloads) =>
+      new Promise((resolve) => {
+        const results: RunResult[] = payloads.map(() => ({ ok: true, payload: {}, inferenceMs: 0, batchSize: payloads.length }));
+        requests.push({ payloads, answer: () => resolve({ model: MODEL, results }) });
+        onRequest?.();
+      }),
+    {
+      answer: (token) => answered.push(token),
+      fail: (token, err) => assert.fail(`message ${token} failed: ${err.message}`),
+      dropped: (token) => assert.fail(`message ${token} dropped`),
+      changed: () => undefined,
+    },
+  );
+  const nextRequest = (): Promise<void> =>
+    new Promise((resolve) => {
+      onRequest = () => {
+        onRequest = undefined;
+        resolve();
+      };
+    });
+  /** Answers request i and waits until its messages are answered and the queue has pumped again. */
+  const answer = async (i: number): Promise<void> => {
+    const before = answered.length;
+    requests[i]!.answer();
+    while (answered.length < before + requests[i]!.payloads.length) await Promise.resolve();
+    await new Promise<void>((resolve) => setImmediate(resolve));
+  };
+  const push = (from: number, to: number): void => {
+    for (let i = from; i < to; i++) queue.push(i, i);
+  };
+  return { queue, requests, answered, nextRequest, answer, push };
+}
+
+describe('infer queue', () => {
+  test('without batching: a free slot takes what waits at once, up to maxPerRequest per request, two in flight', async () => {
+    const h = harness({});
+    h.push(0, 40);
+    assert.deepEqual(h.requests.map((r) => r.payloads.length), [1, 1], 'each of the first two found a free slot');
+    await h.answer(0);
+    assert.deepEqual(h.requests.map((r) => r.payloads.length), [1, 1, 16], 'those that waited share a request');
+    await h.answer(1);
+    await h.answer(2);
+    assert.deepEqual(h.requests.map((r) => r.payloads.length), [1, 1, 16, 16, 6]);
+    await h.answer(3);
+    await h.answer(4);
+    assert.deepEqual(h.answered, Array.from({ length: 40 }, (_, i) => i), 'every message answered once, in order');
+    assert.equal(h.queue.inFlight, 0);
+  });
+
+  test('with batching: a full batch goes while another runs; a partial one waits for the worker to be idle', async () => {
+    const h = harness({ batch: true, maxBatch: 8 });
+    h.push(0, 3);
+    assert.deepEqual(h.requests.map((r) => r.payloads), [[0]], 'an idle worker takes the first message at once');
+    h.push(3, 8);
+    assert.equal(h.requests.length, 1, 'seven messages wait: not a full batch, and the worker is busy');
+    h.push(8, 11);
+    assert.deepEqual(h.requests[1]!.payloads, [1, 2, 3, 4, 5, 6, 7, 8], 'a full batch takes the second slot');
+    h.push(11, 14);
+    assert.equal(h.requests.length, 2, 'no slot free');
+    await h.answer(0);
+    assert.equal(h.requests.length, 2, 'the worker still runs the full batch: the partial one keeps gathering');
+    await h.answer(1);
+    assert.deepEqual(h.requests[2]!.payloads, [9, 10, 11, 12, 13], 'the worker is idle: the gathered messages go as one batch');
+    await h.answer(2);
+    assert.deepEqual(h.answered, Array.from({ length: 14 }, (_, i) => i));
+  });
+
+  test('with a batch window, a lone message waits for company, counted from its own arrival; a full batch does not wait', async () => {
+    const windowMs = 40;
+    const h = harness({ batch: true, maxBatch: 4, batchWindowMs: windowMs });
+    const started = performance.now();
+    const first = h.nextRequest();
+    h.push(0, 1);
+    assert.equal(h.requests.length, 0, 'the lone message waits');
+    await first;
+    assert.ok(performance.now() - started >= windowMs - 1, 'it waited for the window');
+    assert.deepEqual(h.requests[0]!.payloads, [0]);
+    await h.answer(0);
+    h.push(1, 5);
+    assert.deepEqual(h.requests[1]!.payloads, [1, 2, 3, 4], 'a full batch goes at once, with no wait');
+    await h.answer(1);
+    h.queue.close();
+  });
+});
