@@ -17,7 +17,7 @@ import {
 } from '../../lib/drift/drift';
 import { ModelCardSource, PerCard } from '../shared/model-card-source';
 import { metricsRegistry } from '../../lib/metrics';
-import { onInput, setStatus } from '../shared/runtime';
+import { NodeStatus, onInput } from '../shared/runtime';
 
 interface MlDriftDef extends NodeDef {
   model: string;
@@ -85,6 +85,7 @@ export = function (RED: NodeAPI): void {
   function MlDriftNode(this: Node, def: MlDriftDef): void {
     RED.nodes.createNode(this, def);
     const node = this;
+    const status = new NodeStatus(RED, node);
     const source: ReferenceSource = def.reference === 'file' || def.reference === 'samples' ? def.reference : 'card';
     const names = (def.features ?? '')
       .split(',')
@@ -111,10 +112,10 @@ export = function (RED: NodeAPI): void {
       } else if (source === 'samples') {
         monitor = new DriftMonitor(options, 'samples');
       }
-      setStatus(RED, node, source === 'card' ? 'idle' : 'loading', source === 'samples' ? 'ml-drift.status.learningStart' : 'ml-drift.status.waiting');
+      status.show(source === 'card' ? 'idle' : 'loading', source === 'samples' ? 'ml-drift.status.learningStart' : 'ml-drift.status.waiting');
     } catch (e) {
       setupError = e instanceof EdgeMlError ? e : new EdgeMlError('EDGEML_DRIFT_CONFIG', String(e), { reason: String(e) });
-      setStatus(RED, node, 'error', 'ml-drift.status.config');
+      status.show('error', 'ml-drift.status.config');
       node.error(setupError.message);
     }
     const cards = new ModelCardSource(RED, node, def.model || undefined);
@@ -153,15 +154,17 @@ export = function (RED: NodeAPI): void {
           send({ topic: 'drift', payload: report } as NodeMessage);
           metricsRegistry().recordDrift(report.state);
           const list = report.drifted.join(', ');
-          if (report.state === 'ok') setStatus(RED, node, 'ready', 'ml-drift.status.ok', { window: report.window.index });
-          else setStatus(RED, node, report.state === 'alarm' ? 'error' : 'warn', `ml-drift.status.${report.state}`, { features: list, window: report.window.index });
+          // a window's verdict is news: shown at once, not folded into the next update
+          if (report.state === 'ok') status.show('ready', 'ml-drift.status.ok', { window: report.window.index });
+          else status.show(report.state === 'alarm' ? 'error' : 'warn', `ml-drift.status.${report.state}`, { features: list, window: report.window.index });
         } else if (phase.learning) {
-          setStatus(RED, node, 'loading', 'ml-drift.status.learning', { n: phase.learned, total: (options as DriftOptions).referenceSamples });
+          status.update(() => ['loading', 'ml-drift.status.learning', { n: mon.phase.learned, total: (options as DriftOptions).referenceSamples }]);
         }
       },
-      () => setStatus(RED, node, 'error', 'ml-drift.status.error'),
+      () => status.show('error', 'ml-drift.status.error'),
     );
     node.on('close', (_removed: boolean, done: () => void) => {
+      status.close();
       cards.close().then(done, done);
     });
   }

@@ -7,11 +7,12 @@ import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
 import { EdgeMlError } from '../../lib/errors';
 import type { ModelTask } from '../../lib/model-card';
 import { AnomalyTrackers, type AnomalyOptions } from '../../lib/format/anomaly';
-import { formatPrediction, resolveFormatOptions, type FormatConfig, type FormatOptions } from '../../lib/format/format';
+import { formatPrediction, resolveFormatOptions, type FormatConfig, type FormatOptions, type PredictionPayload } from '../../lib/format/format';
 import { asTensorMap } from '../../lib/format/tensor';
 import { msgPath, renderTopic } from '../../lib/format/topic';
 import { ModelCardSource, PerCard } from '../shared/model-card-source';
-import { onInput, setStatus } from '../shared/runtime';
+import { NodeStatus, onInput } from '../shared/runtime';
+import type { StatusSpec } from '../shared/runtime';
 
 interface MlFormatDef extends NodeDef {
   model: string;
@@ -94,6 +95,18 @@ function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
+/** The status line for the latest prediction. */
+function statusOf(last: PredictionPayload): StatusSpec {
+  if (last.task === 'anomaly') {
+    return [last.anomaly ? 'warn' : 'ready', last.anomaly ? 'ml-format.status.anomaly' : 'ml-format.status.normal', { score: last.score !== undefined ? last.score.toPrecision(3) : '-' }];
+  }
+  if (last.task === 'classification') {
+    return ['ready', 'ml-format.status.label', { label: last.label ?? '-', score: last.score !== undefined ? last.score.toFixed(2) : '-' }];
+  }
+  const v = Array.isArray(last.value) ? last.value.map((x) => x.toPrecision(4)).join(', ') : last.value !== undefined ? String(last.value) : '-';
+  return ['ready', 'ml-format.status.value', { value: v, unit: last.unit ?? '' }];
+}
+
 export = function (RED: NodeAPI): void {
   function MlFormatNode(this: Node, def: MlFormatDef): void {
     RED.nodes.createNode(this, def);
@@ -103,12 +116,13 @@ export = function (RED: NodeAPI): void {
     const featuresProperty = def.featuresProperty || 'features';
     let config: FormatConfig | undefined;
     let configError: EdgeMlError | undefined;
+    const status = new NodeStatus(RED, node);
     try {
       config = configFromDef(def);
-      setStatus(RED, node, 'idle', 'ml-format.status.waiting');
+      status.show('idle', 'ml-format.status.waiting');
     } catch (e) {
       configError = e as EdgeMlError;
-      setStatus(RED, node, 'error', 'ml-format.status.config');
+      status.show('error', 'ml-format.status.config');
     }
 
     const cards = new ModelCardSource(RED, node, def.model || undefined);
@@ -176,22 +190,12 @@ export = function (RED: NodeAPI): void {
         }
         send([outs, events.length ? events : null]);
         const last = payloads[payloads.length - 1];
-        if (last) {
-          if (last.task === 'anomaly') {
-            setStatus(RED, node, last.anomaly ? 'warn' : 'ready', last.anomaly ? 'ml-format.status.anomaly' : 'ml-format.status.normal', {
-              score: last.score !== undefined ? last.score.toPrecision(3) : '-',
-            });
-          } else if (last.task === 'classification') {
-            setStatus(RED, node, 'ready', 'ml-format.status.label', { label: last.label ?? '-', score: last.score !== undefined ? last.score.toFixed(2) : '-' });
-          } else {
-            const v = Array.isArray(last.value) ? last.value.map((x) => x.toPrecision(4)).join(', ') : last.value !== undefined ? String(last.value) : '-';
-            setStatus(RED, node, 'ready', 'ml-format.status.value', { value: v, unit: last.unit ?? '' });
-          }
-        }
+        if (last) status.update(() => statusOf(last));
       },
-      () => setStatus(RED, node, 'error', 'ml-format.status.error'),
+      () => status.show('error', 'ml-format.status.error'),
     );
     node.on('close', (_removed: boolean, done: () => void) => {
+      status.close();
       cards.close().then(done, done);
     });
   }

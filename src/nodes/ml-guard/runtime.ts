@@ -19,7 +19,7 @@ import {
 } from '../../lib/guard/guard';
 import { ModelCardSource, PerCard } from '../shared/model-card-source';
 import { metricsRegistry } from '../../lib/metrics';
-import { onInput, setStatus } from '../shared/runtime';
+import { NodeStatus, onInput } from '../shared/runtime';
 
 interface FeatureRule {
   feature: string;
@@ -103,13 +103,14 @@ export = function (RED: NodeAPI): void {
     const timestampProperty = def.timestampProperty || 'timestamp';
     let config: GuardConfig | undefined;
     let configError: EdgeMlError | undefined;
+    const status = new NodeStatus(RED, node);
     try {
       config = configFromDef(def);
       resolveGuardOptions(config); // fail at deploy on a bad combination, not at the first message
-      setStatus(RED, node, 'idle', 'ml-guard.status.waiting');
+      status.show('idle', 'ml-guard.status.waiting');
     } catch (e) {
       configError = e instanceof EdgeMlError ? e : new EdgeMlError('EDGEML_GUARD_CONFIG', String(e), { reason: String(e) });
-      setStatus(RED, node, 'error', 'ml-guard.status.config');
+      status.show('error', 'ml-guard.status.config');
     }
     const cards = new ModelCardSource(RED, node, def.model || undefined);
     // The card supplies names and ranges, the history lives in the guard: only a card that names
@@ -121,17 +122,12 @@ export = function (RED: NodeAPI): void {
     );
     const guardFor = (card: ModelCard | undefined): DataGuard => guards.get(card);
 
-    const showStatus = (g: DataGuard): void => {
-      const s = g.stats;
-      const bad = s.flagged + s.dropped + s.routed + s.replaced;
-      setStatus(RED, node, bad ? 'warn' : 'ready', 'ml-guard.status.counts', {
-        passed: s.passed,
-        flagged: s.flagged,
-        replaced: s.replaced,
-        dropped: s.dropped,
-        routed: s.routed,
+    const showStatus = (g: DataGuard): void =>
+      status.update(() => {
+        const s = g.stats;
+        const bad = s.flagged + s.dropped + s.routed + s.replaced;
+        return [bad ? 'warn' : 'ready', 'ml-guard.status.counts', { passed: s.passed, flagged: s.flagged, replaced: s.replaced, dropped: s.dropped, routed: s.routed }];
       });
-    };
 
     const metrics = metricsRegistry();
     onInput(
@@ -157,9 +153,10 @@ export = function (RED: NodeAPI): void {
         else if (result.action === 'route') send([null, m]);
         showStatus(g);
       },
-      () => setStatus(RED, node, 'error', 'ml-guard.status.error'),
+      () => status.show('error', 'ml-guard.status.error'),
     );
     node.on('close', (_removed: boolean, done: () => void) => {
+      status.close();
       cards.close().then(done, done);
     });
   }

@@ -10,8 +10,8 @@ import type { OverflowPolicy } from '../../lib/onnx/infer-queue';
 import { fromWire } from '../../lib/onnx/model-session';
 import type { ModelSession } from '../../lib/onnx/model-session';
 import type { RunOptions } from '../../lib/onnx/protocol';
-import { onInput, setStatus } from '../shared/runtime';
-import type { SendFn } from '../shared/runtime';
+import { NodeStatus, onInput, setStatus } from '../shared/runtime';
+import type { SendFn, StatusSpec } from '../shared/runtime';
 import type { OnnxModelNode } from '../onnx-model/types';
 import { metricsRegistry } from '../../lib/metrics';
 
@@ -39,9 +39,6 @@ function isNamedFeatures(value: unknown): value is Record<string, unknown> {
   return Object.values(value).every((v) => typeof v === 'number' || typeof v === 'string' || v === null);
 }
 
-/** Status updates are coalesced: a busy node would otherwise send one per message to the editor. */
-const STATUS_INTERVAL_MS = 200;
-
 const list = (s: string | undefined): string[] =>
   (s ?? '')
     .split(',')
@@ -66,8 +63,6 @@ export = function (RED: NodeAPI): void {
       batch: Boolean(config.batch),
     };
     let lastMs: number | undefined;
-    let statusTimer: NodeJS.Timeout | undefined;
-    let statusDirty = false;
     let reloadProblem: string | undefined;
 
     if (!modelNode) {
@@ -79,44 +74,30 @@ export = function (RED: NodeAPI): void {
     }
     const session: ModelSession = modelNode.register(node);
 
+    const status = new NodeStatus(RED, node);
+    const render = (): StatusSpec | undefined => {
+      if (session.state === 'loading') return ['loading', 'onnx-infer.status.loading'];
+      if (session.state === 'failed' && session.loadError?.code === 'EDGEML_ONNX_RUNTIME_UNAVAILABLE') {
+        return ['error', 'onnx-infer.status.runtimeUnavailable', { platform: `${process.platform}/${process.arch}` }];
+      }
+      if (session.state === 'failed') {
+        return ['error', 'onnx-infer.status.failed', { reason: String(session.loadError?.params.reason ?? session.loadError?.message ?? '') }];
+      }
+      if (session.state !== 'ready') return undefined;
+      const name = session.description?.name ?? '';
+      const waiting = queue.length;
+      if (reloadProblem) return ['warn', 'onnx-infer.status.reloadFailed', { reason: reloadProblem }];
+      if (waiting > 0 || queue.droppedCount > 0) {
+        return [waiting >= queueSize ? 'warn' : 'ready', 'onnx-infer.status.queue', { waiting, size: queueSize, dropped: queue.droppedCount }];
+      }
+      if (lastMs !== undefined) return ['ready', 'onnx-infer.status.ready', { name, ms: lastMs.toFixed(1) }];
+      return ['ready', 'onnx-infer.status.loaded', { name }];
+    };
     const showStatus = (): void => {
-      if (session.state === 'loading') setStatus(RED, node, 'loading', 'onnx-infer.status.loading');
-      else if (session.state === 'failed' && session.loadError?.code === 'EDGEML_ONNX_RUNTIME_UNAVAILABLE') {
-        setStatus(RED, node, 'error', 'onnx-infer.status.runtimeUnavailable', { platform: `${process.platform}/${process.arch}` });
-      } else if (session.state === 'failed') {
-        const reason = String(session.loadError?.params.reason ?? session.loadError?.message ?? '');
-        setStatus(RED, node, 'error', 'onnx-infer.status.failed', { reason });
-      } else if (session.state === 'ready') {
-        const name = session.description?.name ?? '';
-        const waiting = queue.length;
-        if (reloadProblem) setStatus(RED, node, 'warn', 'onnx-infer.status.reloadFailed', { reason: reloadProblem });
-        else if (waiting > 0 || queue.droppedCount > 0) {
-          setStatus(RED, node, waiting >= queueSize ? 'warn' : 'ready', 'onnx-infer.status.queue', {
-            waiting,
-            size: queueSize,
-            dropped: queue.droppedCount,
-          });
-        } else if (lastMs !== undefined) setStatus(RED, node, 'ready', 'onnx-infer.status.ready', { name, ms: lastMs.toFixed(1) });
-        else setStatus(RED, node, 'ready', 'onnx-infer.status.loaded', { name });
-      }
+      const spec = render();
+      if (spec) status.show(...spec);
     };
-    // Leading edge shows a change at once; changes during the interval are shown once at its end.
-    const statusSoon = (): void => {
-      if (statusTimer) {
-        statusDirty = true;
-        return;
-      }
-      showStatus();
-      const tick = (): void => {
-        statusTimer = undefined;
-        if (statusDirty) {
-          statusDirty = false;
-          showStatus();
-          statusTimer = setTimeout(tick, STATUS_INTERVAL_MS);
-        }
-      };
-      statusTimer = setTimeout(tick, STATUS_INTERVAL_MS);
-    };
+    const statusSoon = (): void => status.update(render);
 
     const metrics = metricsRegistry();
     let servedSha: string | undefined;
@@ -200,7 +181,7 @@ export = function (RED: NodeAPI): void {
     });
 
     node.on('close', (_removed: boolean, done: () => void) => {
-      if (statusTimer) clearTimeout(statusTimer);
+      status.close();
       queue.close();
       session.off('state', onState);
       session.off('reloaded', onReloaded);

@@ -32,6 +32,68 @@ export function setStatus(
   node.status({ fill: look.fill, shape: look.shape, text });
 }
 
+/** What a status shows: its state, an i18n key and the key's parameters. */
+export type StatusSpec = [state: StatusState, key: string, params?: Record<string, string | number>];
+
+/** How often a busy node's status may change: a few times a second is what an eye can follow. */
+export const STATUS_INTERVAL_MS = 200;
+
+/**
+ * The status of a node that handles many messages. Translating and sending a status per message
+ * costs more than some nodes' own work, so `update` shows the first change at once and folds later
+ * ones within `intervalMs` into one update at the end of the interval, rendered then (the latest
+ * state wins); `show` bypasses the interval (config errors, load states). A status equal to the one
+ * shown is not sent again.
+ */
+export class NodeStatus {
+  private timer: NodeJS.Timeout | undefined;
+  private render: (() => StatusSpec | undefined) | undefined;
+  private shown = '';
+
+  constructor(
+    private readonly RED: NodeAPI,
+    private readonly node: Node,
+    private readonly intervalMs = STATUS_INTERVAL_MS,
+  ) {}
+
+  show(...spec: StatusSpec): void {
+    this.render = undefined;
+    this.put(spec);
+  }
+
+  update(render: () => StatusSpec | undefined): void {
+    this.render = render;
+    if (!this.timer && this.flush()) this.timer = setTimeout(this.tick, this.intervalMs);
+  }
+
+  close(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.render = undefined;
+  }
+
+  private readonly tick = (): void => {
+    this.timer = undefined;
+    if (this.flush()) this.timer = setTimeout(this.tick, this.intervalMs);
+  };
+
+  /** Shows the pending update, if any; true when a status was sent. */
+  private flush(): boolean {
+    const render = this.render;
+    this.render = undefined;
+    const spec = render?.();
+    return spec ? this.put(spec) : false;
+  }
+
+  private put([state, key, params]: StatusSpec): boolean {
+    const signature = `${state}|${key}|${params ? JSON.stringify(params) : ''}`;
+    if (signature === this.shown) return false;
+    this.shown = signature;
+    setStatus(this.RED, this.node, state, key, params);
+    return true;
+  }
+}
+
 export function clearStatus(node: Node): void {
   node.status({});
 }
