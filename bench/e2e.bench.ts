@@ -6,8 +6,7 @@
  * Node-RED runs on a core of its own and this process and the broker on the others.
  *
  * - latency: write request sent -> prediction received, p50/p99, at 500 vectors/s (goal p99 < 10 ms),
- *   pinned to one core, again on all cores (the device has four), and on one core with V8's
- *   --single-threaded-gc (parallel GC helper threads otherwise compete for that core)
+ *   pinned to one core and again on all cores (the device has four)
  * - sustained: the highest offered rate that arrives completely (goal >= 2,000 vectors/s)
  * - memory: Node-RED's resident memory with the flow loaded and warmed up, against Node-RED with an
  *   empty flow, both started in this run (goal: added < 80 MB)
@@ -110,16 +109,16 @@ export async function run(): Promise<void> {
   const broker = await startBroker();
   const dirs: string[] = [];
   const started: NodeRedProcess[] = [];
-  const redWith = async (flows: unknown[], nodeArgs: string[] = []): Promise<NodeRedProcess> => {
+  const redWith = async (flows: unknown[]): Promise<NodeRedProcess> => {
     const userDir = mkdtempSync(path.join(os.tmpdir(), 'edgeml-bench-e2e-'));
     dirs.push(userDir);
     installIntoUserDir(userDir);
-    const red = await startNodeRed({ userDir, flows, prefix: pinned, nodeArgs, settings: { mqttReconnectTime: 500 } });
+    const red = await startNodeRed({ userDir, flows, prefix: pinned, settings: { mqttReconnectTime: 500 } });
     started.push(red);
     return red;
   };
   try {
-    let modbusPort = await freePort();
+    const modbusPort = await freePort();
     const red = await redWith(classicFlow({ modbusPort, mqttHost: '127.0.0.1', mqttPort: broker.port }));
     await waitForPort(modbusPort, '127.0.0.1', 60000);
     const client = await mqtt.connectAsync(broker.url, { clientId: `bench-e2e-${process.pid}` });
@@ -183,21 +182,6 @@ export async function run(): Promise<void> {
       sustained = achieved;
     }
 
-    // One core again, with V8's garbage collector on Node-RED's own thread: its parallel helper
-    // threads otherwise compete with Node-RED for the one core (the README's advice for such devices).
-    let latencySingleThreadedGc: (typeof latency) | undefined;
-    if (pinned.length) {
-      await red.stop();
-      modbusPort = await freePort();
-      await redWith(classicFlow({ modbusPort, mqttHost: '127.0.0.1', mqttPort: broker.port }), ['--single-threaded-gc']);
-      await waitForPort(modbusPort, '127.0.0.1', 60000);
-      collector.reset();
-      await offer(modbusPort, warm, 500);
-      await collector.until(warm.length, 30000);
-      latencySingleThreadedGc = { ...(await measureLatency(4)), goalP99Ms: 10, cores: 1 };
-      console.log(`  latency at 500/s (1 core, --single-threaded-gc): p50 ${latencySingleThreadedGc.p50Ms} ms, p99 ${latencySingleThreadedGc.p99Ms} ms`);
-    }
-
     await client.endAsync();
     const empty = await redWith([]);
     await empty.waitForLog(/Started flows|Server now running/, 60000);
@@ -219,13 +203,11 @@ export async function run(): Promise<void> {
       pinnedToOneCore: pinned.length > 0,
       latency,
       latencyAllCores,
-      latencySingleThreadedGc,
       sustained: { vectorsPerSecond: sustained, goal: 2000, steps },
       memory,
       ratios: {
         p99OverGoal: Number((latency.p99Ms / latency.goalP99Ms).toFixed(3)),
         p99AllCoresOverGoal: latencyAllCores ? Number((latencyAllCores.p99Ms / latencyAllCores.goalP99Ms).toFixed(3)) : null,
-        p99SingleThreadedGcOverGoal: latencySingleThreadedGc ? Number((latencySingleThreadedGc.p99Ms / latencySingleThreadedGc.goalP99Ms).toFixed(3)) : null,
         sustainedOverGoal: Number((sustained / 2000).toFixed(3)),
         addedMemoryOverGoal: Number((memory.addedMb / memory.goalAddedMb).toFixed(3)),
       },

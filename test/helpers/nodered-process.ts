@@ -23,8 +23,6 @@ export interface NodeRedOptions {
   port?: number;
   /** Node.js binary (e.g. the Node 18 launcher of scripts/node18.sh); default this process's. */
   node?: string;
-  /** Options for Node.js itself, before red.js (e.g. ['--single-threaded-gc']). */
-  nodeArgs?: string[];
   /** Node-RED's red.js; default the project's. */
   redJs?: string;
   /** Flows written to the user directory's flows.json before start. */
@@ -157,7 +155,7 @@ export class NodeRedProcess {
       settingsFile,
       `// Written by test/helpers/nodered-process.ts\nconst settings = module.exports = ${JSON.stringify(settings, null, 2)};\n${options.settingsSource ?? ''}\n`,
     );
-    const argv = [options.node ?? process.execPath, ...(options.nodeArgs ?? []), options.redJs ?? RED_JS, '-u', userDir, '-p', String(port), '-s', settingsFile, ...(options.args ?? [])];
+    const argv = [options.node ?? process.execPath, options.redJs ?? RED_JS, '-u', userDir, '-p', String(port), '-s', settingsFile, ...(options.args ?? [])];
     const [command, ...args] = [...(options.prefix ?? []), ...argv];
     const child = spawn(
       command!,
