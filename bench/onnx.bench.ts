@@ -13,7 +13,7 @@ import * as ort from 'onnxruntime-node';
 import { ModelSession } from '../src/lib/onnx/model-session';
 import { getNode, helper, inject, loadFlow as loadTestFlow, unloadFlow } from '../test/helpers/flow';
 import type { FlowNode } from '../test/helpers/flow';
-import { deepMlpModel, mlpModel, slowModel } from '../test/helpers/onnx-models';
+import { deepMlpModel, lstmModel, mlpModel, slowModel } from '../test/helpers/onnx-models';
 import { writeResults } from './util';
 
 const WORKER = path.resolve(__dirname, '..', 'nodes', 'onnx-model.session.worker.js');
@@ -31,21 +31,25 @@ async function loadFlow(types: string[], nodes: FlowNode[]): Promise<void> {
   await helper.setFlows(nodes, 'full');
 }
 
-function flow(file: string, infer: Record<string, unknown>): FlowNode[] {
-  return [
-    { id: 'f1', type: 'tab' },
-    { id: 'model', type: 'onnx-model', path: file, watch: false, threads: '1' },
-    { id: 'infer', type: 'onnx-infer', z: 'f1', model: 'model', queueSize: '10000', overflow: 'error', wires: [['out']], ...infer },
-    { id: 'out', type: 'helper', z: 'f1' },
-  ];
+/** One chain per entry: its own onnx-model (same file), onnx-infer `infer-<key>` and helper `out-<key>`. */
+function flow(file: string, chains: Record<string, Record<string, unknown>>): FlowNode[] {
+  const nodes: FlowNode[] = [{ id: 'f1', type: 'tab' }];
+  for (const [key, infer] of Object.entries(chains)) {
+    nodes.push(
+      { id: `model-${key}`, type: 'onnx-model', path: file, watch: false, threads: '1' },
+      { id: `infer-${key}`, type: 'onnx-infer', z: 'f1', model: `model-${key}`, queueSize: '10000', overflow: 'error', wires: [[`out-${key}`]], ...infer },
+      { id: `out-${key}`, type: 'helper', z: 'f1' },
+    );
+  }
+  return nodes;
 }
 
 /**
- * Sends `count` messages keeping `window` of them unanswered (a new one goes in as each answer comes
- * out: the steady load of a busy line, not bursts that drain); ms per message.
+ * Sends `count` messages through chain `key`, keeping `window` of them unanswered (a new one goes in
+ * as each answer comes out: the steady load of a busy line, not bursts that drain); ms per message.
  */
-async function throughFlow(count: number, window: number, payload: () => unknown): Promise<number> {
-  const out = getNode('out');
+async function throughFlow(key: string, count: number, window: number, payload: () => unknown): Promise<number> {
+  const out = getNode(`out-${key}`);
   const start = performance.now();
   let sent = 0;
   let answered = 0;
@@ -57,13 +61,26 @@ async function throughFlow(count: number, window: number, payload: () => unknown
         resolve();
       } else if (sent < count) {
         sent++;
-        inject('infer', { payload: payload() });
+        inject(`infer-${key}`, { payload: payload() });
       }
     };
     out.on('input', onInput);
-    for (; sent < Math.min(window, count); sent++) inject('infer', { payload: payload() });
+    for (; sent < Math.min(window, count); sent++) inject(`infer-${key}`, { payload: payload() });
   });
   return (performance.now() - start) / count;
+}
+
+/** Runs `reps` rounds of a and b back to back; the median of the per-round ratios a/b, and its range. */
+async function pairedRatio(reps: number, a: () => Promise<number>, b: () => Promise<number>): Promise<{ median: number; min: number; max: number; a: number; b: number }> {
+  const as: number[] = [];
+  const bs: number[] = [];
+  const ratios: number[] = [];
+  for (let r = 0; r < reps; r++) {
+    as.push(await a());
+    bs.push(await b());
+    ratios.push(as[r]! / bs[r]!);
+  }
+  return { median: median(ratios), min: Math.min(...ratios), max: Math.max(...ratios), a: median(as), b: median(bs) };
 }
 
 async function bareRun(session: ort.InferenceSession, count: number, row: Float32Array, width: number): Promise<number> {
@@ -92,37 +109,36 @@ export async function run(): Promise<void> {
 
     // 1. Per-message overhead of the node vs a bare session.run loop (same model, one thread each).
     const bare = await ort.InferenceSession.create(mlpFile, { intraOpNumThreads: 1, interOpNumThreads: 1 });
-    await loadFlow(['onnx-model', 'onnx-infer'], flow(mlpFile, {}));
-    await throughFlow(5000, 100, () => rowArray); // warm-up
+    await loadFlow(['onnx-model', 'onnx-infer'], flow(mlpFile, { one: {} }));
+    await throughFlow('one', 5000, 100, () => rowArray); // warm-up
     await bareRun(bare, 5000, row, WIDTH);
-    const nodeStream: number[] = [];
-    const nodeSerial: number[] = [];
-    const bareMs: number[] = [];
-    for (let r = 0; r < 5; r++) {
-      bareMs.push(await bareRun(bare, 5000, row, WIDTH));
-      nodeStream.push(await throughFlow(5000, 100, () => rowArray));
-      nodeSerial.push(await throughFlow(300, 1, () => rowArray));
-    }
+    // Each round measures the node right after the bare loop, so both see the same machine.
+    const streamed = await pairedRatio(9, () => throughFlow('one', 5000, 100, () => rowArray), () => bareRun(bare, 5000, row, WIDTH));
+    const serial = await pairedRatio(5, () => throughFlow('one', 300, 1, () => rowArray), () => bareRun(bare, 2000, row, WIDTH));
     await unloadFlow();
     const perMessage = {
       model: `MLP ${WIDTH}-64-4, batch 1`,
-      bareSessionRunMs: median(bareMs),
-      nodeStreamedMs: median(nodeStream),
-      nodeOneAtATimeMs: median(nodeSerial),
-      overheadStreamed: median(nodeStream) / median(bareMs) - 1,
-      overheadOneAtATime: median(nodeSerial) / median(bareMs) - 1,
-      note: 'streamed: 100 messages kept waiting (the worker pipelines them); one-at-a-time: each message waits for the previous answer (worker round trip not hidden)',
+      bareSessionRunMs: streamed.b,
+      nodeStreamedMs: streamed.a,
+      nodeOneAtATimeMs: serial.a,
+      overheadStreamed: streamed.median - 1,
+      overheadStreamedRange: [streamed.min - 1, streamed.max - 1],
+      overheadOneAtATime: serial.median - 1,
+      note: 'median over rounds of (node / bare) measured back to back; streamed: 100 messages kept waiting (the worker pipelines them); one-at-a-time: each message waits for the previous answer (worker round trip not hidden)',
       goal: 'overhead < 0.15',
     };
     console.log('onnx: per-message', perMessage);
 
     // 2. Micro-batching: 64 messages kept waiting, batched (up to 32 per run) vs one run each.
     // The worker runs models while the main thread handles Node-RED messages, so batching pays off
-    // when the model, not the per-message handling, is the bottleneck: a deep narrow MLP (many small
-    // operators: a single-row run costs far more than its arithmetic) shows that case; a wide
+    // when the model, not the per-message handling, is the bottleneck: a sequence model (an LSTM's
+    // per-step work is small and fixed) and a deep narrow MLP (many small operators: a single-row run
+    // costs far more than its arithmetic) show that case; a wide
     // one-hidden-layer MLP, whose work grows with every row, and the small MLP of (1), whose run is
     // already as cheap as Node-RED's handling of a message, show the other.
     const batchModels = [
+      // a window of 32 readings of 5 sensors (a flat array of 160 numbers per message) -> 3 classes
+      { key: 'lstm', label: 'LSTM classifier: 32 steps x 5 features, 32 units, 3 classes', bytes: lstmModel({ steps: 32, features: 5, hidden: 32, outputs: 3 }), width: 160 },
       { key: 'smallMlp', label: `MLP ${WIDTH}-64-4`, bytes: mlp.bytes, width: WIDTH },
       { key: 'deepMlp', label: 'MLP 160 x (64-64 relu)', bytes: deepMlpModel(160, 64), width: 64 },
       { key: 'wideMlp', label: 'MLP 64-1024-8', bytes: mlpModel({ inputs: 64, hidden: 1024, outputs: 8, seed: 6 }).bytes, width: 64 },
@@ -137,18 +153,21 @@ export async function run(): Promise<void> {
       const file = path.join(dir, `${m.key}.onnx`);
       writeFileSync(file, m.bytes);
       const payloadRow = Array.from({ length: m.width }, (_, i) => i / m.width);
-      const tput: Record<string, number[]> = { batched: [], single: [] };
-      for (const mode of ['single', 'batched'] as const) {
-        await loadFlow(['onnx-model', 'onnx-infer'], flow(file, mode === 'batched' ? { batch: true, maxBatch: '32' } : {}));
-        await throughFlow(960, 64, () => payloadRow);
-        for (let r = 0; r < 5; r++) tput[mode]!.push(1000 / (await throughFlow(3200, 64, () => payloadRow)));
-        await unloadFlow();
-      }
+      // both chains in one flow, measured in alternation
+      await loadFlow(['onnx-model', 'onnx-infer'], flow(file, { single: {}, batched: { batch: true, maxBatch: '32' } }));
+      for (const key of ['single', 'batched']) await throughFlow(key, 960, 64, () => payloadRow);
+      const r = await pairedRatio(
+        7,
+        () => throughFlow('single', 3200, 64, () => payloadRow),
+        () => throughFlow('batched', 3200, 64, () => payloadRow),
+      );
+      await unloadFlow();
       batching[m.key] = {
         model: m.label,
-        singleMsgsPerSec: median(tput.single!),
-        batchedMsgsPerSec: median(tput.batched!),
-        speedup: median(tput.batched!) / median(tput.single!),
+        singleMsgsPerSec: 1000 / r.a,
+        batchedMsgsPerSec: 1000 / r.b,
+        speedup: r.median,
+        speedupRange: [r.min, r.max],
       };
     }
     console.log('onnx: micro-batching', batching);
@@ -238,17 +257,17 @@ export async function run(): Promise<void> {
     await bare.release();
 
     // 5. 100 full redeploys of a flow with one model and two users: memory after vs before.
-    const redeployFlow = flow(mlpFile, {});
+    const redeployFlow = flow(mlpFile, { one: {} });
     await loadFlow(['onnx-model', 'onnx-infer'], redeployFlow);
     const rss = (): number => {
       global.gc?.();
       return process.memoryUsage().rss / 2 ** 20;
     };
     for (let i = 0; i < 10; i++) await helper.setFlows(redeployFlow, 'full');
-    await throughFlow(10, 10, () => rowArray);
+    await throughFlow('one', 10, 10, () => rowArray);
     const rssBefore = rss();
     for (let i = 0; i < 100; i++) await helper.setFlows(redeployFlow, 'full');
-    await throughFlow(10, 10, () => rowArray);
+    await throughFlow('one', 10, 10, () => rowArray);
     const rssAfter = rss();
     await unloadFlow();
     const redeploys = {

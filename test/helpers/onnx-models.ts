@@ -159,3 +159,41 @@ export function deepMlpModel(layers: number, width: number, seed = 9): Uint8Arra
     output: [valueInfo('y', FLOAT, ['batch', width])],
   });
 }
+
+/**
+ * A sequence classifier as PyTorch exports an `LSTM(batch_first=True)` followed by a linear layer:
+ * x [batch, steps, features] -> Transpose -> LSTM (`hidden` units) -> last hidden state -> y
+ * [batch, outputs]. A window of sensor readings in, a class out: the LSTM's per-step work is small
+ * and fixed, so many rows share a run almost for free (the micro-batching case of real edge models).
+ */
+export function lstmModel(opts: { steps: number; features: number; hidden: number; outputs: number; seed?: number }): Uint8Array {
+  const rnd = seededRandom(opts.seed ?? 12);
+  const { steps, features, hidden, outputs } = opts;
+  const values = (n: number, scale: number): number[] => Array.from({ length: n }, () => rnd() * scale);
+  const ints = onnx.AttributeProto.AttributeType.INTS;
+  return model({
+    name: 'lstm-classifier',
+    node: [
+      { opType: 'Transpose', input: ['x'], output: ['xt'], attribute: [{ name: 'perm', ints: [1, 0, 2], type: ints }] },
+      {
+        opType: 'LSTM',
+        input: ['xt', 'W', 'R', 'B'],
+        output: ['', 'h_last'],
+        attribute: [{ name: 'hidden_size', i: hidden, type: onnx.AttributeProto.AttributeType.INT }],
+      },
+      { opType: 'Squeeze', input: ['h_last', 'axis0'], output: ['h'] },
+      { opType: 'MatMul', input: ['h', 'wo'], output: ['m'] },
+      { opType: 'Add', input: ['m', 'bo'], output: ['y'] },
+    ],
+    initializer: [
+      floatTensor('W', [1, 4 * hidden, features], values(4 * hidden * features, 1 / Math.sqrt(features))),
+      floatTensor('R', [1, 4 * hidden, hidden], values(4 * hidden * hidden, 1 / Math.sqrt(hidden))),
+      floatTensor('B', [1, 8 * hidden], values(8 * hidden, 0.1)),
+      { name: 'axis0', dims: [1], dataType: onnx.TensorProto.DataType.INT64, int64Data: [0] },
+      floatTensor('wo', [hidden, outputs], values(hidden * outputs, 1 / Math.sqrt(hidden))),
+      floatTensor('bo', [outputs], values(outputs, 0.1)),
+    ],
+    input: [valueInfo('x', FLOAT, ['batch', steps, features])],
+    output: [valueInfo('y', FLOAT, ['batch', outputs])],
+  });
+}
