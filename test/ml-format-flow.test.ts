@@ -88,6 +88,24 @@ test('the card stays on the message by default and is left behind when "keep msg
   }
 });
 
+test('"keep other properties" off: only topic, payload (and a kept card) leave the node', async () => {
+  const input = { payload: { logits: { dtype: 'float32', dims: [1, 3], data: [0.2, 0.3, 0.5] } }, modelCard: card, registers: [1, 2], guard: { ok: true }, features: { flow: 1 } };
+  for (const keepCard of [true, false]) {
+    await loadFlow(['ml-format'], flow({ keepOther: false, keepCard }));
+    const out = nextMessage('out');
+    inject('fmt', structuredClone(input));
+    const msg = await out;
+    assert.deepEqual(Object.keys(msg).sort(), ['_msgid', 'payload', 'topic', ...(keepCard ? ['modelCard'] : [])].sort());
+    assert.equal(typeof (msg.payload as { label?: unknown }).label, 'string');
+    await unloadFlow();
+  }
+  await loadFlow(['ml-format'], flow({}));
+  const out = nextMessage('out');
+  inject('fmt', structuredClone(input));
+  const kept = await out;
+  for (const key of ['registers', 'guard', 'features', 'modelCard']) assert.ok(key in kept, `by default ${key} stays`);
+});
+
 test('anomaly: flag with hysteresis and minimum samples, one event per state change', async () => {
   await loadFlow(['ml-format'], flow({ task: 'anomaly', threshold: '0.8', hysteresis: '0.2', minSamples: '2', topic: 'plant/{device}/anomaly' }));
   const scores = [0.1, 0.9, 0.95, 0.7, 0.65, 0.5, 0.55, 0.3];

@@ -26,6 +26,7 @@ interface MlFormatProps extends EditorNodeProperties {
   passthrough: string;
   includeFeatures: boolean;
   keepCard: boolean;
+  keepOther: boolean;
   featuresProperty: string;
   topic: string;
   eventTopic: string;
@@ -68,6 +69,7 @@ RED.nodes.registerType<MlFormatProps>('ml-format', {
     passthrough: { value: '' },
     includeFeatures: { value: false },
     keepCard: { value: true },
+    keepOther: { value: true },
     featuresProperty: { value: 'features' },
     topic: { value: 'edgeml/{model}/prediction', validate: topicTemplate },
     eventTopic: { value: '', validate: topicTemplate },

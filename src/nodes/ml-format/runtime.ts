@@ -38,6 +38,8 @@ interface MlFormatDef extends NodeDef {
   includeFeatures: boolean;
   /** false: the formatted message leaves msg.modelCard behind (cheaper to copy at every fan-out). */
   keepCard?: boolean | string;
+  /** false: the formatted message carries only _msgid, topic and payload (and the card, if kept). */
+  keepOther?: boolean | string;
   featuresProperty: string;
   topic: string;
   eventTopic: string;
@@ -94,6 +96,9 @@ function configFromDef(def: MlFormatDef): FormatConfig {
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
+
+/** What a formatted message keeps when "keep other properties" is off (besides a kept model card). */
+const KEPT_ALWAYS = new Set(['_msgid', 'topic', 'payload']);
 
 /** The status line for the latest prediction. */
 function statusOf(last: PredictionPayload): StatusSpec {
@@ -164,8 +169,13 @@ export = function (RED: NodeAPI): void {
           const v: unknown = RED.util.evaluateNodeProperty(name, 'env', node, msg);
           return v === undefined || v === null || v === '' ? undefined : String(v);
         };
-        // Node-RED deep-copies a message for every extra wire; the card is most of what it copies.
-        if (def.keepCard === false || def.keepCard === 'false') delete m.modelCard;
+        // Node-RED deep-copies a message for every extra wire; the card is most of what it copies,
+        // and the properties gathered on the way (registers, features, guard findings) much of the rest.
+        const keepCard = def.keepCard !== false && def.keepCard !== 'false';
+        if (!keepCard) delete m.modelCard;
+        if (def.keepOther === false || def.keepOther === 'false') {
+          for (const key of Object.keys(m)) if (!KEPT_ALWAYS.has(key) && key !== 'modelCard') delete m[key];
+        }
         const outs: NodeMessage[] = [];
         const events: NodeMessage[] = [];
         for (const payload of payloads) {
