@@ -75,8 +75,13 @@ async function pairedRatio(reps: number, a: () => Promise<number>, b: () => Prom
   const as: number[] = [];
   const bs: number[] = [];
   const ratios: number[] = [];
+  // A collection before each measurement (npm run bench passes --expose-gc), so that no round pays
+  // for garbage the one before left behind.
+  const collect = (): void => (globalThis as { gc?: () => void }).gc?.();
   for (let r = 0; r < reps; r++) {
+    collect();
     as.push(await a());
+    collect();
     bs.push(await b());
     ratios.push(as[r]! / bs[r]!);
   }
@@ -113,7 +118,7 @@ export async function run(): Promise<void> {
     await throughFlow('one', 5000, 100, () => rowArray); // warm-up
     await bareRun(bare, 5000, row, WIDTH);
     // Each round measures the node right after the bare loop, so both see the same machine.
-    const streamed = await pairedRatio(9, () => throughFlow('one', 5000, 100, () => rowArray), () => bareRun(bare, 5000, row, WIDTH));
+    const streamed = await pairedRatio(9, () => throughFlow('one', 20000, 100, () => rowArray), () => bareRun(bare, 20000, row, WIDTH));
     const serial = await pairedRatio(5, () => throughFlow('one', 300, 1, () => rowArray), () => bareRun(bare, 2000, row, WIDTH));
     await unloadFlow();
     const perMessage = {
