@@ -133,6 +133,8 @@ describe('bad input: a coded error at the Catch node, then the flow keeps workin
     { what: 'wrong shape', file: () => mlpPath, payload: [[1, 2, 3]], code: 'EDGEML_ONNX_SHAPE' },
     { what: 'a length that fits no batch', file: () => mlpPath, payload: [1, 2, 3, 4, 5], code: 'EDGEML_ONNX_SHAPE' },
     { what: 'ragged nesting', file: () => mlpPath, payload: [[1, 2, 3, 4], [1, 2]], code: 'EDGEML_ONNX_SHAPE' },
+    { what: 'an array inside a flat row', file: () => mlpPath, payload: [1, [2, 3], 4, 5], code: 'EDGEML_ONNX_SHAPE' },
+    { what: 'a typed array deeper in a nested row', file: () => mlpPath, payload: [[1, 2, 3, new Float32Array(1)]], code: 'EDGEML_ONNX_SHAPE' },
     { what: 'dims that disagree with data', file: () => mlpPath, payload: { x: { dtype: 'float32', dims: [2, 4], data: [1, 2, 3, 4] } }, code: 'EDGEML_ONNX_SHAPE' },
     { what: 'wrong dtype', file: () => mlpPath, payload: { x: { dtype: 'int32', dims: [1, 4], data: [1, 2, 3, 4] } }, code: 'EDGEML_ONNX_DTYPE' },
     { what: 'missing input', file: () => path.join(dir, 'add.onnx'), payload: { a: [1, 2, 3] }, code: 'EDGEML_ONNX_INPUT_MISSING' },

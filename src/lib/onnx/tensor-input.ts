@@ -67,21 +67,28 @@ function flattenNested(value: unknown[], input: string): { dims: number[]; flat:
     level = level[0];
   }
   if (ArrayBuffer.isView(level) && !(level instanceof DataView)) dims.push((level as unknown as ArrayLike<unknown>).length);
+  const ragged = (): EdgeMlError => shapeError(input, 'a rectangular array', 'a ragged array');
+  const isNested = (x: unknown): boolean => typeof x === 'object' && x !== null && (Array.isArray(x) || (ArrayBuffer.isView(x) && !(x instanceof DataView)));
+  const last = dims.length - 1;
+  // A flat array (the common case: one row of features) is its own flat contents.
+  if (last === 0) {
+    for (let i = 0; i < value.length; i++) if (isNested(value[i])) throw ragged();
+    return { dims, flat: value };
+  }
   const flat: unknown[] = [];
   const walk = (node: unknown, depth: number): void => {
-    if (depth === dims.length) {
-      if (Array.isArray(node) || (ArrayBuffer.isView(node) && !(node instanceof DataView))) {
-        throw shapeError(input, 'a rectangular array', 'a ragged array');
-      }
-      flat.push(node);
+    const isTyped = ArrayBuffer.isView(node) && !(node instanceof DataView);
+    if ((!Array.isArray(node) && !isTyped) || (node as ArrayLike<unknown>).length !== dims[depth]) throw ragged();
+    const arr = node as ArrayLike<unknown>;
+    if (depth < last) {
+      for (let i = 0; i < arr.length; i++) walk(arr[i], depth + 1);
       return;
     }
-    const isTyped = ArrayBuffer.isView(node) && !(node instanceof DataView);
-    if ((!Array.isArray(node) && !isTyped) || (node as ArrayLike<unknown>).length !== dims[depth]) {
-      throw shapeError(input, 'a rectangular array', 'a ragged array');
+    for (let i = 0; i < arr.length; i++) {
+      const x = arr[i];
+      if (isNested(x)) throw ragged();
+      flat.push(x);
     }
-    const arr = node as ArrayLike<unknown>;
-    for (let i = 0; i < arr.length; i++) walk(arr[i], depth + 1);
   };
   walk(value, 0);
   return { dims, flat };
