@@ -8,7 +8,7 @@ import type { Node, NodeAPI, NodeDef, NodeMessageInFlow } from 'node-red';
 import { EdgeMlError } from '../../lib/errors';
 import { OUTBOX_OVERFLOW, Outbox, type OutboxOverflow } from '../../lib/outbox/outbox';
 import type { MqttBrokerNode } from '../shared/mqtt-broker';
-import { onInput, setStatus } from '../shared/runtime';
+import { NodeStatus, onInput } from '../shared/runtime';
 
 interface OutboxDef extends NodeDef {
   broker: string;
@@ -44,9 +44,10 @@ export = function register(RED: NodeAPI): void {
   function MlOutboxNode(this: Node, config: OutboxDef): void {
     RED.nodes.createNode(this, config);
     const node = this;
+    const status = new NodeStatus(RED, node);
     const broker = RED.nodes.getNode(config.broker) as MqttBrokerNode | null;
     if (!broker) {
-      setStatus(RED, node, 'error', 'ml-outbox.status.unconfigured');
+      status.show('error', 'ml-outbox.status.unconfigured');
       node.error(RED._('ml-outbox.errors.unconfigured'));
       return;
     }
@@ -66,24 +67,23 @@ export = function register(RED: NodeAPI): void {
         }),
     });
 
-    let shown = '';
-    const showStatus = (): void => {
-      const s = outbox.stats;
-      const key = `${broker.connected}/${s.held}/${s.dropped}`;
-      if (key === shown) return;
-      shown = key;
-      if (!broker.connected) setStatus(RED, node, s.held ? 'warn' : 'idle', 'ml-outbox.status.holding', { held: s.held, dropped: s.dropped });
-      else if (s.dropped) setStatus(RED, node, 'error', 'ml-outbox.status.dropped', { dropped: s.dropped });
-      else setStatus(RED, node, 'ready', 'ml-outbox.status.connected');
-    };
+    // rendered when shown (at most every 200 ms while messages flow), not for every message
+    const showStatus = (): void =>
+      status.update(() => {
+        const s = outbox.stats;
+        if (!broker.connected) return [s.held ? 'warn' : 'idle', 'ml-outbox.status.holding', { held: s.held, dropped: s.dropped }];
+        if (s.dropped) return ['error', 'ml-outbox.status.dropped', { dropped: s.dropped }];
+        return ['ready', 'ml-outbox.status.connected'];
+      });
 
     let recheck: NodeJS.Timeout | undefined;
     const settle = (): void => {
       outbox.flush();
       showStatus();
-      if (outbox.stats.held > 0 && !recheck) {
+      const held = outbox.stats.held;
+      if (held > 0 && !recheck) {
         recheck = setInterval(settle, RECHECK_MS);
-      } else if (outbox.stats.held === 0 && recheck) {
+      } else if (held === 0 && recheck) {
         clearInterval(recheck);
         recheck = undefined;
       }
@@ -92,7 +92,7 @@ export = function register(RED: NodeAPI): void {
     // Registered as a user so the broker connects for us and tells us when the connection comes and goes.
     const user = { id: node.id, status: (): void => settle() };
     broker.register(user);
-    setStatus(RED, node, 'idle', 'ml-outbox.status.waiting');
+    status.show('idle', 'ml-outbox.status.waiting');
 
     onInput(RED, node, async (msg: NodeMessageInFlow) => {
       const topic = config.topic?.trim() || msg.topic;
@@ -110,6 +110,7 @@ export = function register(RED: NodeAPI): void {
 
     node.on('close', (removed: boolean, done: () => void) => {
       if (recheck) clearInterval(recheck);
+      status.close();
       outbox.close();
       broker.deregister(user, done, removed);
     });
