@@ -253,15 +253,25 @@ export function readModelInfo(bytes: Uint8Array): ModelFileInfo {
   };
 }
 
+export function sha256Hex(bytes: Uint8Array): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}
+
 /**
  * Name, version and sha256 of a model file: the model card's edgeml.name / edgeml.version, else the
  * graph name / ModelProto.model_version, else the file name / ''. One rule for the worker's model
- * description, the editor's inspection and the update node's questions about files.
+ * description, the editor's inspection and the update node's questions about files. `sha256` when
+ * the caller has hashed the bytes already.
  */
-export function modelIdentity(file: string, bytes: Uint8Array, info: Pick<ModelFileInfo, 'metadata' | 'graphName' | 'modelVersion'>): ModelIdentity {
+export function modelIdentity(
+  file: string,
+  bytes: Uint8Array,
+  info: Pick<ModelFileInfo, 'metadata' | 'graphName' | 'modelVersion'>,
+  sha256 = sha256Hex(bytes),
+): ModelIdentity {
   return {
     name: info.metadata[`${MODEL_CARD_PREFIX}name`] ?? (info.graphName || path.basename(file, path.extname(file))),
     version: info.metadata[`${MODEL_CARD_PREFIX}version`] ?? (info.modelVersion ? String(info.modelVersion) : ''),
-    sha256: createHash('sha256').update(bytes).digest('hex'),
+    sha256,
   };
 }

@@ -4,7 +4,6 @@
  * Runs are done one at a time in arrival order; a reload builds the new session beside the old one
  * and swaps between two runs, so no message is answered by a half-loaded model.
  */
-import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { MessagePort } from 'node:worker_threads';
 import type * as ort from 'onnxruntime-node';
@@ -18,7 +17,7 @@ import type { ModelDescription, ModelRef, RunOptions, RunResult, WireError, Work
 import { buildFeeds, sampleFeeds } from './tensor-input';
 import type { Feeds, IoSpec } from './tensor-input';
 import { toJsonTensor } from './tensor-output';
-import { modelIdentity, readModelInfo } from './model-file';
+import { modelIdentity, readModelInfo, sha256Hex } from './model-file';
 import type { ModelFileInfo } from './model-file';
 import { runtime } from './runtime-loader';
 import { stripZipMap } from './zipmap';
@@ -61,11 +60,11 @@ async function readModelBytes(file: string): Promise<Uint8Array> {
 export async function loadModel(
   file: string,
   threads: number,
-  /** The file's bytes when the caller has read them already. */
-  read?: Uint8Array,
+  /** The file's bytes (and their hash) when the caller has read them already. */
+  read?: { bytes: Uint8Array; sha256: string },
 ): Promise<LoadedModel> {
   const started = performance.now();
-  const bytes = read ?? (await readModelBytes(file));
+  const bytes = read?.bytes ?? (await readModelBytes(file));
   const info = readModelInfo(bytes);
   const card = parseModelCard(info.metadata);
   const { bytes: runnable, rewritten } = stripZipMap(bytes);
@@ -84,7 +83,7 @@ export async function loadModel(
   }
   const description: ModelDescription = {
     path: file,
-    ...modelIdentity(file, bytes, info),
+    ...modelIdentity(file, bytes, info, read?.sha256),
     sizeBytes: bytes.byteLength,
     producer: [info.producerName, info.producerVersion].filter(Boolean).join(' '),
     description: card.description ?? info.docString,
@@ -199,7 +198,6 @@ export class SessionWorker {
   /** Runs and swaps happen strictly one after another. */
   private chain: Promise<unknown> = Promise.resolve();
 
-
   private serial<T>(task: () => Promise<T>): Promise<T> {
     const next = this.chain.then(task, task);
     this.chain = next.catch(() => undefined);
@@ -244,11 +242,12 @@ export class SessionWorker {
     let candidate: LoadedModel;
     try {
       const bytes = await readModelBytes(file);
+      const sha256 = sha256Hex(bytes);
       // Unchanged bytes (a touch, a copy of the same file) need no new session.
-      if (current && createHash('sha256').update(bytes).digest('hex') === current.description.sha256) {
+      if (current && sha256 === current.description.sha256) {
         return { id, ok: true, op: 'reload', description: current.description, unchanged: true };
       }
-      candidate = await loadModel(file, this.threads, bytes);
+      candidate = await loadModel(file, this.threads, { bytes, sha256 });
     } catch (e) {
       throw reloadError(e);
     }
