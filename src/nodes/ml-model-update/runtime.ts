@@ -12,6 +12,7 @@ import { UpdateReceiver } from '../../lib/update/receiver';
 import { DEFAULT_PREFIX, isValidSegment, updateTopics, type UpdateStatus } from '../../lib/update/topics';
 import { registerMetricsEndpoint } from '../shared/admin';
 import type { MqttBrokerNode } from '../shared/mqtt-broker';
+import type { OnnxModelNode } from '../onnx-model/types';
 import { onInput, setStatus } from '../shared/runtime';
 
 interface UpdateNodeDef extends NodeDef {
@@ -26,13 +27,8 @@ interface UpdateNodeDef extends NodeDef {
   stallSeconds: number | string;
 }
 
-/** What this node needs of the onnx-model config node. */
-interface UpdatableModel extends Node {
-  configuredPath?: string;
-  identify?: (file: string) => { name: string; version: string; sha256: string } | undefined;
-  modelName?: () => string | undefined;
-  swapModel?: (file: string) => Promise<unknown>;
-}
+/** What this node needs of the onnx-model config node (each part checked before use). */
+type UpdatableModel = Node & Partial<Pick<OnnxModelNode, 'configuredPath' | 'identify' | 'modelName' | 'swapModel'>>;
 
 export = function register(RED: NodeAPI): void {
   registerMetricsEndpoint(RED);
