@@ -119,6 +119,8 @@ export = function (RED: NodeAPI): void {
     const topicTemplate = def.topic || 'edgeml/{model}/prediction';
     const eventTemplate = def.eventTopic || '';
     const featuresProperty = def.featuresProperty || 'features';
+    const keepCard = def.keepCard !== false && def.keepCard !== 'false';
+    const keepOther = def.keepOther !== false && def.keepOther !== 'false';
     let config: FormatConfig | undefined;
     let configError: EdgeMlError | undefined;
     const status = new NodeStatus(RED, node);
@@ -171,11 +173,8 @@ export = function (RED: NodeAPI): void {
         };
         // Node-RED deep-copies a message for every extra wire; the card is most of what it copies,
         // and the properties gathered on the way (registers, features, guard findings) much of the rest.
-        const keepCard = def.keepCard !== false && def.keepCard !== 'false';
         if (!keepCard) delete m.modelCard;
-        if (def.keepOther === false || def.keepOther === 'false') {
-          for (const key of Object.keys(m)) if (!KEPT_ALWAYS.has(key) && key !== 'modelCard') delete m[key];
-        }
+        if (!keepOther) for (const key of Object.keys(m)) if (!KEPT_ALWAYS.has(key) && key !== 'modelCard') delete m[key];
         const outs: NodeMessage[] = [];
         const events: NodeMessage[] = [];
         for (const payload of payloads) {

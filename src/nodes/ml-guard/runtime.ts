@@ -5,7 +5,6 @@
  */
 import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
 import { EdgeMlError } from '../../lib/errors';
-import type { ModelCard } from '../../lib/model-card';
 import {
   CHECKS,
   DataGuard,
@@ -120,7 +119,6 @@ export = function (RED: NodeAPI): void {
       (card) => new DataGuard(resolveGuardOptions(config as GuardConfig, card)),
       true,
     );
-    const guardFor = (card: ModelCard | undefined): DataGuard => guards.get(card);
 
     const showStatus = (g: DataGuard): void =>
       status.update(() => {
@@ -136,7 +134,7 @@ export = function (RED: NodeAPI): void {
       async (msg, send) => {
         if (configError) throw configError;
         const m = msg as NodeMessage & Record<string, unknown>;
-        const g = guardFor(await cards.cardFor(m));
+        const g = guards.get(await cards.cardFor(m));
         if (m.command === 'stats' || m.command === 'reset-stats') {
           const stats = g.stats;
           if (m.command === 'reset-stats') g.resetStats();
