@@ -1,5 +1,6 @@
 /** Editor definition of ml-drift. */
 import type { EditorNodeProperties, EditorRED } from 'node-red';
+import { intAtLeast } from '../../editor/validators';
 
 declare const RED: EditorRED;
 
@@ -23,7 +24,6 @@ interface MlDriftProps extends EditorNodeProperties {
   ksAlarm: string;
 }
 
-const positiveInt = (min: number) => (v: string): boolean => Number.isInteger(Number(v)) && Number(v) >= min;
 const nonNegative = (v: string): boolean => v !== '' && Number.isFinite(Number(v)) && Number(v) >= 0;
 const probability = (v: string): boolean => v !== '' && Number.isFinite(Number(v)) && Number(v) >= 0 && Number(v) <= 1;
 
@@ -43,14 +43,14 @@ RED.nodes.registerType<MlDriftProps>('ml-drift', {
         return $('#node-input-reference').length ? $('#node-input-reference').val() !== 'file' || !!v : this.reference !== 'file' || !!v;
       },
     },
-    referenceSamples: { value: '500', validate: positiveInt(2) },
+    referenceSamples: { value: '500', validate: intAtLeast(2) },
     features: { value: '' },
     featuresProperty: { value: 'payload', validate: RED.validators.typedInput('msg') },
     predictionProperty: { value: '' },
-    window: { value: '200', validate: positiveInt(2) },
+    window: { value: '200', validate: intAtLeast(2) },
     mode: { value: 'tumbling', validate: (v: string) => v === 'tumbling' || v === 'sliding' },
-    step: { value: '50', validate: positiveInt(1) },
-    bins: { value: '10', validate: positiveInt(2) },
+    step: { value: '50', validate: intAtLeast(1) },
+    bins: { value: '10', validate: intAtLeast(2) },
     psiWarn: { value: '0.1', validate: nonNegative },
     psiAlarm: { value: '0.25', validate: nonNegative },
     shiftWarn: { value: '0.5', validate: nonNegative },

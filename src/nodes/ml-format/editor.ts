@@ -1,5 +1,6 @@
 /** Editor definition of ml-format. */
 import type { EditorNodeProperties, EditorRED } from 'node-red';
+import { blankOrNonNegative } from '../../editor/validators';
 
 declare const RED: EditorRED;
 
@@ -34,7 +35,6 @@ interface MlFormatProps extends EditorNodeProperties {
 }
 
 const blankOrNumber = (v: string): boolean => v === '' || v === undefined || Number.isFinite(Number(v));
-const blankOrNonNegative = (v: string): boolean => v === '' || v === undefined || (Number.isFinite(Number(v)) && Number(v) >= 0);
 const blankOrInteger = (v: string): boolean => v === '' || v === undefined || (Number.isInteger(Number(v)) && Number(v) >= 0);
 // Placeholders in a topic template are {name} with no nesting; braces must balance.
 const topicTemplate = (v: string): boolean => v === '' || v === undefined || /^([^{}]|\{[^{}]+\})*$/.test(v);

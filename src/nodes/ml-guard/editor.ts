@@ -1,5 +1,6 @@
 /** Editor definition of ml-guard: per-feature rules in an editable list, one policy per check. */
 import type { EditorNodeProperties, EditorRED } from 'node-red';
+import { blankOrNonNegative } from '../../editor/validators';
 
 declare const RED: EditorRED;
 
@@ -28,7 +29,6 @@ const FEATURE_CHECKS = ['missing', 'null', 'type', 'nan', 'range', 'spike', 'stu
 const POLICIES = ['drop', 'flag', 'replace', 'route', 'off'];
 const DEFAULT_POLICY: Record<string, string> = { missing: 'drop', null: 'drop', type: 'drop', nan: 'drop', range: 'flag', spike: 'flag', stuck: 'flag', count: 'drop', stale: 'drop' };
 const DEFAULT_REPLACE: Record<string, string> = { missing: 'last', null: 'last', type: 'last', nan: 'last', range: 'clamp', spike: 'last', stuck: 'last' };
-const blankOrNonNegative = (v: string): boolean => v === '' || v === undefined || (Number.isFinite(Number(v)) && Number(v) >= 0);
 const blankOrNumber = (v: string): boolean => v === '' || v === undefined || Number.isFinite(Number(v));
 
 RED.nodes.registerType<MlGuardProps>('ml-guard', {

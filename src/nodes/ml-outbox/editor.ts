@@ -1,5 +1,6 @@
 /** Editor definition of ml-outbox. */
 import type { EditorNodeProperties, EditorRED } from 'node-red';
+import { intAtLeast } from '../../editor/validators';
 
 declare const RED: EditorRED;
 
@@ -26,7 +27,7 @@ RED.nodes.registerType<OutboxProps>('ml-outbox', {
     topic: { value: '', validate: (v: string) => v === '' || /^[^+#]+$/.test(v) },
     qos: { value: '1', validate: (v: string) => ['0', '1', '2'].includes(String(v)) },
     retain: { value: false },
-    capacity: { value: 10000, required: true, validate: (v: string) => Number.isInteger(Number(v)) && Number(v) >= 1 },
+    capacity: { value: 10000, required: true, validate: intAtLeast(1) },
     overflow: { value: 'drop-oldest', validate: (v: string) => v === 'drop-oldest' || v === 'drop-newest' },
   },
   label: function () {

@@ -1,5 +1,6 @@
 /** Editor definition of onnx-infer: which model, where the input is, queue and batching. */
 import type { EditorNodeProperties, EditorRED } from 'node-red';
+import { intAtLeast } from '../../editor/validators';
 
 declare const RED: EditorRED;
 
@@ -14,11 +15,6 @@ interface OnnxInferProps extends EditorNodeProperties {
   maxBatch: string;
   batchWindow: string;
 }
-
-const intAtLeast =
-  (min: number) =>
-  (v: string): boolean =>
-    Number.isInteger(Number(v)) && Number(v) >= min;
 
 RED.nodes.registerType<OnnxInferProps>('onnx-infer', {
   category: 'edge ML',
