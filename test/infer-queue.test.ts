@@ -66,22 +66,48 @@ describe('infer queue', () => {
     assert.equal(h.queue.inFlight, 0);
   });
 
-  test('with batching: a full batch goes while another runs; a partial one waits for the worker to be idle', async () => {
+  test('with batching: what arrives in one turn goes together; a full batch goes while another runs; a partial one waits for the worker to be idle', async () => {
     const h = harness({ batch: true, maxBatch: 8 });
+    const first = h.nextRequest();
     h.push(0, 3);
-    assert.deepEqual(h.requests.map((r) => r.payloads), [[0]], 'an idle worker takes the first message at once');
-    h.push(3, 8);
+    assert.equal(h.requests.length, 0, 'a partial batch does not leave in the turn it arrived in');
+    await first;
+    assert.deepEqual(h.requests.map((r) => r.payloads), [[0, 1, 2]], 'the messages of that turn went as one batch');
+    h.push(3, 10);
     assert.equal(h.requests.length, 1, 'seven messages wait: not a full batch, and the worker is busy');
-    h.push(8, 11);
-    assert.deepEqual(h.requests[1]!.payloads, [1, 2, 3, 4, 5, 6, 7, 8], 'a full batch takes the second slot');
-    h.push(11, 14);
+    h.push(10, 13);
+    assert.deepEqual(h.requests[1]!.payloads, [3, 4, 5, 6, 7, 8, 9, 10], 'a full batch takes the second slot');
+    h.push(13, 16);
     assert.equal(h.requests.length, 2, 'no slot free');
     await h.answer(0);
     assert.equal(h.requests.length, 2, 'the worker still runs the full batch: the partial one keeps gathering');
+    const third = h.nextRequest();
     await h.answer(1);
-    assert.deepEqual(h.requests[2]!.payloads, [9, 10, 11, 12, 13], 'the worker is idle: the gathered messages go as one batch');
+    await third;
+    assert.deepEqual(h.requests[2]!.payloads, [11, 12, 13, 14, 15], 'the worker is idle: the gathered messages go as one batch');
     await h.answer(2);
-    assert.deepEqual(h.answered, Array.from({ length: 14 }, (_, i) => i));
+    assert.deepEqual(h.answered, Array.from({ length: 16 }, (_, i) => i));
+  });
+
+  test('with batching, the answers of one batch and the messages they bring back travel as the next full batch', async () => {
+    // A closed loop, as a flow that feeds each answer back (or a line whose rate matches the model's):
+    // each answer comes back as a new message one turn later, as Node-RED delivers it.
+    const h = harness({ batch: true, maxBatch: 4 });
+    let next = 8;
+    h.push(0, 8);
+    assert.deepEqual(h.requests.map((r) => r.payloads.length), [4, 4], 'the first message did not leave alone');
+    for (let i = 0; i < 4; i++) {
+      const count = h.requests[i]!.payloads.length;
+      const arrived = h.nextRequest();
+      await h.answer(i);
+      setImmediate(() => {
+        h.push(next, next + count);
+        next += count;
+      });
+      await arrived;
+    }
+    assert.deepEqual(h.requests.map((r) => r.payloads.length), [4, 4, 4, 4, 4, 4], 'never a batch of one after a batch of three');
+    h.queue.close();
   });
 
   test('with a batch window, a lone message waits for company, counted from its own arrival; a full batch does not wait', async () => {

@@ -16,7 +16,7 @@ export interface QueueOptions {
   overflow: OverflowPolicy;
   batch: boolean;
   maxBatch: number;
-  /** How long a lone message waits for company when batching (0: only what is already queued). */
+  /** How long a lone message waits for company when batching (0: what arrives in the same event-loop turn). */
   batchWindowMs: number;
   /** Requests handed to the worker before the previous answer is back. */
   inFlight: number;
@@ -37,7 +37,8 @@ export type BatchRunner = (payloads: unknown[]) => Promise<{ model: ModelRef; re
 export class InferQueue<T> {
   private readonly waiting: Array<{ token: T; payload: unknown; since: number }> = [];
   private running = 0;
-  private timer: NodeJS.Timeout | undefined;
+  /** The pending departure of a partial batch. */
+  private timer: { kind: 'timeout'; handle: NodeJS.Timeout } | { kind: 'immediate'; handle: NodeJS.Immediate } | undefined;
   private closed = false;
   droppedCount = 0;
 
@@ -85,34 +86,44 @@ export class InferQueue<T> {
   /**
    * Without batching, whatever waits goes at once (up to maxPerRequest per request). With batching,
    * a full batch goes as soon as a request slot is free; a partial one only while the worker is
-   * idle, and not before its oldest message has waited batchWindowMs: while the worker is busy,
+   * idle, and never in the turn of the event loop it became ready in: it leaves on the next turn
+   * (setImmediate) or when its oldest message has waited batchWindowMs, so messages already on their
+   * way (Node-RED delivers each in its own immediate) travel with it. While the worker is busy,
    * messages gather into the next batch instead of trickling after it one by one.
    */
   private pump(): void {
-    const { batch, maxBatch, maxPerRequest, inFlight, batchWindowMs } = this.options;
+    const { batch, maxBatch, maxPerRequest, inFlight } = this.options;
     const want = batch ? maxBatch : maxPerRequest;
     while (!this.closed && this.running < inFlight && this.waiting.length > 0) {
       if (batch && this.waiting.length < want) {
-        if (this.running > 0) return; // pumped again when the running request is answered
-        const waited = performance.now() - this.waiting[0]!.since;
-        if (waited < batchWindowMs) {
-          this.timer ??= setTimeout(() => {
-            this.timer = undefined;
-            if (this.running === 0) this.dispatch(want); // the window is over (timers may fire a little early)
-            this.pump();
-          }, batchWindowMs - waited);
-          return;
-        }
+        if (this.running === 0) this.schedulePartial(want);
+        return; // otherwise pumped again when the running request is answered
       }
       this.dispatch(want);
     }
   }
 
-  private dispatch(want: number): void {
-    if (this.timer) {
-      clearTimeout(this.timer);
+  private schedulePartial(want: number): void {
+    if (this.timer) return;
+    const fire = (): void => {
       this.timer = undefined;
-    }
+      // timers may fire a little early: the window is over when the timer says so
+      if (this.running === 0) this.dispatch(want);
+      this.pump();
+    };
+    const wait = this.options.batchWindowMs - (performance.now() - this.waiting[0]!.since);
+    this.timer = wait > 0 ? { kind: 'timeout', handle: setTimeout(fire, wait) } : { kind: 'immediate', handle: setImmediate(fire) };
+  }
+
+  private cancelPartial(): void {
+    if (!this.timer) return;
+    if (this.timer.kind === 'timeout') clearTimeout(this.timer.handle);
+    else clearImmediate(this.timer.handle);
+    this.timer = undefined;
+  }
+
+  private dispatch(want: number): void {
+    this.cancelPartial();
     const jobs = this.waiting.splice(0, want);
     if (jobs.length === 0) return;
     this.running++;
@@ -134,7 +145,7 @@ export class InferQueue<T> {
   /** Refuses everything still waiting (the node is closing). */
   close(): void {
     this.closed = true;
-    if (this.timer) clearTimeout(this.timer);
+    this.cancelPartial();
     const left = this.waiting.splice(0);
     for (const job of left) this.events.fail(job.token, new EdgeMlError('EDGEML_ONNX_CLOSED', 'the node is closing', {}));
   }
