@@ -15,7 +15,7 @@ import type { AttributeSpec, ModelSpec, NodeSpec } from '../src/lib/onnx/build-m
 import { readModelInfo } from '../src/lib/onnx/model-file';
 import { decodeFields, fieldMessage, fieldRaw } from '../src/lib/onnx/protobuf';
 import { stripZipMap } from '../src/lib/onnx/zipmap';
-import { SHARED, inject, loadFlow, nextMessage, unloadFlow } from './helpers/flow';
+import { SHARED, inject, loadFlow, nextMessage, nextMessages, unloadFlow } from './helpers/flow';
 import type { FlowNode } from './helpers/flow';
 
 const SESSION: ort.InferenceSession.SessionOptions = { logSeverityLevel: 3 };
@@ -210,10 +210,10 @@ describe('ZipMap classifier through onnx-model and onnx-infer in a flow', () => 
   after(() => rmSync(dir, { recursive: true, force: true }));
   afterEach(() => unloadFlow());
 
-  const flow = (file: string): FlowNode[] => [
+  const flow = (file: string, infer: Record<string, unknown> = {}): FlowNode[] => [
     { id: 'f1', type: 'tab' },
     { id: 'model', type: 'onnx-model', path: file, watch: false, threads: '1' },
-    { id: 'infer', type: 'onnx-infer', z: 'f1', model: 'model', property: 'payload', queueSize: '10', overflow: 'error', wires: [['out']] },
+    { id: 'infer', type: 'onnx-infer', z: 'f1', model: 'model', property: 'payload', queueSize: '10', overflow: 'error', wires: [['out']], ...infer },
     { id: 'out', type: 'helper', z: 'f1' },
     { id: 'catcher', type: 'catch', z: 'f1', scope: null, wires: [['caught']] },
     { id: 'caught', type: 'helper', z: 'f1' },
@@ -242,6 +242,31 @@ describe('ZipMap classifier through onnx-model and onnx-infer in a flow', () => 
       const next = nextMessage('out');
       inject('infer', { payload: ROWS[0] });
       assert.equal(((await next).payload as Record<string, Out>).label!.data[0], reference(ROWS[0]!, model.labels).label);
+    });
+  }
+
+  for (const labels of ['int64', 'string'] as const) {
+    it(`${labels} labels, micro-batched: messages of one and of several rows share a run, each gets its own labels and probabilities`, async () => {
+      const model = classifier(labels);
+      await loadFlow(['onnx-model', 'onnx-infer'], flow(path.join(dir, `${labels}.onnx`), { batch: true, maxBatch: '8' }));
+      // rows 0-1 in one message, 2 alone, 3-5 in one message, then row 4 alone
+      const messages = [ROWS.slice(0, 2), ROWS[2]!, ROWS.slice(3, 6), ROWS[4]!];
+      const got = nextMessages('out', messages.length);
+      messages.forEach((payload, seq) => inject('infer', { payload, seq }));
+      const answers = await got;
+      assert.deepEqual(answers.map((m) => m.seq), [0, 1, 2, 3]);
+      assert.deepEqual(answers.map((m) => m.batchSize), [4, 4, 4, 4], 'the four messages ran as one batch');
+      answers.forEach((m, seq) => {
+        const rows = (Array.isArray(messages[seq]![0]) ? messages[seq] : [messages[seq]]) as number[][];
+        const payload = m.payload as Record<string, Out>;
+        assert.deepEqual(payload.output_probability!.dims, [rows.length, model.labels.length]);
+        assert.deepEqual(payload.label!.dims, [rows.length]);
+        rows.forEach((row, r) => {
+          const ref = reference(row, model.labels);
+          assert.equal(payload.label!.data[r], ref.label, `message ${seq} row ${r} label`);
+          ref.probabilities.forEach((p, c) => assert.ok(Math.abs((payload.output_probability!.data[r * model.labels.length + c] as number) - p) < 1e-5));
+        });
+      });
     });
   }
 });

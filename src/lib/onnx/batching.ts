@@ -5,6 +5,9 @@
 import { allocate } from './dtypes';
 import type { TensorData, TensorStorage } from './dtypes';
 import type { Feeds, IoSpec } from './tensor-input';
+import type { RunResult, WireBatch, WireRunResult, WireTensor } from './protocol';
+import { toJsonTensor } from './tensor-output';
+import type { JsonTensor } from './tensor-output';
 
 const isFixed = (d: number | string | null): boolean => typeof d === 'number' && d >= 0;
 
@@ -53,24 +56,39 @@ export function stackFeeds(list: Feeds[]): { feeds: Feeds; rows: number[] } {
   return { feeds, rows };
 }
 
-export interface RawOutput {
-  dtype: string;
-  dims: number[];
-  data: ArrayLike<unknown> & { slice(start: number, end: number): ArrayLike<unknown> };
+/** True when every output has `total` rows along its first dimension (so each message's rows can be cut out). */
+export function splittable(outputs: Record<string, WireTensor>, total: number): boolean {
+  return Object.values(outputs).every((t) => t.dims[0] === total);
 }
 
-/** Splits batched outputs back per message, or returns undefined when an output has no batch dimension. */
-export function splitOutputs(outputs: Record<string, RawOutput>, rows: number[]): Array<Record<string, RawOutput>> | undefined {
-  const total = rows.reduce((a, b) => a + b, 0);
-  for (const t of Object.values(outputs)) if (t.dims[0] !== total) return undefined;
-  const answers: Array<Record<string, RawOutput>> = rows.map(() => ({}));
-  for (const [name, t] of Object.entries(outputs)) {
-    const rowSize = total === 0 ? 0 : t.data.length / total;
-    let start = 0;
-    rows.forEach((r, i) => {
-      answers[i]![name] = { dtype: t.dtype, dims: [r, ...t.dims.slice(1)], data: t.data.slice(start * rowSize, (start + r) * rowSize) as RawOutput['data'] };
-      start += r;
-    });
+/** Rows [start, start + rows) of a batched output. */
+function rowsOf(t: WireTensor, total: number, start: number, rows: number): WireTensor {
+  const rowSize = total === 0 ? 0 : t.data.length / total;
+  const from = start * rowSize;
+  const to = (start + rows) * rowSize;
+  const data = Array.isArray(t.data) ? t.data.slice(from, to) : (t.data as Float32Array).subarray(from, to);
+  return { dtype: t.dtype, dims: [rows, ...t.dims.slice(1)], data };
+}
+
+function json(outputs: Record<string, WireTensor>, pick: (t: WireTensor) => WireTensor = (t) => t): Record<string, JsonTensor> {
+  const out: Record<string, JsonTensor> = {};
+  for (const name of Object.keys(outputs)) {
+    const t = pick(outputs[name]!);
+    out[name] = toJsonTensor(t.dtype, t.dims, t.data);
   }
-  return answers;
+  return out;
+}
+
+/**
+ * The worker's answers as messages get them (on the main thread): each message's rows cut out of its
+ * batch's outputs, every output a JSON-safe tensor. Typed arrays travel between the threads far
+ * more cheaply than the arrays of numbers a message carries, so the conversion happens here.
+ */
+export function answers(results: WireRunResult[], batches: WireBatch[]): RunResult[] {
+  return results.map((r) => {
+    if (!r.ok) return r;
+    if ('outputs' in r) return { ok: true, payload: json(r.outputs), inferenceMs: r.inferenceMs, batchSize: 1 };
+    const b = batches[r.batch]!;
+    return { ok: true, payload: json(b.outputs, (t) => rowsOf(t, b.rows, r.row, r.rows)), inferenceMs: b.inferenceMs, batchSize: b.size };
+  });
 }

@@ -5,6 +5,7 @@
 import { EventEmitter } from 'node:events';
 import { Worker } from 'node:worker_threads';
 import { EdgeMlError } from '../errors';
+import { answers } from './batching';
 import type { ModelDescription, RunOptions, RunResult, ModelRef, WireError, WorkerReply, WorkerRequest } from './protocol';
 
 export type SessionState = 'loading' | 'ready' | 'failed' | 'closed';
@@ -198,7 +199,7 @@ export class ModelSession extends EventEmitter {
     const reply = await this.host.request(this.sessionId, { op: 'run', items, options });
     if (!reply.ok) throw fromWire(reply.error);
     if (reply.op !== 'run') throw new EdgeMlError('EDGEML_INTERNAL', 'unexpected reply', { reason: 'unexpected reply' });
-    return { model: reply.model, results: reply.results };
+    return { model: reply.model, results: answers(reply.results, reply.batches) };
   }
 
   /**

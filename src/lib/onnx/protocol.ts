@@ -1,5 +1,6 @@
 /** Messages between the main thread (ModelSession) and the session worker thread. */
 import type { ModelCard } from '../model-card';
+import type { TensorStorage } from './dtypes';
 import type { IoSpec } from './tensor-input';
 import type { JsonTensor } from './tensor-output';
 import type { OrtRuntimeName } from './runtime-loader';
@@ -55,8 +56,32 @@ export interface RunOptions {
   batch: boolean;
 }
 
+/** One message's answer as the main thread hands it on: JSON-safe tensors. */
 export type RunResult =
   | { ok: true; payload: Record<string, JsonTensor>; inferenceMs: number; batchSize: number }
+  | { ok: false; error: WireError };
+
+/** An output as ONNX Runtime returned it: a typed array (moved to the main thread, not copied) or strings. */
+export interface WireTensor {
+  dtype: string;
+  dims: number[];
+  data: TensorStorage;
+}
+
+/** One run of several messages stacked along the batch dimension: its outputs hold every message's rows. */
+export interface WireBatch {
+  outputs: Record<string, WireTensor>;
+  /** Rows in the outputs (the sum of the messages' rows). */
+  rows: number;
+  /** Messages in the batch. */
+  size: number;
+  inferenceMs: number;
+}
+
+/** One message's answer as the worker sends it: its own outputs, or its rows of a batch. */
+export type WireRunResult =
+  | { ok: true; outputs: Record<string, WireTensor>; inferenceMs: number }
+  | { ok: true; batch: number; row: number; rows: number }
   | { ok: false; error: WireError };
 
 /** `session` picks one of the sessions the worker serves (one worker thread hosts many models). */
@@ -70,6 +95,6 @@ export type WorkerRequest =
 export type WorkerReply =
   | { id: number; ok: true; op: 'load' | 'inspect'; description: ModelDescription }
   | { id: number; ok: true; op: 'reload'; description: ModelDescription; unchanged: boolean }
-  | { id: number; ok: true; op: 'run'; model: ModelRef; results: RunResult[] }
+  | { id: number; ok: true; op: 'run'; model: ModelRef; results: WireRunResult[]; batches: WireBatch[] }
   | { id: number; ok: true; op: 'close' }
   | { id: number; ok: false; error: WireError };

@@ -9,14 +9,11 @@ import type { MessagePort } from 'node:worker_threads';
 import type * as ort from 'onnxruntime-node';
 import { EdgeMlError, toEdgeMlError } from '../errors';
 import { parseModelCard, MODEL_CARD_PREFIX } from '../model-card';
-import { hasBatchDimension, splitOutputs, stackable, stackFeeds } from './batching';
-import type { RawOutput } from './batching';
+import { hasBatchDimension, splittable, stackable, stackFeeds } from './batching';
 import { isOnnxDtype } from './dtypes';
-import type { OnnxDtype } from './dtypes';
-import type { ModelDescription, ModelRef, RunOptions, RunResult, WireError, WorkerReply, WorkerRequest } from './protocol';
+import type { ModelDescription, ModelRef, RunOptions, WireBatch, WireError, WireRunResult, WireTensor, WorkerReply, WorkerRequest } from './protocol';
 import { buildFeeds, sampleFeeds } from './tensor-input';
 import type { Feeds, IoSpec } from './tensor-input';
-import { toJsonTensor } from './tensor-output';
 import { modelIdentity, readModelInfo, sha256Hex } from './model-file';
 import type { ModelFileInfo } from './model-file';
 import { runtime } from './runtime-loader';
@@ -175,13 +172,33 @@ function toOrtFeeds(runtimeApi: Ort, feeds: Feeds): Record<string, ort.Tensor> {
   return out;
 }
 
-function rawOutputs(result: ort.InferenceSession.ReturnType): Record<string, RawOutput> {
-  const out: Record<string, RawOutput> = {};
+/**
+ * ORT's outputs as they go to the main thread. A typed array that is only a window on a larger buffer
+ * (onnxruntime-web's memory, say) is copied out first: posting a view sends its whole buffer.
+ */
+function wireOutputs(result: ort.InferenceSession.ReturnType): Record<string, WireTensor> {
+  const out: Record<string, WireTensor> = {};
   for (const [name, value] of Object.entries(result)) {
     const t = value as ort.Tensor;
-    out[name] = { dtype: t.type as OnnxDtype, dims: [...t.dims], data: t.data as RawOutput['data'] };
+    let data = t.data as WireTensor['data'];
+    if (ArrayBuffer.isView(data) && (data.byteOffset !== 0 || data.byteLength !== data.buffer.byteLength || !(data.buffer instanceof ArrayBuffer))) {
+      data = data.slice();
+    }
+    out[name] = { dtype: t.type, dims: [...t.dims], data };
   }
   return out;
+}
+
+/** The buffers of a reply's typed arrays, moved rather than copied by postMessage. */
+function transferables(reply: WorkerReply): ArrayBuffer[] {
+  if (!reply.ok || reply.op !== 'run') return [];
+  const buffers = new Set<ArrayBuffer>();
+  const add = (outputs: Record<string, WireTensor>): void => {
+    for (const t of Object.values(outputs)) if (ArrayBuffer.isView(t.data)) buffers.add(t.data.buffer as ArrayBuffer);
+  };
+  for (const r of reply.results) if (r.ok && 'outputs' in r) add(r.outputs);
+  for (const b of reply.batches) add(b.outputs);
+  return [...buffers];
 }
 
 function runError(e: unknown): EdgeMlError {
@@ -282,7 +299,8 @@ export class SessionWorker {
     if (!model) throw new EdgeMlError('EDGEML_ONNX_MODEL_NOT_LOADED', 'no model is loaded', { reason: 'no model is loaded' });
     const d = model.description;
     const ref: ModelRef = { name: d.name, version: d.version, sha256: d.sha256, ...(d.runtime ? { runtime: d.runtime } : {}) };
-    const results: RunResult[] = new Array(items.length);
+    const results: WireRunResult[] = new Array(items.length);
+    const batches: WireBatch[] = [];
     const tensorOutputs = d.outputs.filter((o) => o.isTensor).map((o) => o.name);
     let fetches = tensorOutputs;
     if (options.outputs && options.outputs.length > 0) {
@@ -292,7 +310,7 @@ export class SessionWorker {
           new EdgeMlError('EDGEML_ONNX_OUTPUT_UNKNOWN', `the model has no output "${unknown}"`, { output: unknown, outputs: d.outputs.map((o) => o.name).join(', ') }),
           'EDGEML_ONNX_OUTPUT_UNKNOWN',
         );
-        return { id, ok: true, op: 'run', model: ref, results: items.map(() => ({ ok: false, error })) };
+        return { id, ok: true, op: 'run', model: ref, results: items.map(() => ({ ok: false, error })), batches };
       }
       fetches = options.outputs;
     }
@@ -314,7 +332,7 @@ export class SessionWorker {
       try {
         const out = await model.session.run(toOrtFeeds(model.ort, feeds[i]!), fetches);
         const end = performance.now();
-        results[i] = { ok: true, payload: jsonPayload(rawOutputs(out)), inferenceMs: end - previousEnd, batchSize: 1 };
+        results[i] = { ok: true, outputs: wireOutputs(out), inferenceMs: end - previousEnd };
         previousEnd = end;
         this.lastGoodFeeds = feeds[i];
       } catch (e) {
@@ -326,7 +344,7 @@ export class SessionWorker {
     const pending = feeds.map((f, i) => (f ? i : -1)).filter((i) => i >= 0);
     if (!options.batch || pending.length < 2 || !hasBatchDimension(d.inputs)) {
       await Promise.all(pending.map(runOne));
-      return { id, ok: true, op: 'run', model: ref, results };
+      return { id, ok: true, op: 'run', model: ref, results, batches };
     }
     // Group messages whose inputs stack (same dtypes and trailing dims), in arrival order.
     const groups: number[][] = [];
@@ -341,26 +359,30 @@ export class SessionWorker {
         continue;
       }
       const { feeds: stacked, rows } = stackFeeds(group.map((i) => feeds[i]!));
-      let answers: Array<Record<string, RawOutput>> | undefined;
+      const total = rows.reduce((a, b) => a + b, 0);
+      let outputs: Record<string, WireTensor> | undefined;
       let ms = 0;
       try {
         const started = performance.now();
         const out = await model.session.run(toOrtFeeds(model.ort, stacked), fetches);
         ms = performance.now() - started;
-        answers = splitOutputs(rawOutputs(out), rows);
+        outputs = wireOutputs(out);
       } catch {
-        answers = undefined; // one bad message must not fail the others: run them one by one
+        outputs = undefined; // one bad message must not fail the others: run them one by one
       }
-      if (!answers) {
+      if (!outputs || !splittable(outputs, total)) {
         for (const i of group) await runOne(i);
         continue;
       }
+      const batch = batches.push({ outputs, rows: total, size: group.length, inferenceMs: ms }) - 1;
+      let row = 0;
       group.forEach((i, k) => {
-        results[i] = { ok: true, payload: jsonPayload(answers![k]!), inferenceMs: ms, batchSize: group.length };
+        results[i] = { ok: true, batch, row, rows: rows[k]! };
+        row += rows[k]!;
       });
       this.lastGoodFeeds = feeds[group[0]!];
     }
-    return { id, ok: true, op: 'run', model: ref, results };
+    return { id, ok: true, op: 'run', model: ref, results, batches };
   }
 }
 
@@ -369,12 +391,6 @@ function reloadError(e: unknown): EdgeMlError {
   if (err.code === 'EDGEML_ONNX_RELOAD_FAILED') return err;
   const reason = String(err.params.reason ?? err.message);
   return new EdgeMlError('EDGEML_ONNX_RELOAD_FAILED', `reload failed, the old model keeps serving: ${reason}`, { reason, cause: err.code });
-}
-
-function jsonPayload(raw: Record<string, RawOutput>): Record<string, ReturnType<typeof toJsonTensor>> {
-  const out: Record<string, ReturnType<typeof toJsonTensor>> = {};
-  for (const [name, t] of Object.entries(raw)) out[name] = toJsonTensor(t.dtype, t.dims, t.data);
-  return out;
 }
 
 /** Wires the worker thread's port to one SessionWorker per session it hosts. */
@@ -387,6 +403,6 @@ export function serveSessionWorker(port: MessagePort): void {
       if (req.op !== 'close' && req.op !== 'inspect') sessions.set(req.session, worker);
     }
     if (req.op === 'close') sessions.delete(req.session);
-    void worker.handle(req).then((reply) => port.postMessage(reply));
+    void worker.handle(req).then((reply) => port.postMessage(reply, transferables(reply)));
   });
 }
