@@ -70,25 +70,21 @@ function rowsOf(t: WireTensor, total: number, start: number, rows: number): Wire
   return { dtype: t.dtype, dims: [rows, ...t.dims.slice(1)], data };
 }
 
-function json(outputs: Record<string, WireTensor>, pick: (t: WireTensor) => WireTensor = (t) => t): Record<string, JsonTensor> {
-  const out: Record<string, JsonTensor> = {};
-  for (const name of Object.keys(outputs)) {
-    const t = pick(outputs[name]!);
-    out[name] = toJsonTensor(t.dtype, t.dims, t.data);
-  }
-  return out;
-}
-
 /**
- * The worker's answers as messages get them (on the main thread): each message's rows cut out of its
- * batch's outputs, every output a JSON-safe tensor. Typed arrays travel between the threads far
- * more cheaply than the arrays of numbers a message carries, so the conversion happens here.
+ * The worker's answers as messages get them (on the main thread): each batched message's rows cut
+ * out of its batch's outputs as JSON-safe tensors. One batch's outputs cross between the threads as
+ * typed arrays, far more cheaply than a JSON-safe answer per message would.
  */
 export function answers(results: WireRunResult[], batches: WireBatch[]): RunResult[] {
+  if (batches.length === 0) return results as RunResult[];
   return results.map((r) => {
-    if (!r.ok) return r;
-    if ('outputs' in r) return { ok: true, payload: json(r.outputs), inferenceMs: r.inferenceMs, batchSize: 1 };
+    if (!('batch' in r)) return r;
     const b = batches[r.batch]!;
-    return { ok: true, payload: json(b.outputs, (t) => rowsOf(t, b.rows, r.row, r.rows)), inferenceMs: b.inferenceMs, batchSize: b.size };
+    const payload: Record<string, JsonTensor> = {};
+    for (const name of Object.keys(b.outputs)) {
+      const t = rowsOf(b.outputs[name]!, b.rows, r.row, r.rows);
+      payload[name] = toJsonTensor(t.dtype, t.dims, t.data);
+    }
+    return { ok: true, payload, inferenceMs: b.inferenceMs, batchSize: b.size };
   });
 }

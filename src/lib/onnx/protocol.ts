@@ -78,11 +78,11 @@ export interface WireBatch {
   inferenceMs: number;
 }
 
-/** One message's answer as the worker sends it: its own outputs, or its rows of a batch. */
-export type WireRunResult =
-  | { ok: true; outputs: Record<string, WireTensor>; inferenceMs: number }
-  | { ok: true; batch: number; row: number; rows: number }
-  | { ok: false; error: WireError };
+/**
+ * One message's answer as the worker sends it: its own run's outputs, already JSON-safe (small
+ * arrays of numbers cost less to post than typed arrays), or its rows of a batch.
+ */
+export type WireRunResult = RunResult | { ok: true; batch: number; row: number; rows: number };
 
 /** `session` picks one of the sessions the worker serves (one worker thread hosts many models). */
 export type WorkerRequest =

@@ -17,6 +17,8 @@ import type { Feeds, IoSpec } from './tensor-input';
 import { modelIdentity, readModelInfo, sha256Hex } from './model-file';
 import type { ModelFileInfo } from './model-file';
 import { runtime } from './runtime-loader';
+import { toJsonTensor } from './tensor-output';
+import type { JsonTensor } from './tensor-output';
 import { stripZipMap } from './zipmap';
 import type { Ort, OrtRuntime } from './runtime-loader';
 
@@ -173,7 +175,7 @@ function toOrtFeeds(runtimeApi: Ort, feeds: Feeds): Record<string, ort.Tensor> {
 }
 
 /**
- * ORT's outputs as they go to the main thread. A typed array that is only a window on a larger buffer
+ * A batch's outputs as they go to the main thread, which cuts each message's rows. A typed array that is only a window on a larger buffer
  * (onnxruntime-web's memory, say) is copied out first: posting a view sends its whole buffer.
  */
 function wireOutputs(result: ort.InferenceSession.ReturnType): Record<string, WireTensor> {
@@ -193,11 +195,9 @@ function wireOutputs(result: ort.InferenceSession.ReturnType): Record<string, Wi
 function transferables(reply: WorkerReply): ArrayBuffer[] {
   if (!reply.ok || reply.op !== 'run') return [];
   const buffers = new Set<ArrayBuffer>();
-  const add = (outputs: Record<string, WireTensor>): void => {
-    for (const t of Object.values(outputs)) if (ArrayBuffer.isView(t.data)) buffers.add(t.data.buffer as ArrayBuffer);
-  };
-  for (const r of reply.results) if (r.ok && 'outputs' in r) add(r.outputs);
-  for (const b of reply.batches) add(b.outputs);
+  for (const b of reply.batches) {
+    for (const t of Object.values(b.outputs)) if (ArrayBuffer.isView(t.data)) buffers.add(t.data.buffer as ArrayBuffer);
+  }
   return [...buffers];
 }
 
@@ -332,7 +332,7 @@ export class SessionWorker {
       try {
         const out = await model.session.run(toOrtFeeds(model.ort, feeds[i]!), fetches);
         const end = performance.now();
-        results[i] = { ok: true, outputs: wireOutputs(out), inferenceMs: end - previousEnd };
+        results[i] = { ok: true, payload: jsonPayload(out), inferenceMs: end - previousEnd, batchSize: 1 };
         previousEnd = end;
         this.lastGoodFeeds = feeds[i];
       } catch (e) {
@@ -391,6 +391,16 @@ function reloadError(e: unknown): EdgeMlError {
   if (err.code === 'EDGEML_ONNX_RELOAD_FAILED') return err;
   const reason = String(err.params.reason ?? err.message);
   return new EdgeMlError('EDGEML_ONNX_RELOAD_FAILED', `reload failed, the old model keeps serving: ${reason}`, { reason, cause: err.code });
+}
+
+/** One run's outputs as they go on msg.payload. */
+function jsonPayload(result: ort.InferenceSession.ReturnType): Record<string, JsonTensor> {
+  const out: Record<string, JsonTensor> = {};
+  for (const [name, value] of Object.entries(result)) {
+    const t = value as ort.Tensor;
+    out[name] = toJsonTensor(t.type, t.dims, t.data as ArrayLike<unknown>);
+  }
+  return out;
 }
 
 /** Wires the worker thread's port to one SessionWorker per session it hosts. */
