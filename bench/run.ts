@@ -1,20 +1,30 @@
 /**
  * `npm run bench`: runs every bench/*.bench.ts (or those named on the command line) one after the
- * other; each writes its own bench/results/<area>.json.
+ * other, each in a process of its own so that none measures what an earlier one left behind (its
+ * servers, timers, heap); each writes its own bench/results/<area>.json.
  */
+import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
 
+const ONE = '--one';
+
 async function main(): Promise<void> {
-  const wanted = process.argv.slice(2);
+  const args = process.argv.slice(2);
+  if (args[0] === ONE) {
+    const mod = (await import(path.join(__dirname, args[1]!))) as { run: () => Promise<void> };
+    await mod.run();
+    return;
+  }
   const files = readdirSync(__dirname)
     .filter((f) => f.endsWith('.bench.ts'))
-    .filter((f) => wanted.length === 0 || wanted.some((w) => f.startsWith(w)))
+    .filter((f) => args.length === 0 || args.some((w) => f.startsWith(w)))
     .sort();
+  if (files.length === 0) throw new Error(`bench: nothing matches ${args.join(' ')}`);
   for (const file of files) {
     console.log(`bench: ${file}`);
-    const mod = (await import(path.join(__dirname, file))) as { run: () => Promise<void> };
-    await mod.run();
+    const child = spawnSync(process.execPath, [...process.execArgv, __filename, ONE, file], { stdio: 'inherit' });
+    if (child.status !== 0) throw new Error(`bench: ${file} failed (${child.signal ?? `exit ${child.status}`})`);
   }
 }
 
