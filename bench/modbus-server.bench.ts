@@ -137,10 +137,3 @@ export async function run(): Promise<void> {
     await helper.unload();
   }
 }
-
-if (require.main === module) {
-  run().catch((e) => {
-    console.error(e);
-    process.exit(1);
-  });
-}
