@@ -20,9 +20,9 @@ import { readModelInfo } from '../src/lib/onnx/model-file';
 const PUMP = path.join(ROOT, 'examples', 'models', 'pump-classifier.onnx');
 const inside = mlpModel({ inputs: 3, hidden: 4, outputs: 2, seed: 5, name: 'inside' });
 const outsideModel = mlpModel({ inputs: 6, hidden: 4, outputs: 2, seed: 6, name: 'outside' });
-/** Room for the small models, not for the big one. */
-const MAX_BYTES = 64 * 1024;
-const big = mlpModel({ inputs: 200, hidden: 100, outputs: 2, seed: 7, name: 'big' });
+/** Room for the small models (and the 400 kB deep one), not for the big one. */
+const MAX_BYTES = 1024 * 1024;
+const big = mlpModel({ inputs: 600, hidden: 500, outputs: 2, seed: 7, name: 'big' });
 
 let red: NodeRedProcess;
 let work: string;
@@ -85,6 +85,11 @@ before(async () => {
   symlinkSync(path.join(outsideDir, 'secret.onnx'), path.join(userDir, 'link-out.onnx'));
   symlinkSync('/dev/zero', path.join(userDir, 'zero.onnx'));
   symlinkSync(path.join(userDir, 'inside.onnx'), path.join(userDir, 'link-in.onnx'));
+  // 200,000 nested protobuf groups after a valid model: refused, not a stack overflow in the worker
+  const deep = new Uint8Array(inside.bytes.byteLength + 400_000);
+  deep.set(inside.bytes);
+  for (let i = 0; i < 200_000; i++) deep.set([0x9b, 0x06], inside.bytes.byteLength + i * 2);
+  writeFileSync(path.join(userDir, 'deep.onnx'), deep);
   execFileSync('mkfifo', [path.join(userDir, 'pipe.onnx')]);
   red = await startNodeRed({
     userDir,
@@ -193,4 +198,12 @@ test('a model file over edgeMl.modelInfoMaxBytes is refused with EDGEML_ONNX_MOD
   assert.equal(answer.body.code, 'EDGEML_ONNX_MODEL_TOO_LARGE');
   assert.equal(answer.body.params?.max, MAX_BYTES);
   assert.equal(answer.body.params?.size, big.bytes.byteLength);
+});
+
+test('a model file of 200,000 nested groups: 422 EDGEML_ONNX_MODEL_INVALID with a reason, Node-RED keeps answering', async () => {
+  const answer = await modelInfo('deep.onnx');
+  assert.equal(answer.status, 422, JSON.stringify(answer.body));
+  assert.equal(answer.body.code, 'EDGEML_ONNX_MODEL_INVALID');
+  assert.match(String(answer.body.params?.reason), /group/);
+  assert.equal((await modelInfo('inside.onnx')).status, 200);
 });
