@@ -5,6 +5,8 @@
  */
 import type { Node, NodeAPI, NodeMessage, NodeMessageInFlow } from 'node-red';
 import { EdgeMlError, toEdgeMlError } from '../../lib/errors';
+import { DEFAULT_MAX_MESSAGE_DEPTH, findTooDeep } from '../../lib/msg-depth';
+import { edgeMlSetting } from './settings';
 
 export type StatusState = 'idle' | 'loading' | 'ready' | 'error' | 'warn';
 
@@ -117,8 +119,25 @@ export type SendFn = (msg: NodeMessage | Array<NodeMessage | NodeMessage[] | nul
 export type DoneFn = (err?: Error) => void;
 
 /**
+ * A message nested deeper than the limit loses the too-deep top-level properties (so the error's
+ * message can be copied to Catch nodes without overflowing the stack) and yields EDGEML_MSG_TOO_DEEP.
+ */
+function refuseTooDeep(msg: NodeMessageInFlow, maxDepth: number): EdgeMlError | undefined {
+  const m = msg as unknown as Record<string, unknown>;
+  let first: { property: string } | undefined;
+  for (let found = findTooDeep(m, maxDepth); found; found = findTooDeep(m, maxDepth)) {
+    first ??= found;
+    delete m[found.property];
+  }
+  if (!first) return undefined;
+  return new EdgeMlError('EDGEML_MSG_TOO_DEEP', `msg.${first.property} is nested deeper than ${maxDepth} levels`, { limit: maxDepth, path: `msg.${first.property}` });
+}
+
+/**
  * Registers an input handler that may be async. Whatever it throws or rejects with ends in
  * done(err) with a coded, translated error; success ends in done(). Never throws into Node-RED.
+ * A message nested deeper than settings edgeMl.maxMessageDepth (default 64) never reaches the
+ * handler: it ends in EDGEML_MSG_TOO_DEEP (see refuseTooDeep).
  */
 export function onInput(
   RED: NodeAPI,
@@ -126,6 +145,7 @@ export function onInput(
   handler: (msg: NodeMessageInFlow, send: SendFn) => void | Promise<void>,
   onError?: (err: EdgeMlError, msg: NodeMessageInFlow) => void,
 ): void {
+  const maxDepth = edgeMlSetting(RED, 'maxMessageDepth', DEFAULT_MAX_MESSAGE_DEPTH);
   node.on('input', (msg: NodeMessageInFlow, send: SendFn, done: DoneFn) => {
     const fail = (e: unknown): void => {
       const err = toNodeError(RED, e);
@@ -137,6 +157,11 @@ export function onInput(
       done(err);
     };
     try {
+      const tooDeep = refuseTooDeep(msg, maxDepth);
+      if (tooDeep) {
+        fail(tooDeep);
+        return;
+      }
       const result = handler(msg, send);
       if (result && typeof (result as Promise<void>).then === 'function') {
         (result as Promise<void>).then(() => done(), fail);
