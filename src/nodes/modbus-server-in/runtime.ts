@@ -18,7 +18,7 @@ import {
   isMemoryArea,
   parseFlowWrite,
 } from '../../lib/modbus-server';
-import { onInput, setStatus, toNodeError } from '../shared/runtime';
+import { onInput, setStatus, statusWords, toNodeError } from '../shared/runtime';
 
 interface ModbusServerInDef extends NodeDef {
   host?: string;
@@ -180,7 +180,7 @@ export = function (RED: NodeAPI): void {
         (e: unknown) => {
           const err = toNodeError(RED, e);
           node.error(err.message);
-          setStatus(RED, node, 'error', 'modbus-server-in.status.listen-error', { reason: String(err.params.reason ?? err.code) });
+          setStatus(RED, node, 'error', 'modbus-server-in.status.listen-error', { reason: statusWords(RED, String(err.params.reason ?? err.code)) });
         },
       );
     }
