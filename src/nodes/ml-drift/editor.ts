@@ -1,6 +1,6 @@
 /** Editor definition of ml-drift. */
 import type { EditorNodeProperties, EditorRED } from 'node-red';
-import { intAtLeast } from '../../editor/validators';
+import { explain, fieldValue, intAtLeast, number, oneOf, reason } from '../../editor/validators';
 
 declare const RED: EditorRED;
 
@@ -24,8 +24,8 @@ interface MlDriftProps extends EditorNodeProperties {
   ksAlarm: string;
 }
 
-const nonNegative = (v: string): boolean => v !== '' && Number.isFinite(Number(v)) && Number(v) >= 0;
-const probability = (v: string): boolean => v !== '' && Number.isFinite(Number(v)) && Number(v) >= 0 && Number(v) <= 1;
+const nonNegative = number(0);
+const probability = number(0, 1);
 
 RED.nodes.registerType<MlDriftProps>('ml-drift', {
   category: 'edge ML',
@@ -36,19 +36,17 @@ RED.nodes.registerType<MlDriftProps>('ml-drift', {
   defaults: {
     name: { value: '' },
     model: { value: '', type: 'onnx-model', required: false },
-    reference: { value: 'card', validate: (v: string) => ['card', 'file', 'samples'].includes(v) },
+    reference: { value: 'card', validate: oneOf(['card', 'file', 'samples']) },
     referenceFile: {
       value: '',
-      validate: function (this: { reference?: string }, v: string) {
-        return $('#node-input-reference').length ? $('#node-input-reference').val() !== 'file' || !!v : this.reference !== 'file' || !!v;
-      },
+      validate: explain((v, node) => (fieldValue(node, 'reference') !== 'file' || String(v ?? '').trim() !== '' ? undefined : reason(node, 'file-needed'))),
     },
     referenceSamples: { value: '500', validate: intAtLeast(2) },
     features: { value: '' },
     featuresProperty: { value: 'payload', validate: RED.validators.typedInput('msg') },
     predictionProperty: { value: '' },
     window: { value: '200', validate: intAtLeast(2) },
-    mode: { value: 'tumbling', validate: (v: string) => v === 'tumbling' || v === 'sliding' },
+    mode: { value: 'tumbling', validate: oneOf(['tumbling', 'sliding']) },
     step: { value: '50', validate: intAtLeast(1) },
     bins: { value: '10', validate: intAtLeast(2) },
     psiWarn: { value: '0.1', validate: nonNegative },

@@ -17,7 +17,7 @@ import {
 } from '../../lib/drift/drift';
 import { ModelCardSource, PerCard } from '../shared/model-card-source';
 import { metricsRegistry } from '../../lib/metrics';
-import { NodeStatus, onInput } from '../shared/runtime';
+import { NodeStatus, onInput, statusKeyOf } from '../shared/runtime';
 
 interface MlDriftDef extends NodeDef {
   model: string;
@@ -161,7 +161,7 @@ export = function (RED: NodeAPI): void {
           status.update(() => ['loading', 'ml-drift.status.learning', { n: mon.phase.learned, total: (options as DriftOptions).referenceSamples }]);
         }
       },
-      () => status.show('error', 'ml-drift.status.error'),
+      (err) => status.show('error', statusKeyOf(RED, err.code)),
     );
     node.on('close', (_removed: boolean, done: () => void) => {
       status.close();

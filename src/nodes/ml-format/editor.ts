@@ -1,6 +1,6 @@
 /** Editor definition of ml-format. */
 import type { EditorNodeProperties, EditorRED } from 'node-red';
-import { blankOrNonNegative } from '../../editor/validators';
+import { blankOrNonNegative, blankOrNumber, integer, matches, oneOf } from '../../editor/validators';
 
 declare const RED: EditorRED;
 
@@ -34,10 +34,9 @@ interface MlFormatProps extends EditorNodeProperties {
   modelName: string;
 }
 
-const blankOrNumber = (v: string): boolean => v === '' || v === undefined || Number.isFinite(Number(v));
-const blankOrInteger = (v: string): boolean => v === '' || v === undefined || (Number.isInteger(Number(v)) && Number(v) >= 0);
+const blankOrInteger = integer(0, Infinity, { blank: true });
 // Placeholders in a topic template are {name} with no nesting; braces must balance.
-const topicTemplate = (v: string): boolean => v === '' || v === undefined || /^([^{}]|\{[^{}]+\})*$/.test(v);
+const topicTemplate = matches(/^([^{}]|\{[^{}]+\})*$/, 'topic-template', { blank: true });
 
 RED.nodes.registerType<MlFormatProps>('ml-format', {
   category: 'edge ML',
@@ -48,13 +47,13 @@ RED.nodes.registerType<MlFormatProps>('ml-format', {
   defaults: {
     name: { value: '' },
     model: { value: '', type: 'onnx-model', required: false },
-    task: { value: 'auto', validate: (v: string) => ['auto', 'classification', 'regression', 'anomaly'].includes(v) },
+    task: { value: 'auto', validate: oneOf(['auto', 'classification', 'regression', 'anomaly']) },
     outLabel: { value: '' },
     outScores: { value: '' },
     outScore: { value: '' },
     outValue: { value: '' },
     labels: { value: '' },
-    logits: { value: 'auto', validate: (v: string) => ['auto', 'true', 'false'].includes(v) },
+    logits: { value: 'auto', validate: oneOf(['auto', 'true', 'false']) },
     topK: { value: '3', validate: blankOrInteger },
     confidence: { value: '', validate: blankOrNumber },
     unknownLabel: { value: 'unknown' },

@@ -11,7 +11,7 @@ import { formatPrediction, resolveFormatOptions, type FormatConfig, type FormatO
 import { asTensorMap } from '../../lib/format/tensor';
 import { msgPath, renderTopic } from '../../lib/format/topic';
 import { ModelCardSource, PerCard } from '../shared/model-card-source';
-import { NodeStatus, onInput } from '../shared/runtime';
+import { NodeStatus, onInput, statusKeyOf } from '../shared/runtime';
 import type { StatusSpec } from '../shared/runtime';
 
 interface MlFormatDef extends NodeDef {
@@ -201,7 +201,7 @@ export = function (RED: NodeAPI): void {
         const last = payloads[payloads.length - 1];
         if (last) status.update(() => statusOf(last));
       },
-      () => status.show('error', 'ml-format.status.error'),
+      (err) => status.show('error', statusKeyOf(RED, err.code)),
     );
     node.on('close', (_removed: boolean, done: () => void) => {
       status.close();

@@ -18,7 +18,7 @@ import {
 } from '../../lib/guard/guard';
 import { ModelCardSource, PerCard } from '../shared/model-card-source';
 import { metricsRegistry } from '../../lib/metrics';
-import { NodeStatus, onInput } from '../shared/runtime';
+import { NodeStatus, onInput, statusKeyOf } from '../shared/runtime';
 
 interface FeatureRule {
   feature: string;
@@ -151,7 +151,7 @@ export = function (RED: NodeAPI): void {
         else if (result.action === 'route') send([null, m]);
         showStatus(g);
       },
-      () => status.show('error', 'ml-guard.status.error'),
+      (err) => status.show('error', statusKeyOf(RED, err.code)),
     );
     node.on('close', (_removed: boolean, done: () => void) => {
       status.close();

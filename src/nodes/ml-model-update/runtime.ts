@@ -13,7 +13,7 @@ import { DEFAULT_PREFIX, isValidSegment, updateTopics, type UpdateStatus } from 
 import { registerMetricsEndpoint } from '../shared/admin';
 import type { MqttBrokerNode } from '../shared/mqtt-broker';
 import type { OnnxModelNode } from '../onnx-model/types';
-import { onInput, setStatus } from '../shared/runtime';
+import { onInput, setStatus, statusWords } from '../shared/runtime';
 
 interface UpdateNodeDef extends NodeDef {
   broker: string;
@@ -88,7 +88,7 @@ export = function register(RED: NodeAPI): void {
       publish,
       onState: (s: UpdateStatus) => {
         if (s.state === 'active' || s.state === 'rolled-back') setStatus(RED, node, 'ready', 'ml-model-update.status.active', { version: s.version });
-        else if (s.state === 'rejected') setStatus(RED, node, 'error', 'ml-model-update.status.rejected', { code: s.code ?? '' });
+        else if (s.state === 'rejected') setStatus(RED, node, 'error', 'ml-model-update.status.rejected', { reason: statusWords(RED, s.code) });
         else if (s.state === 'receiving') setStatus(RED, node, 'loading', 'ml-model-update.status.receiving', { version: s.version });
         node.send({ topic: topics.updateStatus(deviceId), payload: s });
       },
@@ -108,7 +108,7 @@ export = function register(RED: NodeAPI): void {
       model.swapModel(delivered.file).then(
         () => setStatus(RED, node, 'ready', 'ml-model-update.status.active', { version: delivered.version }),
         (e: unknown) => {
-          setStatus(RED, node, 'error', 'ml-model-update.status.rejected', { code: (e as EdgeMlError).code ?? 'EDGEML_INTERNAL' });
+          setStatus(RED, node, 'error', 'ml-model-update.status.rejected', { reason: statusWords(RED, (e as EdgeMlError).code ?? 'EDGEML_INTERNAL') });
           node.warn(RED._('ml-model-update.errors.restore', { version: delivered.version, reason: (e as Error).message }));
         },
       );

@@ -5,7 +5,7 @@
 import type { Node, NodeAPI, NodeDef } from 'node-red';
 import { type FlexWritePayload, type ValueEncoder, compileEncoder, normalizeFields } from '../../lib/modbus';
 import { EdgeMlError } from '../../lib/errors';
-import { onInput, setStatus, toNodeError } from '../shared/runtime';
+import { onInput, setStatus, statusKeyOf, toNodeError } from '../shared/runtime';
 
 interface ModbusEncodeDef extends NodeDef {
   fields: unknown;
@@ -75,7 +75,7 @@ export = function (RED: NodeAPI): void {
       },
       (err) => {
         failed = true;
-        setStatus(RED, node, 'error', 'modbus-encode.status.error', { code: err.code });
+        setStatus(RED, node, 'error', statusKeyOf(RED, err.code));
       },
     );
   }

@@ -18,7 +18,7 @@ import {
   isMemoryArea,
   parseFlowWrite,
 } from '../../lib/modbus-server';
-import { onInput, setStatus, toNodeError } from '../shared/runtime';
+import { onInput, setStatus, statusWords, toNodeError } from '../shared/runtime';
 
 interface ModbusServerInDef extends NodeDef {
   host?: string;
@@ -109,7 +109,7 @@ export = function (RED: NodeAPI): void {
       writeArea = isMemoryArea(config.writeArea) ? config.writeArea : 'holding';
       writeAddress = integer(config.writeAddress, undefined, 0, 65535, 'write address');
       const host = String(config.host ?? '').trim() || '127.0.0.1';
-      const port = integer(config.port, 10502, 1, 65535, 'port')!;
+      const port = integer(config.port, 10502, 0, 65535, 'port')!;
       const unitId = integer(config.unitId, 1, 0, 255, 'unit id')!;
       const allow = compileAllowList(config.allowList);
       const maxConnections = integer(config.maxConnections, 8, 1, 1000, 'connection limit')!;
@@ -180,7 +180,7 @@ export = function (RED: NodeAPI): void {
         (e: unknown) => {
           const err = toNodeError(RED, e);
           node.error(err.message);
-          setStatus(RED, node, 'error', 'modbus-server-in.status.listen-error', { reason: String(err.params.reason ?? err.code) });
+          setStatus(RED, node, 'error', 'modbus-server-in.status.listen-error', { reason: statusWords(RED, String(err.params.reason ?? err.code)) });
         },
       );
     }

@@ -10,7 +10,7 @@ import type { OverflowPolicy } from '../../lib/onnx/infer-queue';
 import { fromWire } from '../../lib/onnx/model-session';
 import type { ModelSession } from '../../lib/onnx/model-session';
 import type { RunOptions } from '../../lib/onnx/protocol';
-import { NodeStatus, onInput, setStatus } from '../shared/runtime';
+import { NodeStatus, onInput, setStatus, statusWords } from '../shared/runtime';
 import type { SendFn, StatusSpec } from '../shared/runtime';
 import type { OnnxModelNode } from '../onnx-model/types';
 import { metricsRegistry } from '../../lib/metrics';
@@ -81,7 +81,7 @@ export = function (RED: NodeAPI): void {
         return ['error', 'onnx-infer.status.runtimeUnavailable', { platform: `${process.platform}/${process.arch}` }];
       }
       if (session.state === 'failed') {
-        return ['error', 'onnx-infer.status.failed', { reason: String(session.loadError?.params.reason ?? session.loadError?.message ?? '') }];
+        return ['error', 'onnx-infer.status.failed', { reason: statusWords(RED, session.loadError?.code) }];
       }
       if (session.state !== 'ready') return undefined;
       const name = session.description?.name ?? '';
@@ -158,7 +158,7 @@ export = function (RED: NodeAPI): void {
       showStatus();
     };
     const onReloadFailed = (err: EdgeMlError): void => {
-      reloadProblem = String(err.params.reason ?? err.message);
+      reloadProblem = statusWords(RED, err.code);
       showStatus();
     };
     session.on('state', onState);

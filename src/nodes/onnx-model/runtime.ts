@@ -17,7 +17,7 @@ import type { ReloadOutcome } from '../../lib/onnx/model-session';
 import type { ModelIdentity } from '../../lib/metrics';
 import type { OnnxModelDef, OnnxModelNode } from './types';
 import { resolveModelPath } from './types';
-import { toNodeError } from '../shared/runtime';
+import { logErrorsAsText, toNodeError } from '../shared/runtime';
 import { metricsRegistry } from '../../lib/metrics';
 
 const WORKER_FILE = path.join(__dirname, 'onnx-model.session.worker.js');
@@ -33,6 +33,7 @@ let fallbackAnnounced = false;
 function onnxModel(RED: NodeAPI): void {
   function OnnxModelNodeCtor(this: OnnxModelNode, config: OnnxModelDef): void {
     RED.nodes.createNode(this, config);
+    logErrorsAsText(this);
     const node = this;
     const settings = RED.settings as unknown as { userDir?: string };
     node.modelPath = resolveModelPath(config.path ?? '', settings.userDir);

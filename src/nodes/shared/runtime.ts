@@ -4,7 +4,7 @@
  * exactly one done() per message and nothing thrown out of a handler.
  */
 import type { Node, NodeAPI, NodeMessage, NodeMessageInFlow } from 'node-red';
-import { EdgeMlError, toEdgeMlError } from '../../lib/errors';
+import { EdgeMlError, isEdgeMlError, toEdgeMlError } from '../../lib/errors';
 import { DEFAULT_MAX_MESSAGE_DEPTH, findTooDeep } from '../../lib/msg-depth';
 import { edgeMlSetting } from './settings';
 
@@ -96,6 +96,25 @@ export class NodeStatus {
   }
 }
 
+/**
+ * The i18n key of the short status words for an error code (or an OS error code such as
+ * EADDRINUSE): `status-of.<code>` in src/locales/<lang>/status.json, else the generic "error".
+ * A status shows these words, never the code (the code stays in msg.error.code for Catch nodes).
+ */
+export function statusKeyOf(RED: NodeAPI, code: string | undefined): string {
+  const generic = 'status-of.error';
+  if (!code) return generic;
+  const key = `status-of.${code}`;
+  if (RED._(key) !== key) return key;
+  // no catalogue at all (a runtime that does not translate): keep the specific key
+  return RED._(generic) === generic ? key : generic;
+}
+
+/** The short status words of an error code, translated by the runtime (for statuses with params). */
+export function statusWords(RED: NodeAPI, code: string | undefined): string {
+  return RED._(statusKeyOf(RED, code));
+}
+
 export function clearStatus(node: Node): void {
   node.status({});
 }
@@ -113,6 +132,38 @@ export function toNodeError(RED: NodeAPI, value: unknown): EdgeMlError {
   const out = new EdgeMlError(err.code, translateError(RED, err), err.params);
   if (err.stack) out.stack = err.stack;
   return out;
+}
+
+interface FlowErrors {
+  _flow?: { handleError?: (node: Node, logMessage: unknown, msg: unknown) => boolean };
+}
+const TEXT_ERRORS = Symbol('edgeml.textErrors');
+
+/**
+ * done(err) with an Error shows in Debug as an object to expand; Node-RED's own nodes call
+ * node.error(text, msg), one readable line, but a string carries no code for Catch nodes. With this
+ * the node keeps both: a Catch node receives the Error (msg.error.code is its code, as Node-RED
+ * copies it), and where no Catch node takes it the log and Debug get the message as one line. It
+ * does what Node.prototype.error does (the flow's handleError first, the log only when unhandled);
+ * where a runtime has no handleError it leaves node.error as it is.
+ */
+export function logErrorsAsText(node: Node): void {
+  const own = node as Node & FlowErrors & { [TEXT_ERRORS]?: true };
+  if (own[TEXT_ERRORS]) return;
+  own[TEXT_ERRORS] = true;
+  const proto = Object.getPrototypeOf(node) as { error: (this: Node, logMessage?: unknown, msg?: unknown) => void };
+  Object.defineProperty(node, 'error', {
+    configurable: true,
+    writable: true,
+    value: function (this: Node, logMessage?: unknown, msg?: unknown): void {
+      const flow = own._flow;
+      if (isEdgeMlError(logMessage) && msg && typeof msg === 'object' && typeof flow?.handleError === 'function') {
+        if (!flow.handleError(this, logMessage, msg)) proto.error.call(this, logMessage.message);
+        return;
+      }
+      proto.error.call(this, logMessage, msg);
+    },
+  });
 }
 
 export type SendFn = (msg: NodeMessage | Array<NodeMessage | NodeMessage[] | null>) => void;
@@ -146,6 +197,7 @@ export function onInput(
   onError?: (err: EdgeMlError, msg: NodeMessageInFlow) => void,
 ): void {
   const maxDepth = edgeMlSetting(RED, 'maxMessageDepth', DEFAULT_MAX_MESSAGE_DEPTH);
+  logErrorsAsText(node);
   node.on('input', (msg: NodeMessageInFlow, send: SendFn, done: DoneFn) => {
     const fail = (e: unknown): void => {
       const err = toNodeError(RED, e);
