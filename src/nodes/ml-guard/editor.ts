@@ -1,6 +1,6 @@
 /** Editor definition of ml-guard: per-feature rules in an editable list, one policy per check. */
 import type { EditorNodeProperties, EditorRED } from 'node-red';
-import { blankOrNonNegative } from '../../editor/validators';
+import { blankOrNonNegative, inRangeOf } from '../../editor/validators';
 
 declare const RED: EditorRED;
 
@@ -41,7 +41,7 @@ RED.nodes.registerType<MlGuardProps>('ml-guard', {
     name: { value: '' },
     model: { value: '', type: 'onnx-model', required: false },
     features: { value: '' },
-    expectedCount: { value: '', validate: blankOrNonNegative },
+    expectedCount: { value: '', validate: inRangeOf('ml-guard', 'expectedCount', true) },
     rules: {
       value: [],
       validate: (rules: unknown) =>
@@ -50,8 +50,8 @@ RED.nodes.registerType<MlGuardProps>('ml-guard', {
           (r) => !!r.feature && blankOrNumber(r.min) && blankOrNumber(r.max) && blankOrNumber(r.default) && blankOrNonNegative(r.maxDelta) && (r.min === '' || r.max === '' || Number(r.min) <= Number(r.max)),
         ),
     },
-    stuckSamples: { value: '0', validate: blankOrNonNegative },
-    staleMs: { value: '0', validate: blankOrNonNegative },
+    stuckSamples: { value: '0', validate: inRangeOf('ml-guard', 'stuckSamples', true) },
+    staleMs: { value: '0', validate: inRangeOf('ml-guard', 'staleMs', true) },
     timestampProperty: { value: 'timestamp' },
     policies: {
       value: { ...DEFAULT_POLICY },

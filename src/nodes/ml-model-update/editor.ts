@@ -1,5 +1,6 @@
 /** Editor definition of ml-model-update. */
 import type { EditorNodeProperties, EditorRED } from 'node-red';
+import { inRangeOf } from '../../editor/validators';
 
 declare const RED: EditorRED;
 
@@ -31,8 +32,8 @@ RED.nodes.registerType<ModelUpdateProps>('ml-model-update', {
     groups: { value: '', validate: (v: string) => v === '' || /^[^/#+]+(,[^/#+]+)*$/.test(v) },
     prefix: { value: 'edge-ml', required: true, validate: (v: string) => /^[^#+]+$/.test(v) },
     publicKey: { value: '', validate: (v: string) => v.trim() === '' || /-----BEGIN PUBLIC KEY-----[\s\S]+-----END PUBLIC KEY-----/.test(v) },
-    reportInterval: { value: 60, required: true, validate: RED.validators.number() },
-    stallSeconds: { value: 10, required: true, validate: RED.validators.number() },
+    reportInterval: { value: 60, required: true, validate: inRangeOf('ml-model-update', 'reportInterval') },
+    stallSeconds: { value: 10, required: true, validate: inRangeOf('ml-model-update', 'stallSeconds') },
   },
   label: function () {
     return this.name || 'model update';

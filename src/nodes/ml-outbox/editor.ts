@@ -1,6 +1,6 @@
 /** Editor definition of ml-outbox. */
 import type { EditorNodeProperties, EditorRED } from 'node-red';
-import { intAtLeast } from '../../editor/validators';
+import { inRangeOf } from '../../editor/validators';
 
 declare const RED: EditorRED;
 
@@ -25,9 +25,9 @@ RED.nodes.registerType<OutboxProps>('ml-outbox', {
     name: { value: '' },
     broker: { value: '', type: 'mqtt-broker', required: true },
     topic: { value: '', validate: (v: string) => v === '' || /^[^+#]+$/.test(v) },
-    qos: { value: '1', validate: (v: string) => ['0', '1', '2'].includes(String(v)) },
+    qos: { value: '1', validate: inRangeOf('ml-outbox', 'qos') },
     retain: { value: false },
-    capacity: { value: 10000, required: true, validate: intAtLeast(1) },
+    capacity: { value: 10000, required: true, validate: inRangeOf('ml-outbox', 'capacity') },
     overflow: { value: 'drop-oldest', validate: (v: string) => v === 'drop-oldest' || v === 'drop-newest' },
   },
   label: function () {

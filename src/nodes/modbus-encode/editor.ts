@@ -2,6 +2,7 @@
 import type { EditorRED } from 'node-red';
 import { BYTE_ORDERS } from '../../lib/modbus';
 import { type ModbusFieldsProps, fieldsAreValid, resizeFieldTable, setupFieldTable } from '../modbus-decode/editor';
+import { inRangeOf } from '../../editor/validators';
 
 declare const RED: EditorRED;
 
@@ -11,7 +12,6 @@ interface ModbusEncodeProps extends ModbusFieldsProps {
   payload: string;
 }
 
-const integerIn = (min: number, max: number) => (v: string): boolean => Number.isInteger(Number(v)) && Number(v) >= min && Number(v) <= max && String(v).trim() !== '';
 
 let table: ReturnType<typeof setupFieldTable> | undefined;
 
@@ -32,8 +32,8 @@ RED.nodes.registerType<ModbusEncodeProps>('modbus-encode', {
     },
     order: { value: 'ABCD', validate: (v: string) => (BYTE_ORDERS as readonly string[]).includes(v) },
     addressing: { value: 'relative', validate: (v: string) => v === 'relative' || v === 'absolute' },
-    address: { value: '0', validate: integerIn(0, 65535) },
-    unitid: { value: '1', validate: integerIn(0, 255) },
+    address: { value: '0', validate: inRangeOf('modbus-encode', 'address') },
+    unitid: { value: '1', validate: inRangeOf('modbus-encode', 'unitid') },
     payload: { value: 'registers', validate: (v: string) => v === 'registers' || v === 'flex-write' },
   },
   label: function () {

@@ -1,5 +1,6 @@
 /** Editor definition of modbus-server-in. */
 import type { EditorNodeProperties, EditorRED } from 'node-red';
+import { inRangeOf } from '../../editor/validators';
 
 declare const RED: EditorRED;
 
@@ -59,22 +60,22 @@ RED.nodes.registerType<ModbusServerInProps>('modbus-server-in', {
     name: { value: '' },
     host: { value: '127.0.0.1', required: true },
     port: { value: '10502', validate: integerOrEnv(1, 65535) },
-    unitId: { value: '1', validate: integerIn(0, 255) },
-    holdingSize: { value: '1024', validate: integerIn(0, 65536) },
-    inputSize: { value: '1024', validate: integerIn(0, 65536) },
-    coilsSize: { value: '1024', validate: integerIn(0, 65536) },
-    discreteSize: { value: '1024', validate: integerIn(0, 65536) },
+    unitId: { value: '1', validate: inRangeOf('modbus-server-in', 'unitId') },
+    holdingSize: { value: '1024', validate: inRangeOf('modbus-server-in', 'holdingSize') },
+    inputSize: { value: '1024', validate: inRangeOf('modbus-server-in', 'inputSize') },
+    coilsSize: { value: '1024', validate: inRangeOf('modbus-server-in', 'coilsSize') },
+    discreteSize: { value: '1024', validate: inRangeOf('modbus-server-in', 'discreteSize') },
     allowList: { value: '', validate: allowListIsValid },
-    maxConnections: { value: '8', validate: integerIn(1, 1000) },
-    idleTimeout: { value: '0', validate: integerIn(0, 86400) },
+    maxConnections: { value: '8', validate: inRangeOf('modbus-server-in', 'maxConnections') },
+    idleTimeout: { value: '0', validate: inRangeOf('modbus-server-in', 'idleTimeout') },
     mode: { value: 'write', validate: (v: string) => v === 'write' || v === 'frame' },
-    frameStart: { value: '0', validate: integerIn(0, 65535) },
-    frameLength: { value: '10', validate: integerIn(1, 65536) },
-    frameTrigger: { value: '', validate: integerIn(0, 65535, true) },
+    frameStart: { value: '0', validate: inRangeOf('modbus-server-in', 'frameStart') },
+    frameLength: { value: '10', validate: inRangeOf('modbus-server-in', 'frameLength') },
+    frameTrigger: { value: '', validate: inRangeOf('modbus-server-in', 'frameTrigger', true) },
     frameAllWritten: { value: true },
-    frameQuiet: { value: '0', validate: integerIn(0, 3600000) },
+    frameQuiet: { value: '0', validate: inRangeOf('modbus-server-in', 'frameQuiet') },
     writeArea: { value: 'holding', validate: (v: string) => ['holding', 'input', 'coils', 'discrete'].includes(v) },
-    writeAddress: { value: '', validate: integerIn(0, 65535, true) },
+    writeAddress: { value: '', validate: inRangeOf('modbus-server-in', 'writeAddress', true) },
     topic: { value: '' },
   },
   label: function () {
