@@ -9,6 +9,8 @@
  * strings (numbers saved by older versions as numbers): every helper reads `String(v)`.
  */
 
+import { inRange, isBlankSetting, NUMERIC_SETTINGS, showBound, type NodeType, type NumericSetting, type SettingOf } from '../lib/config-ranges';
+
 export type Params = Record<string, string | number>;
 /** What the editor passes as the second argument (a label when the property declares one). */
 export interface ValidateOptions {
@@ -161,4 +163,17 @@ export function fieldValue(node: unknown, prop: string, prefix = 'node-input'): 
   const input = typeof $ === 'function' ? $(`#${prefix}-${prop}`) : undefined;
   if (input && input.length) return text(input.val());
   return text((node as Record<string, unknown> | null | undefined)?.[prop]);
+}
+
+/**
+ * The validator of a numeric setting, from the range table the runtime enforces too
+ * (src/lib/config-ranges.ts): true, or the translated range. `blank`: an empty field is valid
+ * (the default or the model card applies).
+ */
+export function inRangeOf<T extends NodeType>(type: T, field: SettingOf<T>, blank = false): Validator {
+  const spec = (NUMERIC_SETTINGS[type] as Record<string, NumericSetting>)[field]!;
+  return explain((v, node) => {
+    if (isBlankSetting(v) ? blank : inRange(spec, v)) return undefined;
+    return reason(node, spec.integer ? 'configRange.integer' : 'configRange.number', { min: showBound(spec.min), max: showBound(spec.max) });
+  });
 }

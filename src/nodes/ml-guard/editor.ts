@@ -1,6 +1,6 @@
 /** Editor definition of ml-guard: per-feature rules in an editable list, one policy per check. */
 import type { EditorNodeProperties, EditorRED } from 'node-red';
-import { accepts, blankOrNonNegative, blankOrNumber, explain, reason, verdict } from '../../editor/validators';
+import { accepts, blankOrNonNegative, blankOrNumber, explain, reason, verdict, inRangeOf } from '../../editor/validators';
 
 declare const RED: EditorRED;
 
@@ -68,13 +68,13 @@ RED.nodes.registerType<MlGuardProps>('ml-guard', {
     name: { value: '' },
     model: { value: '', type: 'onnx-model', required: false },
     features: { value: '' },
-    expectedCount: { value: '', validate: blankOrNonNegative },
+    expectedCount: { value: '', validate: inRangeOf('ml-guard', 'expectedCount', true) },
     rules: {
       value: [],
       validate: explain(rulesProblem),
     },
-    stuckSamples: { value: '0', validate: blankOrNonNegative },
-    staleMs: { value: '0', validate: blankOrNonNegative },
+    stuckSamples: { value: '0', validate: inRangeOf('ml-guard', 'stuckSamples', true) },
+    staleMs: { value: '0', validate: inRangeOf('ml-guard', 'staleMs', true) },
     timestampProperty: { value: 'timestamp' },
     policies: {
       value: { ...DEFAULT_POLICY },

@@ -5,6 +5,7 @@
  */
 import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
 import { EdgeMlError } from '../../lib/errors';
+import { numericSetting } from '../../lib/config-ranges';
 import {
   CHECKS,
   DataGuard,
@@ -62,10 +63,10 @@ function configFromDef(def: MlGuardDef): GuardConfig {
     policies: {},
     replaceWith: {},
   };
-  const count = num(def.expectedCount, 'expectedCount');
+  const count = numericSetting('ml-guard', 'expectedCount', def.expectedCount);
   if (count !== undefined) c.expectedCount = count;
-  c.stuckSamples = num(def.stuckSamples, 'stuckSamples') ?? 0;
-  c.staleMs = num(def.staleMs, 'staleMs') ?? 0;
+  c.stuckSamples = numericSetting('ml-guard', 'stuckSamples', def.stuckSamples, 0);
+  c.staleMs = numericSetting('ml-guard', 'staleMs', def.staleMs, 0);
   for (const r of def.rules ?? []) {
     if (!r.feature) continue;
     const min = num(r.min, `${r.feature} min`);
@@ -78,6 +79,7 @@ function configFromDef(def: MlGuardDef): GuardConfig {
     const d = num(r.default, `${r.feature} default`);
     if (d !== undefined) c.defaults![r.feature] = d;
     const delta = num(r.maxDelta, `${r.feature} maxDelta`);
+    if (delta !== undefined && delta < 0) throw new EdgeMlError('EDGEML_GUARD_CONFIG', `${r.feature}: max. change < 0`, { reason: `${r.feature}: max. change must be at least 0` });
     if (delta !== undefined) c.maxDelta![r.feature] = delta;
   }
   for (const check of CHECKS) {

@@ -1,6 +1,6 @@
 /** Editor definition of ml-model-update. */
 import type { EditorNodeProperties, EditorRED } from 'node-red';
-import { matches, number, publicKeyPem } from '../../editor/validators';
+import { matches, publicKeyPem, inRangeOf } from '../../editor/validators';
 
 declare const RED: EditorRED;
 
@@ -32,8 +32,8 @@ RED.nodes.registerType<ModelUpdateProps>('ml-model-update', {
     groups: { value: '', validate: matches(/^[^/#+]+(,[^/#+]+)*$/, 'mqtt-groups', { blank: true }) },
     prefix: { value: 'edge-ml', required: true, validate: matches(/^[^#+]+$/, 'topic') },
     publicKey: { value: '', validate: publicKeyPem },
-    reportInterval: { value: 60, required: true, validate: number(1) },
-    stallSeconds: { value: 10, required: true, validate: number(1) },
+    reportInterval: { value: 60, required: true, validate: inRangeOf('ml-model-update', 'reportInterval') },
+    stallSeconds: { value: 10, required: true, validate: inRangeOf('ml-model-update', 'stallSeconds') },
   },
   label: function () {
     return this.name || 'model update';

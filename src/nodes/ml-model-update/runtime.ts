@@ -14,7 +14,8 @@ import { DEFAULT_PREFIX, isValidSegment, updateTopics, type UpdateStatus } from 
 import { registerMetricsEndpoint } from '../shared/admin';
 import type { MqttBrokerNode } from '../shared/mqtt-broker';
 import type { OnnxModelNode } from '../onnx-model/types';
-import { onInput, setStatus, statusWords } from '../shared/runtime';
+import { onInput, setStatus, statusWords, refuseConfig } from '../shared/runtime';
+import { numericSetting } from '../../lib/config-ranges';
 
 interface UpdateNodeDef extends NodeDef {
   broker: string;
@@ -48,6 +49,15 @@ export = function register(RED: NodeAPI): void {
     const prefix = (config.prefix || DEFAULT_PREFIX).trim();
     const topics = updateTopics(prefix);
 
+    let reportSeconds: number;
+    let stallSeconds: number;
+    try {
+      reportSeconds = numericSetting('ml-model-update', 'reportInterval', config.reportInterval, 60);
+      stallSeconds = numericSetting('ml-model-update', 'stallSeconds', config.stallSeconds, 10);
+    } catch (e) {
+      refuseConfig(RED, node, e);
+      return;
+    }
     if (!broker || !model) {
       setStatus(RED, node, 'error', 'ml-model-update.status.unconfigured');
       node.error(RED._('ml-model-update.errors.unconfigured'));
@@ -85,7 +95,7 @@ export = function register(RED: NodeAPI): void {
       prefix,
       ...(config.publicKey?.trim() ? { publicKey: config.publicKey.trim() } : {}),
       ...(modelName ? { modelName } : {}),
-      stallMs: Math.max(1, Number(config.stallSeconds) || 10) * 1000,
+      stallMs: stallSeconds * 1000,
       baseline: () => {
         const file = model.configuredPath;
         const id = file ? model.identify?.(file) : undefined;
@@ -157,7 +167,7 @@ export = function register(RED: NodeAPI): void {
         true,
       );
     }
-    const interval = Math.max(1, Number(config.reportInterval) || 60) * 1000;
+    const interval = reportSeconds * 1000;
     const reporter = setInterval(report, interval);
 
     onInput(RED, node, async (msg, send) => {

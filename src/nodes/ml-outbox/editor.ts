@@ -1,6 +1,6 @@
 /** Editor definition of ml-outbox. */
 import type { EditorNodeProperties, EditorRED } from 'node-red';
-import { intAtLeast, matches, oneOf } from '../../editor/validators';
+import { matches, oneOf, inRangeOf } from '../../editor/validators';
 
 declare const RED: EditorRED;
 
@@ -25,9 +25,9 @@ RED.nodes.registerType<OutboxProps>('ml-outbox', {
     name: { value: '' },
     broker: { value: '', type: 'mqtt-broker', required: true },
     topic: { value: '', validate: matches(/^[^+#]+$/, 'topic', { blank: true }) },
-    qos: { value: '1', validate: oneOf(['0', '1', '2']) },
+    qos: { value: '1', validate: inRangeOf('ml-outbox', 'qos') },
     retain: { value: false },
-    capacity: { value: 10000, required: true, validate: intAtLeast(1) },
+    capacity: { value: 10000, required: true, validate: inRangeOf('ml-outbox', 'capacity') },
     overflow: { value: 'drop-oldest', validate: oneOf(['drop-oldest', 'drop-newest']) },
   },
   label: function () {

@@ -1,7 +1,7 @@
 /** Editor definition of modbus-encode (shares the field-table editor of modbus-decode). */
 import type { EditorRED } from 'node-red';
 import { BYTE_ORDERS } from '../../lib/modbus';
-import { integer, oneOf } from '../../editor/validators';
+import { oneOf, inRangeOf } from '../../editor/validators';
 import { type ModbusFieldsProps, fieldsValidator, resizeFieldTable, setupFieldTable } from '../modbus-decode/editor';
 
 declare const RED: EditorRED;
@@ -27,8 +27,8 @@ RED.nodes.registerType<ModbusEncodeProps>('modbus-encode', {
     fields: { value: [{ name: 'value', register: 0, type: 'uint16' }], validate: fieldsValidator },
     order: { value: 'ABCD', validate: oneOf(BYTE_ORDERS) },
     addressing: { value: 'relative', validate: oneOf(['relative', 'absolute']) },
-    address: { value: '0', validate: integer(0, 65535) },
-    unitid: { value: '1', validate: integer(0, 255) },
+    address: { value: '0', validate: inRangeOf('modbus-encode', 'address') },
+    unitid: { value: '1', validate: inRangeOf('modbus-encode', 'unitid') },
     payload: { value: 'registers', validate: oneOf(['registers', 'flex-write']) },
   },
   label: function () {

@@ -1,6 +1,6 @@
 /** Editor definition of modbus-server-in. */
 import type { EditorNodeProperties, EditorRED } from 'node-red';
-import { allowList, integer, isEnvReference, oneOf, required, rule, type Validator } from '../../editor/validators';
+import { allowList, isEnvReference, oneOf, required, rule, type Validator, inRangeOf } from '../../editor/validators';
 
 declare const RED: EditorRED;
 
@@ -26,7 +26,6 @@ interface ModbusServerInProps extends EditorNodeProperties {
   topic: string;
 }
 
-const integerIn = (min: number, max: number, optional = false) => integer(min, max, { blank: optional });
 // ${ENV} substitution happens in the runtime: accept it wherever a number is expected
 // (0: the system picks a free port, which the status then shows)
 const portOrEnv: Validator = rule((v) => isEnvReference(v) || (v !== '' && Number.isInteger(Number(v)) && Number(v) >= 0 && Number(v) <= 65535), 'port', { min: 1, max: 65535 });
@@ -41,22 +40,22 @@ RED.nodes.registerType<ModbusServerInProps>('modbus-server-in', {
     name: { value: '' },
     host: { value: '127.0.0.1', required: true, validate: required },
     port: { value: '10502', validate: portOrEnv },
-    unitId: { value: '1', validate: integerIn(0, 255) },
-    holdingSize: { value: '1024', validate: integerIn(0, 65536) },
-    inputSize: { value: '1024', validate: integerIn(0, 65536) },
-    coilsSize: { value: '1024', validate: integerIn(0, 65536) },
-    discreteSize: { value: '1024', validate: integerIn(0, 65536) },
+    unitId: { value: '1', validate: inRangeOf('modbus-server-in', 'unitId') },
+    holdingSize: { value: '1024', validate: inRangeOf('modbus-server-in', 'holdingSize') },
+    inputSize: { value: '1024', validate: inRangeOf('modbus-server-in', 'inputSize') },
+    coilsSize: { value: '1024', validate: inRangeOf('modbus-server-in', 'coilsSize') },
+    discreteSize: { value: '1024', validate: inRangeOf('modbus-server-in', 'discreteSize') },
     allowList: { value: '', validate: allowList },
-    maxConnections: { value: '8', validate: integerIn(1, 1000) },
-    idleTimeout: { value: '0', validate: integerIn(0, 86400) },
+    maxConnections: { value: '8', validate: inRangeOf('modbus-server-in', 'maxConnections') },
+    idleTimeout: { value: '0', validate: inRangeOf('modbus-server-in', 'idleTimeout') },
     mode: { value: 'write', validate: oneOf(['write', 'frame']) },
-    frameStart: { value: '0', validate: integerIn(0, 65535) },
-    frameLength: { value: '10', validate: integerIn(1, 65536) },
-    frameTrigger: { value: '', validate: integerIn(0, 65535, true) },
+    frameStart: { value: '0', validate: inRangeOf('modbus-server-in', 'frameStart') },
+    frameLength: { value: '10', validate: inRangeOf('modbus-server-in', 'frameLength') },
+    frameTrigger: { value: '', validate: inRangeOf('modbus-server-in', 'frameTrigger', true) },
     frameAllWritten: { value: true },
-    frameQuiet: { value: '0', validate: integerIn(0, 3600000) },
+    frameQuiet: { value: '0', validate: inRangeOf('modbus-server-in', 'frameQuiet') },
     writeArea: { value: 'holding', validate: oneOf(['holding', 'input', 'coils', 'discrete']) },
-    writeAddress: { value: '', validate: integerIn(0, 65535, true) },
+    writeAddress: { value: '', validate: inRangeOf('modbus-server-in', 'writeAddress', true) },
     topic: { value: '' },
   },
   label: function () {

@@ -1,6 +1,6 @@
 /** Editor definition of onnx-model: the model file, and a live listing of what the file contains. */
 import type { EditorNodeProperties, EditorRED } from 'node-red';
-import { integer, rule } from '../../editor/validators';
+import { rule, inRangeOf } from '../../editor/validators';
 
 declare const RED: EditorRED;
 
@@ -64,7 +64,7 @@ RED.nodes.registerType<OnnxModelProps>('onnx-model', {
     name: { value: '' },
     path: { value: '', required: true, validate: rule((v) => v.length > 0, 'path') },
     watch: { value: true },
-    threads: { value: '1', validate: integer(0, Infinity, { blank: true }) },
+    threads: { value: '1', validate: inRangeOf('onnx-model', 'threads', true) },
   },
   label: function () {
     return this.name || (this.path ? this.path.split(/[\\/]/).pop() ?? this.path : this._('onnx-model.label.node'));

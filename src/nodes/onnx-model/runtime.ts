@@ -18,6 +18,7 @@ import type { ModelIdentity } from '../../lib/metrics';
 import type { OnnxModelDef, OnnxModelNode } from './types';
 import { resolveModelPath } from './types';
 import { logErrorsAsText, toNodeError } from '../shared/runtime';
+import { numericSetting } from '../../lib/config-ranges';
 import { metricsRegistry } from '../../lib/metrics';
 
 const WORKER_FILE = path.join(__dirname, 'onnx-model.session.worker.js');
@@ -40,7 +41,14 @@ function onnxModel(RED: NodeAPI): void {
     node.configuredPath = node.modelPath;
     node.users = {};
     node.session = undefined;
-    const threads = Math.max(0, Math.floor(Number(config.threads ?? 1)) || 0);
+    // absent (an old flow): 1 thread; blank: 0, ONNX Runtime's own choice
+    let threads = config.threads === undefined ? 1 : 0;
+    try {
+      threads = numericSetting('onnx-model', 'threads', config.threads, threads);
+    } catch (e) {
+      node.configError = toNodeError(RED, e);
+      node.error(node.configError.message);
+    }
     let watcher: FSWatcher | undefined;
     let settleTimer: NodeJS.Timeout | undefined;
 

@@ -225,3 +225,18 @@ export function onInput(
     }
   });
 }
+
+/**
+ * A node whose configuration is invalid (e.g. a numeric setting out of its range): red status
+ * naming the setting, the reason logged once at deploy, and every message it receives fails with
+ * the same coded error (so a Catch node sees why, and nothing is silently corrected).
+ */
+export function refuseConfig(RED: NodeAPI, node: Node, problem: unknown): EdgeMlError {
+  const err = toNodeError(RED, problem);
+  setStatus(RED, node, 'error', 'configStatus.invalid', { field: String(err.params.field ?? '-') });
+  node.error(err.message);
+  onInput(RED, node, () => {
+    throw err;
+  });
+  return err;
+}
