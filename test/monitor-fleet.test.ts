@@ -1,0 +1,308 @@
+/**
+ * edge-ml-monitor --fleet: the fleet model fed with reports, and the real bin against a real
+ * mosquitto holding retained device reports and a rollout state (JSON once, JSON lines live, the
+ * table on a pseudo-terminal). Expected figures are computed here from the reports as published.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import mqtt, { type MqttClient } from 'mqtt';
+import { FleetView, type FleetSnapshot } from '../src/lib/monitor/fleet';
+import { startBroker } from './helpers/broker';
+import { ROOT } from './helpers/flow';
+
+const BIN = path.join(ROOT, 'nodes', 'bin', 'edge-ml-monitor.js');
+const PREFIX = 'edge-ml';
+
+interface Report {
+  device: string;
+  groups: string[];
+  version: string;
+  inferences: number;
+  errors: number;
+  perMinute: number;
+  p99: number;
+  guard: Record<string, number>;
+  drift: Record<string, number>;
+  state: string;
+}
+
+function fleetReports(n: number): Report[] {
+  return Array.from({ length: n }, (_, i) => ({
+    device: `dev-${i + 1}`,
+    groups: i % 3 === 0 ? ['line-1', 'canary'] : ['line-2'],
+    version: i % 4 === 0 ? '2.0.0' : '1.0.0',
+    inferences: 1000 + 37 * i,
+    errors: i % 5,
+    perMinute: 60 + i,
+    p99: 1.5 + i / 10,
+    guard: i % 2 ? { 'out_of_range:pressure': i, missing: 1 } : {},
+    drift: i === 3 ? { ok: 10, warn: 2, alarm: 1 } : { ok: 10 },
+    state: i === 7 ? 'rejected' : 'active',
+  }));
+}
+
+const sha = (version: string): string => (version === '2.0.0' ? 'b' : 'a').repeat(64);
+
+function modelPayload(r: Report, ts: string): string {
+  return JSON.stringify({
+    device: r.device,
+    ts,
+    groups: r.groups,
+    model: {
+      name: 'pump',
+      version: r.version,
+      sha256: sha(r.version),
+      since: ts,
+      inferences: r.inferences,
+      errors: r.errors,
+      inferencesPerMinute: r.perMinute,
+      latencyMs: { p50: r.p99 / 2, p99: r.p99 },
+    },
+    guard: r.guard,
+    drift: r.drift,
+  });
+}
+
+function updatePayload(r: Report, ts: string): string {
+  const rejected = r.state === 'rejected';
+  return JSON.stringify({
+    device: r.device,
+    state: r.state,
+    name: 'pump',
+    version: rejected ? '3.0.0' : r.version,
+    sha256: sha(r.version),
+    ts,
+    ...(rejected ? { code: 'EDGEML_UPDATE_INVALID_MODEL', reason: 'input shape differs' } : {}),
+  });
+}
+
+/** A rollout state in the edge-ml-rollout/1 format, halted at its canary. */
+function rolloutState(ts: string): Record<string, unknown> {
+  return {
+    format: 'edge-ml-rollout/1',
+    id: 'r-42',
+    model: { name: 'pump', version: '3.0.0', sha256: 'c'.repeat(64), size: 123456 },
+    plan: { waves: [{ count: 1 }, { percent: 50 }, { percent: 100 }] },
+    status: 'halted',
+    currentWave: 0,
+    waves: [
+      { devices: ['dev-1'], status: 'failed' },
+      { devices: ['dev-2', 'dev-3'], status: 'pending' },
+      { devices: ['dev-4'], status: 'pending' },
+    ],
+    gates: [
+      { gate: 'errorRate', passed: false, figures: { value: 0.25, threshold: 0.05 } },
+      { gate: 'p99', passed: true, figures: { ratio: 1.1, threshold: 1.5 } },
+    ],
+    devices: { 'dev-1': { result: 'rolled-back' } },
+    halt: { gate: 'errorRate', devices: ['dev-1'], figures: { value: 0.25, threshold: 0.05 } },
+    updatedAt: ts,
+  };
+}
+
+async function publishFleet(client: MqttClient, reports: Report[], ts: string): Promise<void> {
+  for (const r of reports) {
+    await client.publishAsync(`${PREFIX}/status/${r.device}/model`, modelPayload(r, ts), { qos: 1, retain: true });
+    await client.publishAsync(`${PREFIX}/status/${r.device}/update`, updatePayload(r, ts), { qos: 1, retain: true });
+  }
+}
+
+function checkDevices(snapshot: FleetSnapshot, reports: Report[], ts: string): void {
+  assert.equal(snapshot.format, 'edge-ml-fleet/1');
+  assert.deepEqual(
+    snapshot.devices.map((d) => d.device).sort(),
+    reports.map((r) => r.device).sort(),
+  );
+  for (const r of reports) {
+    const d = snapshot.devices.find((x) => x.device === r.device)!;
+    assert.deepEqual(d.groups, r.groups);
+    assert.equal(d.model?.version, r.version);
+    assert.equal(d.model?.sha256, sha(r.version));
+    assert.equal(d.update?.state, r.state);
+    assert.equal(d.inferencesPerMinute, r.perMinute);
+    assert.equal(d.errorRate, r.errors / (r.inferences + r.errors));
+    assert.equal(d.p99Ms, r.p99);
+    assert.equal(d.guardRejections, Object.values(r.guard).reduce((a, b) => a + b, 0));
+    const worst = (['alarm', 'warn', 'ok'] as const).find((l) => (r.drift[l] ?? 0) > 0) ?? null;
+    assert.equal(d.drift, worst);
+    assert.equal(d.lastSeen, ts);
+    if (r.state === 'rejected') assert.equal(d.update?.code, 'EDGEML_UPDATE_INVALID_MODEL');
+  }
+}
+
+function spawnMonitor(args: string[]): { child: ChildProcess; output: () => string; exited: Promise<number | null> } {
+  const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+  return { child, output: () => out, exited };
+}
+
+/** Resolves with the first line of the child's stdout (from now on) that satisfies `match`. */
+function nextLine(child: ChildProcess, match: (line: string) => boolean, what: string, timeoutMs = 20_000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let buffer = '';
+    const timer = setTimeout(() => {
+      child.stdout!.off('data', onData);
+      reject(new Error(`timed out waiting for ${what}`));
+    }, timeoutMs);
+    const onData = (d: Buffer): void => {
+      buffer += d.toString();
+      const lines = buffer.split('\n');
+      buffer = lines.pop()!;
+      const found = lines.find(match);
+      if (found !== undefined) {
+        clearTimeout(timer);
+        child.stdout!.off('data', onData);
+        resolve(found);
+      }
+    };
+    child.stdout!.on('data', onData);
+  });
+}
+
+test('the fleet view: one row per device from its retained reports, bad and cleared reports handled', () => {
+  const view = new FleetView(PREFIX);
+  const ts = '2026-01-02T03:04:05.000Z';
+  const reports = fleetReports(6);
+  for (const r of reports) {
+    assert.ok(view.handle(`${PREFIX}/status/${r.device}/model`, modelPayload(r, ts)));
+    assert.ok(view.handle(`${PREFIX}/status/${r.device}/update`, updatePayload(r, ts)));
+  }
+  checkDevices(view.snapshot(), reports, ts);
+  // not JSON, a JSON array, a foreign topic: ignored, nothing lost
+  assert.equal(view.handle(`${PREFIX}/status/dev-1/model`, '{not json'), false);
+  assert.equal(view.handle(`${PREFIX}/status/dev-1/model`, '[1,2]'), false);
+  assert.equal(view.handle(`other/status/dev-1/model`, modelPayload(reports[0]!, ts)), false);
+  assert.equal(view.handle(`${PREFIX}/status/dev-1/extra/model`, modelPayload(reports[0]!, ts)), false);
+  checkDevices(view.snapshot(), reports, ts);
+  // a device whose reports are both cleared leaves the table; one cleared report keeps the other
+  assert.ok(view.handle(`${PREFIX}/status/dev-2/model`, ''));
+  assert.ok(view.handle(`${PREFIX}/status/dev-2/update`, ''));
+  assert.ok(view.handle(`${PREFIX}/status/dev-3/model`, ''));
+  const after = view.snapshot();
+  assert.equal(after.devices.some((d) => d.device === 'dev-2'), false);
+  const dev3 = after.devices.find((d) => d.device === 'dev-3')!;
+  assert.equal(dev3.model, null);
+  assert.equal(dev3.update?.state, reports[2]!.state);
+  // the drift level is what rose since the previous report
+  const r = reports[3]!;
+  const next = { ...r, drift: { ...r.drift, ok: (r.drift.ok ?? 0) + 5 } };
+  view.handle(`${PREFIX}/status/${r.device}/model`, modelPayload(next, ts));
+  assert.equal(view.snapshot().devices.find((d) => d.device === r.device)!.drift, 'ok');
+  const text = view.render(Date.parse(ts) + 5000);
+  for (const d of view.snapshot().devices) assert.match(text, new RegExp(`^${d.device}\\s`, 'm'));
+  assert.match(text, /5s$/m);
+});
+
+test('edge-ml-monitor --fleet --json --once prints every retained device and the rollout', async (t) => {
+  const broker = await startBroker();
+  t.after(() => broker.stop());
+  const pub = await mqtt.connectAsync(broker.url);
+  t.after(() => pub.endAsync());
+  const ts = new Date().toISOString();
+  const reports = fleetReports(25);
+  await publishFleet(pub, reports, ts);
+  // noise beside the reports: must not stop the snapshot or add rows
+  await pub.publishAsync(`${PREFIX}/status/garbage/model`, 'not json', { qos: 1, retain: true });
+  const state = rolloutState(ts);
+  await pub.publishAsync(`${PREFIX}/rollout/r-42/state`, JSON.stringify(state), { qos: 1, retain: true });
+
+  const m = spawnMonitor(['--fleet', '--json', '--once', '--broker', broker.url]);
+  assert.equal(await m.exited, 0, m.output());
+  const snapshot = JSON.parse(m.output()) as FleetSnapshot;
+  checkDevices(snapshot, reports, ts);
+  assert.equal(snapshot.rollouts.length, 1);
+  const r = snapshot.rollouts[0]!;
+  assert.equal(r.id, state.id);
+  assert.equal(r.status, state.status);
+  assert.deepEqual(r.model, state.model);
+  assert.deepEqual(r.waves.map((w) => w.devices), (state.waves as Array<{ devices: string[] }>).map((w) => w.devices));
+  assert.deepEqual(r.waves.map((w) => w.label), ['1 device', '50%', '100%']);
+  assert.deepEqual(r.halt, state.halt);
+  assert.deepEqual(r.results, { 'dev-1': 'rolled-back' });
+  assert.deepEqual(
+    r.gates.map((g) => [g.gate, g.passed]),
+    (state.gates as Array<{ gate: string; passed: boolean }>).map((g) => [g.gate, g.passed]),
+  );
+
+  // the same as a table (not a TTY: printed once, no escape sequences)
+  const table = spawnMonitor(['--fleet', '--once', '--broker', broker.url]);
+  assert.equal(await table.exited, 0, table.output());
+  const text = table.output();
+  assert.equal(text.includes('\x1b['), false);
+  for (const rep of reports) assert.match(text, new RegExp(`^${rep.device}\\s+${rep.groups.join(',')}\\s+pump\\s+${rep.version.replace(/\./g, '\\.')}\\s`, 'm'));
+  assert.match(text, /rollout r-42: pump 3\.0\.0\s+halted wave 1\/3/);
+  assert.match(text, /HALTED by gate errorRate on dev-1/);
+  assert.match(text, /gate errorRate: FAIL\s+value=0\.25 threshold=0\.05/);
+});
+
+test('edge-ml-monitor --fleet --json follows: one JSON line per change', async (t) => {
+  const broker = await startBroker();
+  t.after(() => broker.stop());
+  const pub = await mqtt.connectAsync(broker.url);
+  t.after(() => pub.endAsync());
+  const ts = new Date().toISOString();
+  const reports = fleetReports(3);
+  await publishFleet(pub, reports, ts);
+  const m = spawnMonitor(['--fleet', '--json', '--interval', '0.2', '--broker', broker.url]);
+  t.after(() => m.child.kill('SIGTERM'));
+  const first = JSON.parse(await nextLine(m.child, (l) => l.startsWith('{'), 'the first snapshot')) as FleetSnapshot;
+  checkDevices(first, reports, ts);
+  // a fourth device appears, then the second one takes a new version
+  const later = new Date(Date.now() + 1000).toISOString();
+  const extra = { ...fleetReports(4)[3]!, device: 'dev-new' };
+  const seen = nextLine(m.child, (l) => l.includes('"dev-new"'), 'the new device');
+  await publishFleet(pub, [extra], later);
+  const withNew = JSON.parse(await seen) as FleetSnapshot;
+  checkDevices({ ...withNew, devices: withNew.devices.filter((d) => d.device !== 'dev-new') }, reports, ts);
+  checkDevices({ ...withNew, devices: withNew.devices.filter((d) => d.device === 'dev-new') }, [extra], later);
+  const moved = nextLine(m.child, (l) => (JSON.parse(l) as FleetSnapshot).devices.find((d) => d.device === 'dev-2')?.update?.state === 'receiving', 'dev-2 receiving');
+  await pub.publishAsync(`${PREFIX}/status/dev-2/update`, JSON.stringify({ device: 'dev-2', state: 'receiving', name: 'pump', version: '4.0.0', sha256: 'd'.repeat(64), ts: later, missing: [0, 1] }), { qos: 1, retain: true });
+  const snap = JSON.parse(await moved) as FleetSnapshot;
+  assert.equal(snap.devices.find((d) => d.device === 'dev-2')!.update!.version, '4.0.0');
+  m.child.kill('SIGTERM');
+  assert.equal(await m.exited, 0);
+});
+
+test('edge-ml-monitor --fleet on a terminal redraws the table live', async (t) => {
+  const broker = await startBroker();
+  t.after(() => broker.stop());
+  const pub = await mqtt.connectAsync(broker.url);
+  t.after(() => pub.endAsync());
+  const ts = new Date().toISOString();
+  const reports = fleetReports(4);
+  await publishFleet(pub, reports, ts);
+  // util-linux script(1) runs the bin on a pseudo-terminal and copies what it writes to stdout
+  const command = [process.execPath, BIN, '--fleet', '--interval', '0.2', '--broker', broker.url].map((a) => `'${a}'`).join(' ');
+  const child = spawn('script', ['-qfec', command, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, COLUMNS: '160', LINES: '50' } });
+  t.after(() => child.kill('SIGKILL'));
+  let out = '';
+  const frames = (): string[] => out.split('\x1b[H\x1b[2J').slice(1);
+  const waitFor = (cond: () => boolean, what: string): Promise<void> =>
+    new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}: ${JSON.stringify(out.slice(-2000))}`)), 20_000);
+      const check = (): void => {
+        if (cond()) {
+          clearTimeout(timer);
+          child.stdout.off('data', check);
+          resolve();
+        }
+      };
+      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      child.stdout.on('data', check);
+      check();
+    });
+  await waitFor(() => frames().some((f) => reports.every((r) => f.includes(r.device))), 'a frame with every device');
+  const frame = frames().find((f) => reports.every((r) => f.includes(r.device)))!;
+  assert.match(frame, /edge-ml-monitor --fleet/);
+  assert.match(frame, /\(connected\)/);
+  assert.match(frame, /4 devices/);
+  // a rollout state appears in a later frame
+  await pub.publishAsync(`${PREFIX}/rollout/r-42/state`, JSON.stringify({ ...rolloutState(ts), status: 'running', halt: null, soakEndsAt: new Date(Date.now() + 60_000).toISOString() }), { qos: 1, retain: true });
+  await waitFor(() => frames().some((f) => /rollout r-42: pump 3\.0\.0\s+running wave 1\/3, soak ends in \d+s/.test(f)), 'the running rollout');
+  child.kill('SIGTERM');
+});
