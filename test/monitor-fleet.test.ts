@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
+import type { RolloutState } from '../src/lib/fleet/rollout-state';
 import { FleetView, type FleetSnapshot } from '../src/lib/monitor/fleet';
 import { startBroker } from './helpers/broker';
 import { ROOT } from './helpers/flow';
@@ -25,6 +26,7 @@ interface Report {
   p99: number;
   guard: Record<string, number>;
   drift: Record<string, number>;
+  perVersion: boolean;
   state: string;
 }
 
@@ -37,8 +39,10 @@ function fleetReports(n: number): Report[] {
     errors: i % 5,
     perMinute: 60 + i,
     p99: 1.5 + i / 10,
-    guard: i % 2 ? { 'out_of_range:pressure': i, missing: 1 } : {},
-    drift: i === 3 ? { ok: 10, warn: 2, alarm: 1 } : { ok: 10 },
+    guard: (i % 2 ? { 'out_of_range:pressure': i, missing: 1 } : {}) as Record<string, number>,
+    drift: (i === 3 ? { ok: 10, warn: 2, alarm: 1 } : { ok: 10 }) as Record<string, number>,
+    /** every third device reports per-version figures (the fleet-rollout report format) */
+    perVersion: i % 3 === 2,
     state: i === 7 ? 'rejected' : 'active',
   }));
 }
@@ -55,13 +59,30 @@ function modelPayload(r: Report, ts: string): string {
       version: r.version,
       sha256: sha(r.version),
       since: ts,
-      inferences: r.inferences,
-      errors: r.errors,
+      inferences: r.perVersion ? r.inferences * 10 : r.inferences,
+      errors: r.perVersion ? 0 : r.errors,
       inferencesPerMinute: r.perMinute,
-      latencyMs: { p50: r.p99 / 2, p99: r.p99 },
+      latencyMs: { p50: r.p99 / 2, p99: r.perVersion ? r.p99 * 7 : r.p99 },
     },
-    guard: r.guard,
-    drift: r.drift,
+    guard: r.perVersion ? { other: 99 } : r.guard,
+    drift: r.perVersion ? { alarm: 99 } : r.drift,
+    ...(r.perVersion
+      ? {
+          // the version serving now, counted since it started: these figures win over the process-wide ones
+          current: {
+            name: 'pump',
+            version: r.version,
+            sha256: sha(r.version),
+            since: ts,
+            inferences: r.inferences,
+            errors: r.errors,
+            p50Ms: r.p99 / 2,
+            p99Ms: r.p99,
+            guardRejections: Object.values(r.guard).reduce((a, b) => a + b, 0),
+            driftLevel: (['alarm', 'warn', 'ok'] as const).find((l) => (r.drift[l] ?? 0) > 0) ?? 'ok',
+          },
+        }
+      : {}),
   });
 }
 
@@ -78,26 +99,29 @@ function updatePayload(r: Report, ts: string): string {
   });
 }
 
-/** A rollout state in the edge-ml-rollout/1 format, halted at its canary. */
-function rolloutState(ts: string): Record<string, unknown> {
+/** A rollout state in the edge-ml-rollout/1 format, halted at its canary by the error-rate gate. */
+function rolloutState(ts: string): RolloutState {
+  const failing = { gate: 'errorRate' as const, device: 'dev-1', passed: false, value: 0.25, baseline: 0.01, threshold: 0.05 };
   return {
     format: 'edge-ml-rollout/1',
     id: 'r-42',
     model: { name: 'pump', version: '3.0.0', sha256: 'c'.repeat(64), size: 123456 },
-    plan: { waves: [{ count: 1 }, { percent: 50 }, { percent: 100 }] },
+    manifest: { chunkSize: 262144, chunks: 1, chunkSha256: ['e'.repeat(64)], createdAt: ts, sequence: 7 },
+    plan: { waves: [{ size: 1 }, { size: '50%' }, { name: 'everyone', size: '100%' }] },
     status: 'halted',
-    currentWave: 0,
+    wave: 0,
     waves: [
-      { devices: ['dev-1'], status: 'failed' },
-      { devices: ['dev-2', 'dev-3'], status: 'pending' },
-      { devices: ['dev-4'], status: 'pending' },
+      { index: 0, name: '', devices: ['dev-1'], status: 'failed' },
+      { index: 1, name: '', devices: ['dev-2', 'dev-3'], status: 'pending' },
+      { index: 2, name: 'everyone', devices: ['dev-4'], status: 'pending' },
     ],
+    startedAt: ts,
     gates: [
-      { gate: 'errorRate', passed: false, figures: { value: 0.25, threshold: 0.05 } },
-      { gate: 'p99', passed: true, figures: { ratio: 1.1, threshold: 1.5 } },
+      failing,
+      { gate: 'latencyP99', device: 'dev-1', passed: true, value: 1.1, baseline: 1.0, threshold: 1.5 },
     ],
-    devices: { 'dev-1': { result: 'rolled-back' } },
-    halt: { gate: 'errorRate', devices: ['dev-1'], figures: { value: 0.25, threshold: 0.05 } },
+    devices: { 'dev-1': { wave: 0, outcome: 'rolled-back', fromVersion: '1.0.0', ts } },
+    halt: { gate: 'errorRate', wave: 0, devices: ['dev-1'], figures: [failing], at: ts },
     updatedAt: ts,
   };
 }
@@ -173,12 +197,27 @@ test('the fleet view: one row per device from its retained reports, bad and clea
     assert.ok(view.handle(`${PREFIX}/status/${r.device}/update`, updatePayload(r, ts)));
   }
   checkDevices(view.snapshot(), reports, ts);
-  // not JSON, a JSON array, a foreign topic: ignored, nothing lost
-  assert.equal(view.handle(`${PREFIX}/status/dev-1/model`, '{not json'), false);
-  assert.equal(view.handle(`${PREFIX}/status/dev-1/model`, '[1,2]'), false);
+  // not JSON, a JSON array, a report without a device, a bad rollout state: the rows stay as they
+  // were, each listed as a problem with its code until a good message replaces it
+  assert.ok(view.handle(`${PREFIX}/status/dev-1/model`, '{not json'));
+  assert.ok(view.handle(`${PREFIX}/status/dev-2/model`, '[1,2]'));
+  assert.ok(view.handle(`${PREFIX}/status/dev-3/update`, JSON.stringify({ state: 'active' })));
+  assert.ok(view.handle(`${PREFIX}/rollout/r-1/state`, JSON.stringify({ ...rolloutState(ts), format: 'v0' })));
+  // foreign topics: not for the view
   assert.equal(view.handle(`other/status/dev-1/model`, modelPayload(reports[0]!, ts)), false);
   assert.equal(view.handle(`${PREFIX}/status/dev-1/extra/model`, modelPayload(reports[0]!, ts)), false);
   checkDevices(view.snapshot(), reports, ts);
+  assert.deepEqual(view.problems().map((p) => [p.topic.split('/').slice(1).join('/'), p.code]), [
+    ['status/dev-1/model', 'EDGEML_FLEET_REPORT_INVALID'],
+    ['status/dev-2/model', 'EDGEML_FLEET_REPORT_INVALID'],
+    ['status/dev-3/update', 'EDGEML_FLEET_REPORT_INVALID'],
+    ['rollout/r-1/state', 'EDGEML_FLEET_STATE_INVALID'],
+  ]);
+  assert.match(view.render(), /4 unreadable retained messages/);
+  assert.ok(view.handle(`${PREFIX}/status/dev-1/model`, modelPayload(reports[0]!, ts)));
+  assert.ok(view.handle(`${PREFIX}/rollout/r-1/state`, ''));
+  assert.equal(view.problems().length, 2);
+  assert.equal(view.rollouts().length, 0);
   // a device whose reports are both cleared leaves the table; one cleared report keeps the other
   assert.ok(view.handle(`${PREFIX}/status/dev-2/model`, ''));
   assert.ok(view.handle(`${PREFIX}/status/dev-2/update`, ''));
@@ -190,6 +229,7 @@ test('the fleet view: one row per device from its retained reports, bad and clea
   assert.equal(dev3.update?.state, reports[2]!.state);
   // the drift level is what rose since the previous report
   const r = reports[3]!;
+  assert.equal(r.perVersion, false);
   const next = { ...r, drift: { ...r.drift, ok: (r.drift.ok ?? 0) + 5 } };
   view.handle(`${PREFIX}/status/${r.device}/model`, modelPayload(next, ts));
   assert.equal(view.snapshot().devices.find((d) => d.device === r.device)!.drift, 'ok');
@@ -215,18 +255,19 @@ test('edge-ml-monitor --fleet --json --once prints every retained device and the
   assert.equal(await m.exited, 0, m.output());
   const snapshot = JSON.parse(m.output()) as FleetSnapshot;
   checkDevices(snapshot, reports, ts);
+  assert.deepEqual(snapshot.problems.map((p) => [p.topic, p.code]), [[`${PREFIX}/status/garbage/model`, 'EDGEML_FLEET_REPORT_INVALID']]);
   assert.equal(snapshot.rollouts.length, 1);
   const r = snapshot.rollouts[0]!;
   assert.equal(r.id, state.id);
   assert.equal(r.status, state.status);
   assert.deepEqual(r.model, state.model);
-  assert.deepEqual(r.waves.map((w) => w.devices), (state.waves as Array<{ devices: string[] }>).map((w) => w.devices));
-  assert.deepEqual(r.waves.map((w) => w.label), ['1 device', '50%', '100%']);
+  assert.deepEqual(r.waves.map((w) => w.devices), state.waves.map((w) => w.devices));
+  assert.deepEqual(r.waves.map((w) => w.label), ['1 device', '50%', 'everyone']);
   assert.deepEqual(r.halt, state.halt);
   assert.deepEqual(r.results, { 'dev-1': 'rolled-back' });
   assert.deepEqual(
-    r.gates.map((g) => [g.gate, g.passed]),
-    (state.gates as Array<{ gate: string; passed: boolean }>).map((g) => [g.gate, g.passed]),
+    r.gates.map((g) => [g.gate, g.failed]),
+    state.gates.map((g) => [g.gate, g.passed ? [] : [g.device]]),
   );
 
   // the same as a table (not a TTY: printed once, no escape sequences)
@@ -236,8 +277,10 @@ test('edge-ml-monitor --fleet --json --once prints every retained device and the
   assert.equal(text.includes('\x1b['), false);
   for (const rep of reports) assert.match(text, new RegExp(`^${rep.device}\\s+${rep.groups.join(',')}\\s+pump\\s+${rep.version.replace(/\./g, '\\.')}\\s`, 'm'));
   assert.match(text, /rollout r-42: pump 3\.0\.0\s+halted wave 1\/3/);
-  assert.match(text, /HALTED by gate errorRate on dev-1/);
-  assert.match(text, /gate errorRate: FAIL\s+value=0\.25 threshold=0\.05/);
+  assert.match(text, /HALTED by gate errorRate in wave 1 on dev-1  dev-1: 0\.25 \(was 0\.01\) > 0\.05/);
+  assert.match(text, /gate errorRate: FAIL on 1 of 1  threshold 0\.05  dev-1 0\.25 \(was 0\.01\)/);
+  assert.match(text, /^  1\s+1 device\s+1\s+failed\s+1 rolled-back$/m);
+  assert.match(text, /^  2\s+50%\s+2\s+pending\s+2 pending$/m);
 });
 
 test('edge-ml-monitor --fleet --json follows: one JSON line per change', async (t) => {
@@ -302,7 +345,7 @@ test('edge-ml-monitor --fleet on a terminal redraws the table live', async (t) =
   assert.match(frame, /\(connected\)/);
   assert.match(frame, /4 devices/);
   // a rollout state appears in a later frame
-  await pub.publishAsync(`${PREFIX}/rollout/r-42/state`, JSON.stringify({ ...rolloutState(ts), status: 'running', halt: null, soakEndsAt: new Date(Date.now() + 60_000).toISOString() }), { qos: 1, retain: true });
+  await pub.publishAsync(`${PREFIX}/rollout/r-42/state`, JSON.stringify({ ...rolloutState(ts), status: 'running', halt: undefined, soakEndsAt: new Date(Date.now() + 60_000).toISOString() }), { qos: 1, retain: true });
   await waitFor(() => frames().some((f) => /rollout r-42: pump 3\.0\.0\s+running wave 1\/3, soak ends in \d+s/.test(f)), 'the running rollout');
   child.kill('SIGTERM');
 });

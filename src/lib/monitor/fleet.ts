@@ -5,9 +5,10 @@
  * summary per rollout, gives a JSON snapshot for scripts and a fixed-width text rendering for the
  * terminal. Pure (no MQTT, no clock of its own), so it is tested without a broker or a terminal.
  */
+import { errorRate, FleetDirectory, type DeviceView } from '../fleet/device-status';
+import { parseRolloutState, type DriftLevel, type GateResult, type RolloutHalt, type RolloutState, type WavePlan } from '../fleet/rollout-state';
+import { toEdgeMlError } from '../errors';
 import { DEFAULT_PREFIX } from '../update/topics';
-
-export type DriftLevel = 'ok' | 'warn' | 'alarm';
 
 export interface FleetDevice {
   device: string;
@@ -17,42 +18,56 @@ export interface FleetDevice {
   inferences: number | null;
   errors: number | null;
   inferencesPerMinute: number | null;
-  /** errors / (inferences + errors) since the model started serving; null before any */
+  /** errors / (inferences + errors) of the version serving now (or since the flow started); null before any */
   errorRate: number | null;
   p99Ms: number | null;
   guardRejections: number | null;
   drift: DriftLevel | null;
-  /** ISO time of the latest report (the device's own `ts`, else its arrival time) */
-  lastSeen: string;
-}
-
-export interface FleetGate {
-  gate: string;
-  passed: boolean | null;
-  figures: Record<string, number | string | null>;
-  devices?: string[];
+  /** ISO time of the latest report (the device's own `ts`) */
+  lastSeen: string | null;
 }
 
 export interface FleetWave {
   index: number;
+  /** the wave's name in the plan, else its size ("1 device", "10%") or groups */
   label: string;
   devices: string[];
   status: string;
+  soakEndsAt: string | null;
+}
+
+/** One gate of the current wave over its devices. */
+export interface FleetGate {
+  gate: string;
+  devices: number;
+  failed: string[];
+  threshold: number | string;
+  /** the figure of the device that fares worst (first failing one, else the highest value) */
+  worst: { device: string; value: number | string | null; baseline: number | string | null } | null;
 }
 
 export interface FleetRollout {
   id: string;
   status: string;
-  model: { name: string; version: string; sha256: string; size?: number } | null;
-  /** index of the current wave (0-based), null when unknown */
-  wave: number | null;
+  model: { name: string; version: string; sha256: string; size: number };
+  /** index of the current wave (0-based) */
+  wave: number;
   waves: FleetWave[];
   soakEndsAt: string | null;
   gates: FleetGate[];
-  /** per-device result as the rollout state names it (e.g. active, rejected, rolled-back, silent) */
+  /** outcome per device (pending, sent, active, healthy, unhealthy, rejected, rolled-back, silent, skipped) */
   results: Record<string, string>;
-  halt: { gate: string; devices: string[]; figures: Record<string, number | string | null>; reason?: string } | null;
-  updatedAt: string | null;
+  halt: RolloutHalt | null;
+  reason: string | null;
+  startedAt: string;
+  updatedAt: string;
+}
+
+/** A retained message the view could not use (shown, so a broken device or publisher is visible). */
+export interface FleetProblem {
+  topic: string;
+  code: string;
+  reason: string;
 }
 
 export interface FleetSnapshot {
@@ -61,58 +76,39 @@ export interface FleetSnapshot {
   ts: string;
   devices: FleetDevice[];
   rollouts: FleetRollout[];
+  problems: FleetProblem[];
 }
 
-type Json = Record<string, unknown>;
-
-const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
-const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
-const num = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
-const strings = (v: unknown): string[] => (Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : []);
 const LEVELS: DriftLevel[] = ['ok', 'warn', 'alarm'];
 
-function figures(v: unknown): Record<string, number | string | null> {
-  if (!isObject(v)) return {};
-  const out: Record<string, number | string | null> = {};
-  for (const [k, x] of Object.entries(v)) {
-    if (typeof x === 'number' || typeof x === 'string' || x === null) out[k] = x;
-  }
-  return out;
-}
-
-interface DeviceEntry {
-  modelReport?: Json;
-  updateReport?: Json;
-  /** drift counts of the report before the latest, to tell the level reported since */
-  previousDrift?: Record<string, number>;
-  seen: number;
-}
-
-/** The drift level of a device: the report's own `level` if it has one, else the worst level whose count rose since the previous report (the worst ever counted on the first). */
-function driftLevel(drift: unknown, previous: Record<string, number> | undefined): DriftLevel | null {
-  if (!isObject(drift)) return null;
-  const level = str(drift.level);
-  if (level && (LEVELS as string[]).includes(level)) return level as DriftLevel;
+/**
+ * The drift level of a device: that of its current version's figures if it reports them, else the
+ * worst level whose count rose since its previous report (the worst ever counted on the first).
+ */
+function driftLevel(view: DeviceView, previous: Record<string, number> | undefined): DriftLevel | null {
+  const report = view.model;
+  if (!report) return null;
+  if (report.current?.driftLevel) return report.current.driftLevel;
   let found: DriftLevel | null = null;
   for (const l of LEVELS) {
-    const n = num(drift[l]) ?? 0;
-    const before = previous?.[l] ?? 0;
-    if (previous ? n > before : n > 0) found = l;
+    const n = report.drift[l] ?? 0;
+    if (previous ? n > (previous[l] ?? 0) : n > 0) found = l;
   }
-  if (found === null && previous) {
-    // nothing new since the previous report: the level stays what it was
-    for (const l of LEVELS) if ((num(drift[l]) ?? 0) > 0) found = l;
-  }
+  if (found === null && previous) for (const l of LEVELS) if ((report.drift[l] ?? 0) > 0) found = l; // unchanged since
   return found;
 }
 
 export class FleetView {
-  private readonly devicesById = new Map<string, DeviceEntry>();
-  private readonly rolloutsById = new Map<string, FleetRollout>();
+  private readonly directory: FleetDirectory;
+  /** drift counts of each device's report before the latest */
+  private readonly previousDrift = new Map<string, Record<string, number>>();
+  private readonly rolloutsById = new Map<string, RolloutState>();
+  private readonly problemsByTopic = new Map<string, FleetProblem>();
   readonly prefix: string;
 
   constructor(prefix = DEFAULT_PREFIX) {
     this.prefix = prefix.replace(/\/+$/, '');
+    this.directory = new FleetDirectory(this.prefix);
   }
 
   /** The topic filters to subscribe to. */
@@ -122,54 +118,51 @@ export class FleetView {
 
   /**
    * Takes one MQTT message; returns whether the view changed. An empty payload (a cleared retained
-   * report) removes the device's report or the rollout; a payload that is not JSON is ignored.
+   * message) removes the report or the rollout. A malformed one leaves what was there and is listed
+   * under problems (with its EDGEML_FLEET_* code) until a good one replaces it.
    */
-  handle(topic: string, payload: Buffer | string, now = Date.now()): boolean {
+  handle(topic: string, payload: Buffer | string): boolean {
+    const bytes = typeof payload === 'string' ? Buffer.from(payload) : payload;
     const rest = topic.startsWith(`${this.prefix}/`) ? topic.slice(this.prefix.length + 1).split('/') : [];
     if (rest.length !== 3) return false;
-    const [area, id, leaf] = rest as [string, string, string];
-    const text = typeof payload === 'string' ? payload : payload.toString('utf8');
-    let parsed: unknown;
-    if (text.length > 0) {
-      try {
-        parsed = JSON.parse(text);
-      } catch {
-        return false;
+    const hadProblem = this.problemsByTopic.delete(topic);
+    try {
+      if (rest[0] === 'rollout' && rest[2] === 'state') {
+        if (bytes.length === 0) return this.rolloutsById.delete(rest[1]!) || hadProblem;
+        const state = parseRolloutState(bytes);
+        this.rolloutsById.set(rest[1]!, state);
+        return true;
       }
-      if (!isObject(parsed)) return false;
-    }
-    if (area === 'rollout' && leaf === 'state') {
-      if (parsed === undefined) return this.rolloutsById.delete(id);
-      this.rolloutsById.set(id, readRollout(id, parsed as Json));
+      const before = this.directory.get(rest[1]!)?.model?.drift;
+      const view = this.directory.handle(topic, bytes);
+      if (!view) return hadProblem;
+      if (before && rest[2] === 'model') this.previousDrift.set(view.device, { ...before });
+      return true;
+    } catch (e) {
+      const err = toEdgeMlError(e);
+      this.problemsByTopic.set(topic, { topic, code: err.code, reason: err.message });
       return true;
     }
-    if (area !== 'status' || (leaf !== 'model' && leaf !== 'update')) return false;
-    const entry = this.devicesById.get(id) ?? { seen: 0 };
-    if (leaf === 'model') {
-      if (parsed === undefined) delete entry.modelReport;
-      else {
-        const old = entry.modelReport?.drift;
-        if (isObject(old)) entry.previousDrift = Object.fromEntries(LEVELS.map((l) => [l, num(old[l]) ?? 0]));
-        entry.modelReport = parsed as Json;
-      }
-    } else if (parsed === undefined) delete entry.updateReport;
-    else entry.updateReport = parsed as Json;
-    if (!entry.modelReport && !entry.updateReport) return this.devicesById.delete(id);
-    if (parsed !== undefined) entry.seen = Math.max(entry.seen, reportTime(parsed as Json) ?? now);
-    this.devicesById.set(id, entry);
-    return true;
   }
 
   devices(): FleetDevice[] {
-    return [...this.devicesById.entries()].sort(([a], [b]) => a.localeCompare(b, 'en', { numeric: true })).map(([id, e]) => toDevice(id, e));
+    return this.directory
+      .all()
+      .filter((v) => v.model || v.update)
+      .sort((a, b) => a.device.localeCompare(b.device, 'en', { numeric: true }))
+      .map((v) => toDevice(v, this.previousDrift.get(v.device)));
   }
 
   rollouts(): FleetRollout[] {
-    return [...this.rolloutsById.values()].sort((a, b) => (b.updatedAt ?? '').localeCompare(a.updatedAt ?? ''));
+    return [...this.rolloutsById.values()].map(toRollout).sort((a, b) => b.updatedAt.localeCompare(a.updatedAt));
+  }
+
+  problems(): FleetProblem[] {
+    return [...this.problemsByTopic.values()];
   }
 
   snapshot(now = Date.now()): FleetSnapshot {
-    return { format: 'edge-ml-fleet/1', prefix: this.prefix, ts: new Date(now).toISOString(), devices: this.devices(), rollouts: this.rollouts() };
+    return { format: 'edge-ml-fleet/1', prefix: this.prefix, ts: new Date(now).toISOString(), devices: this.devices(), rollouts: this.rollouts(), problems: this.problems() };
   }
 
   render(now = Date.now()): string {
@@ -177,116 +170,82 @@ export class FleetView {
   }
 }
 
-function reportTime(report: Json): number | undefined {
-  const ts = str(report.ts) ?? str(report.updatedAt);
-  const t = ts ? Date.parse(ts) : NaN;
-  return Number.isFinite(t) ? t : undefined;
-}
-
-function toDevice(id: string, e: DeviceEntry): FleetDevice {
-  const m = e.modelReport;
-  const u = e.updateReport;
-  const served = m && isObject(m.model) ? m.model : undefined;
-  const inferences = served ? num(served.inferences) : null;
-  const errors = served ? num(served.errors) : null;
-  const total = (inferences ?? 0) + (errors ?? 0);
-  const guard = m && isObject(m.guard) ? m.guard : undefined;
-  const guardRejections = guard ? Object.values(guard).reduce<number>((sum, v) => sum + (num(v) ?? 0), 0) : null;
-  const groups = strings(m?.groups).length ? strings(m?.groups) : strings(u?.groups);
-  const model = served && str(served.name) !== undefined ? { name: str(served.name)!, version: str(served.version) ?? '', sha256: str(served.sha256) ?? '' } : null;
-  const update = u && str(u.state)
-    ? {
-        state: str(u.state)!,
-        name: str(u.name) ?? '',
-        version: str(u.version) ?? '',
-        ...(str(u.code) ? { code: str(u.code)! } : {}),
-        ...(str(u.reason) ? { reason: str(u.reason)! } : {}),
-        ...(str(u.ts) ? { ts: str(u.ts)! } : {}),
-      }
-    : null;
+function toDevice(v: DeviceView, previousDrift: Record<string, number> | undefined): FleetDevice {
+  const report = v.model;
+  const served = report?.model ?? null;
+  const current = report?.current;
+  const u = v.update;
+  // the current version's own figures where the device reports them, the process-wide ones otherwise
+  const inferences = current?.inferences ?? served?.inferences ?? null;
+  const errors = current?.errors ?? served?.errors ?? null;
+  const guardRejections = current ? current.guardRejections : report ? Object.values(report.guard).reduce((sum, n) => sum + n, 0) : null;
+  const identity = current ?? served;
   return {
-    device: id,
-    groups,
-    model,
-    update,
+    device: v.device,
+    groups: v.groups.length ? v.groups : ((u as { groups?: string[] } | undefined)?.groups ?? []),
+    model: identity ? { name: identity.name, version: identity.version, sha256: identity.sha256 } : null,
+    update: u
+      ? { state: u.state, name: u.name, version: u.version, ...(u.code ? { code: u.code } : {}), ...(u.reason ? { reason: u.reason } : {}), ts: u.ts }
+      : null,
     inferences,
     errors,
-    inferencesPerMinute: served ? num(served.inferencesPerMinute) : null,
-    errorRate: served && total > 0 ? (errors ?? 0) / total : null,
-    p99Ms: served && isObject(served.latencyMs) ? num(served.latencyMs.p99) : null,
+    inferencesPerMinute: served?.inferencesPerMinute ?? null,
+    errorRate: inferences !== null ? errorRate({ inferences, errors: errors ?? 0 }) : null,
+    p99Ms: current ? current.p99Ms : (served?.latencyMs.p99 ?? null),
     guardRejections,
-    drift: m ? driftLevel(m.drift, e.previousDrift) : null,
-    lastSeen: new Date(e.seen).toISOString(),
+    drift: driftLevel(v, previousDrift),
+    lastSeen: v.lastSeen ?? null,
   };
 }
 
-/** Reads a retained rollout state (format edge-ml-rollout/1) tolerantly: what is missing stays null/empty. */
-export function readRollout(id: string, s: Json): FleetRollout {
-  const model = isObject(s.model) && str(s.model.name) !== undefined
-    ? {
-        name: str(s.model.name)!,
-        version: str(s.model.version) ?? '',
-        sha256: str(s.model.sha256) ?? '',
-        ...(num(s.model.size) !== null ? { size: num(s.model.size)! } : {}),
-      }
-    : null;
-  const rawWaves = Array.isArray(s.waves) ? s.waves : [];
-  const planWaves = isObject(s.plan) && Array.isArray(s.plan.waves) ? s.plan.waves : [];
-  const count = Math.max(rawWaves.length, planWaves.length);
-  const waves: FleetWave[] = [];
-  for (let i = 0; i < count; i++) {
-    const w = isObject(rawWaves[i]) ? (rawWaves[i] as Json) : {};
-    const p = isObject(planWaves[i]) ? (planWaves[i] as Json) : {};
-    const label = str(w.label) ?? str(w.name) ?? str(p.label) ?? str(p.name) ?? waveSize(p) ?? `wave ${i + 1}`;
-    waves.push({ index: i, label, devices: strings(w.devices), status: str(w.status) ?? '' });
-  }
-  const gates = readGates(s.gates ?? s.gateResults);
-  const results: Record<string, string> = {};
-  const rawResults = s.devices ?? s.results;
-  if (isObject(rawResults)) {
-    for (const [device, r] of Object.entries(rawResults)) {
-      const v = typeof r === 'string' ? r : isObject(r) ? (str(r.result) ?? str(r.state) ?? str(r.status)) : undefined;
-      if (v) results[device] = v;
-    }
-  }
-  const h = s.halt;
-  const halt = isObject(h)
-    ? { gate: str(h.gate) ?? '', devices: strings(h.devices), figures: figures(h.figures), ...(str(h.reason) ? { reason: str(h.reason)! } : {}) }
-    : null;
-  const wave = num(s.currentWave) ?? num(s.wave);
+function waveLabel(plan: WavePlan | undefined, name: string, index: number): string {
+  if (plan?.name) return plan.name;
+  if (typeof plan?.size === 'number') return `${plan.size} device${plan.size === 1 ? '' : 's'}`;
+  if (typeof plan?.size === 'string') return plan.size;
+  if (plan?.groups?.length) return plan.groups.join(',');
+  if (plan?.devices?.length) return plan.devices.length <= 3 ? plan.devices.join(',') : `${plan.devices.length} named`;
+  return name || `wave ${index + 1}`;
+}
+
+function summariseGates(results: GateResult[]): FleetGate[] {
+  const byGate = new Map<string, GateResult[]>();
+  for (const r of results) byGate.set(r.gate, [...(byGate.get(r.gate) ?? []), r]);
+  return [...byGate.entries()].map(([gate, rs]) => {
+    const failed = rs.filter((r) => !r.passed);
+    const numeric = (r: GateResult): number => (typeof r.value === 'number' ? r.value : -Infinity);
+    const worst = failed[0] ?? [...rs].sort((a, b) => numeric(b) - numeric(a))[0];
+    return {
+      gate,
+      devices: rs.length,
+      failed: failed.map((r) => r.device),
+      threshold: rs[0]!.threshold,
+      worst: worst ? { device: worst.device, value: worst.value, baseline: worst.baseline ?? null } : null,
+    };
+  });
+}
+
+function toRollout(s: RolloutState): FleetRollout {
+  const current = s.waves[s.wave];
   return {
-    id: str(s.id) ?? id,
-    status: str(s.status) ?? '',
-    model,
-    wave,
-    waves,
-    soakEndsAt: str(s.soakEndsAt) ?? str(s.soakEnd) ?? null,
-    gates,
-    results,
-    halt,
-    updatedAt: str(s.updatedAt) ?? null,
+    id: s.id,
+    status: s.status,
+    model: { name: s.model.name, version: s.model.version, sha256: s.model.sha256, size: s.model.size },
+    wave: s.wave,
+    waves: s.waves.map((w, i) => ({
+      index: w.index,
+      label: waveLabel(s.plan.waves[i], w.name, i),
+      devices: w.devices,
+      status: w.status,
+      soakEndsAt: w.soakEndsAt ?? null,
+    })),
+    soakEndsAt: s.soakEndsAt ?? current?.soakEndsAt ?? null,
+    gates: summariseGates(s.gates.length ? s.gates : (current?.gates ?? [])),
+    results: Object.fromEntries(Object.entries(s.devices).map(([d, r]) => [d, r.outcome])),
+    halt: s.halt ?? null,
+    reason: s.reason ?? null,
+    startedAt: s.startedAt,
+    updatedAt: s.updatedAt,
   };
-}
-
-function waveSize(p: Json): string | undefined {
-  if (typeof p.percent === 'number') return `${p.percent}%`;
-  if (typeof p.count === 'number') return `${p.count} device${p.count === 1 ? '' : 's'}`;
-  if (typeof p.size === 'number' || typeof p.size === 'string') return String(p.size);
-  if (Array.isArray(p.groups)) return strings(p.groups).join(',');
-  return undefined;
-}
-
-function readGates(v: unknown): FleetGate[] {
-  const list: Array<[string | undefined, unknown]> = Array.isArray(v) ? v.map((g) => [undefined, g]) : isObject(v) ? Object.entries(v) : [];
-  const out: FleetGate[] = [];
-  for (const [key, g] of list) {
-    if (!isObject(g)) continue;
-    const gate = str(g.gate) ?? str(g.name) ?? key;
-    if (!gate) continue;
-    const passed = typeof g.passed === 'boolean' ? g.passed : typeof g.ok === 'boolean' ? g.ok : str(g.result) === 'pass' ? true : str(g.result) === 'fail' ? false : null;
-    out.push({ gate, passed, figures: figures(g.figures ?? g), ...(Array.isArray(g.devices) ? { devices: strings(g.devices) } : {}) });
-  }
-  return out;
 }
 
 // ---- text rendering -------------------------------------------------------------------------
@@ -296,7 +255,8 @@ const fixed = (v: number | null, digits: number): string => (v === null ? dash :
 const percent = (v: number | null): string => (v === null ? dash : `${(v * 100).toFixed(v < 0.1 ? 2 : 1)}%`);
 
 /** "12s", "4m", "3h", "2d" since `iso`. */
-export function age(iso: string, now: number): string {
+export function age(iso: string | null, now: number): string {
+  if (!iso) return dash;
   const s = Math.max(0, Math.round((now - Date.parse(iso)) / 1000));
   if (s < 120) return `${s}s`;
   if (s < 7200) return `${Math.round(s / 60)}m`;
@@ -338,18 +298,12 @@ export function renderDevices(devices: FleetDevice[], now: number): string[] {
   );
 }
 
-function figureText(f: Record<string, number | string | null>): string {
-  return Object.entries(f)
-    .filter(([k]) => !['gate', 'name', 'passed', 'ok', 'result', 'devices'].includes(k))
-    .map(([k, v]) => `${k}=${typeof v === 'number' && !Number.isInteger(v) ? Number(v.toPrecision(4)) : v}`)
-    .join(' ');
-}
+const figure = (v: number | string | null): string => (typeof v === 'number' && !Number.isInteger(v) ? String(Number(v.toPrecision(4))) : String(v));
 
 export function renderRollout(r: FleetRollout, now: number): string[] {
-  const model = r.model ? `${r.model.name} ${r.model.version}` : dash;
-  const current = r.wave !== null && r.waves.length ? ` wave ${r.wave + 1}/${r.waves.length}` : r.wave !== null ? ` wave ${r.wave + 1}` : '';
-  const soak = r.soakEndsAt && r.status === 'running' ? `, soak ends in ${Math.max(0, Math.round((Date.parse(r.soakEndsAt) - now) / 1000))}s` : '';
-  const lines = [`rollout ${r.id}: ${model}  ${r.status || dash}${current}${soak}`];
+  const current = r.waves.length ? ` wave ${r.wave + 1}/${r.waves.length}` : '';
+  const soak = r.soakEndsAt && r.status === 'running' && Date.parse(r.soakEndsAt) > now ? `, soak ends in ${Math.round((Date.parse(r.soakEndsAt) - now) / 1000)}s` : '';
+  const lines = [`rollout ${r.id}: ${r.model.name} ${r.model.version}  ${r.status}${current}${soak}`];
   const counts = (devices: string[]): string => {
     const by = new Map<string, number>();
     for (const d of devices) {
@@ -359,21 +313,23 @@ export function renderRollout(r: FleetRollout, now: number): string[] {
     return [...by.entries()].map(([k, n]) => `${n} ${k}`).join(', ');
   };
   if (r.waves.length) {
-    lines.push(
-      ...table(
-        ['wave', 'target', 'devices', 'status', 'results'],
-        r.waves.map((w) => [String(w.index + 1), w.label, String(w.devices.length), w.status || (r.wave === w.index ? 'current' : dash), w.devices.length ? counts(w.devices) : dash]),
-      ).map((l) => `  ${l}`),
-    );
+    const rows = r.waves.map((w) => [String(w.index + 1), w.label, String(w.devices.length), w.status, w.devices.length ? counts(w.devices) : dash]);
+    lines.push(...table(['wave', 'target', 'devices', 'status', 'results'], rows).map((l) => `  ${l}`));
   }
   for (const g of r.gates) {
-    const verdict = g.passed === null ? 'pending' : g.passed ? 'pass' : 'FAIL';
-    lines.push(`  gate ${g.gate}: ${verdict}${figureText(g.figures) ? `  ${figureText(g.figures)}` : ''}`);
+    const verdict = g.failed.length ? `FAIL on ${g.failed.length} of ${g.devices}` : `pass ${g.devices}/${g.devices}`;
+    const w = g.worst;
+    const worst = w ? `  ${w.device} ${figure(w.value)}${w.baseline !== null ? ` (was ${figure(w.baseline)})` : ''}` : '';
+    lines.push(`  gate ${g.gate}: ${verdict}  threshold ${figure(g.threshold)}${worst}`);
   }
   if (r.halt) {
-    const figs = figureText(r.halt.figures);
-    lines.push(`  HALTED by gate ${r.halt.gate || dash} on ${r.halt.devices.join(', ') || dash}${figs ? `  ${figs}` : ''}${r.halt.reason ? `  (${r.halt.reason})` : ''}`);
+    const h = r.halt;
+    const shown = h.devices.slice(0, 8).join(', ') + (h.devices.length > 8 ? ` and ${h.devices.length - 8} more` : '');
+    const f = h.figures.find((x) => !x.passed) ?? h.figures[0];
+    const fig = f ? `  ${f.device}: ${figure(f.value)}${f.baseline !== undefined && f.baseline !== null ? ` (was ${figure(f.baseline)})` : ''} > ${figure(f.threshold)}` : '';
+    lines.push(`  HALTED by gate ${h.gate} in wave ${h.wave + 1} on ${shown || dash}${fig}`);
   }
+  if (r.reason) lines.push(`  ${r.reason}`);
   return lines;
 }
 
@@ -385,5 +341,9 @@ export function renderFleet(s: FleetSnapshot, now: number): string {
   if (!shown.length) lines.push('no rollout', '');
   lines.push(`${s.devices.length} device${s.devices.length === 1 ? '' : 's'}`);
   lines.push(...renderDevices(s.devices, now));
+  if (s.problems.length) {
+    lines.push('', `${s.problems.length} unreadable retained message${s.problems.length === 1 ? '' : 's'}:`);
+    for (const p of s.problems.slice(0, 10)) lines.push(`  ${p.topic}: ${p.code} ${p.reason}`);
+  }
   return lines.join('\n');
 }
