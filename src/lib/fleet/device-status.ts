@@ -189,3 +189,53 @@ export class FleetDirectory {
     return [...this.devices.values()].sort((a, b) => (a.device < b.device ? -1 : a.device > b.device ? 1 : 0));
   }
 }
+
+/**
+ * Turns the process-wide, cumulative metrics of one served model into per-version figures: it
+ * notes the counts when a new version starts serving (observe right after a swap, and at each
+ * report), so `current` counts only that version and `previous` keeps the last figures of the one
+ * before. The latency ring already restarts on a swap (MetricsRegistry.setModel).
+ */
+export class VersionFigureTracker {
+  private base: { sha256: string; inferences: number; errors: number; guard: number; drift: Record<string, number>; since: string } | undefined;
+  private last: VersionFigures | undefined;
+  private prev: VersionFigures | undefined;
+
+  observe(served: ModelSnapshot | undefined | null, guard: Record<string, number>, drift: Record<string, number>, now = new Date()): {
+    current?: VersionFigures;
+    previous?: VersionFigures;
+  } {
+    if (!served) return this.prev ? { previous: this.prev } : {};
+    const guardTotal = Object.values(guard).reduce((a, b) => a + b, 0);
+    if (!this.base || this.base.sha256 !== served.sha256) {
+      if (this.base && this.last) this.prev = this.last;
+      // the first version seen counts from zero: everything so far ran on it
+      const first = !this.base;
+      this.base = {
+        sha256: served.sha256,
+        inferences: first ? 0 : served.inferences,
+        errors: first ? 0 : served.errors,
+        guard: first ? 0 : guardTotal,
+        drift: first ? {} : { ...drift },
+        since: first ? served.since : now.toISOString(),
+      };
+    }
+    const b = this.base;
+    const grew = (level: string): boolean => (drift[level] ?? 0) > (b.drift[level] ?? 0);
+    const driftLevel = grew('alarm') ? 'alarm' : grew('warn') ? 'warn' : grew('ok') ? 'ok' : undefined;
+    const current: VersionFigures = {
+      name: served.name,
+      version: served.version,
+      sha256: served.sha256,
+      since: b.since,
+      inferences: Math.max(0, served.inferences - b.inferences),
+      errors: Math.max(0, served.errors - b.errors),
+      p50Ms: served.latencyMs.p50,
+      p99Ms: served.latencyMs.p99,
+      guardRejections: Math.max(0, guardTotal - b.guard),
+      ...(driftLevel ? { driftLevel } : {}),
+    };
+    this.last = current;
+    return this.prev ? { current, previous: this.prev } : { current };
+  }
+}

@@ -7,6 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Node, NodeAPI, NodeDef } from 'node-red';
 import { EdgeMlError } from '../../lib/errors';
+import { MODEL_REPORT_FORMAT, VersionFigureTracker } from '../../lib/fleet/device-status';
 import { metricsRegistry } from '../../lib/metrics';
 import { UpdateReceiver } from '../../lib/update/receiver';
 import { DEFAULT_PREFIX, isValidSegment, updateTopics, type UpdateStatus } from '../../lib/update/topics';
@@ -65,6 +66,17 @@ export = function register(RED: NodeAPI): void {
 
     // read from the configured file once: the receiver only takes updates for this model name
     const modelName = model.modelName?.();
+    const figures = new VersionFigureTracker();
+    const observe = (): ReturnType<VersionFigureTracker['observe']> => {
+      const metrics = metricsRegistry();
+      const snapshot = metrics.snapshot();
+      return figures.observe(metrics.modelSnapshot(model.id), snapshot.guard, snapshot.drift);
+    };
+    const onMessage = (t: string, payload: Buffer): void => {
+      if (t === topics.command(deviceId) && isReportCommand(payload)) report();
+      else void receiver.handle(t, payload);
+    };
+    const dynamic = new Set<string>();
     const receiver = new UpdateReceiver({
       deviceId,
       groups,
@@ -84,6 +96,15 @@ export = function register(RED: NodeAPI): void {
           throw new EdgeMlError('EDGEML_UPDATE_UNSUPPORTED', 'the model node cannot swap models', {});
         }
         await model.swapModel(stored.file);
+        observe(); // the new version's figures count from here
+      },
+      // fleet rollouts send a file's chunks once, on <prefix>/blob/<sha256>/+
+      subscribe: (filter) => {
+        dynamic.add(filter);
+        broker.subscribe(filter, { qos: 1 }, onMessage, node.id);
+      },
+      unsubscribe: (filter) => {
+        if (dynamic.delete(filter)) broker.unsubscribe(filter, node.id);
       },
       publish,
       onState: (s: UpdateStatus) => {
@@ -97,7 +118,7 @@ export = function register(RED: NodeAPI): void {
     const subscriptions = receiver.subscriptions();
     broker.register(node);
     for (const topic of subscriptions) {
-      broker.subscribe(topic, { qos: 1 }, (t: string, payload: Buffer) => void receiver.handle(t, payload), node.id);
+      broker.subscribe(topic, { qos: 1 }, onMessage, node.id);
     }
     setStatus(RED, node, 'idle', 'ml-model-update.status.waiting');
 
@@ -114,18 +135,28 @@ export = function register(RED: NodeAPI): void {
       );
     }
 
-    const report = (): void => {
-      if (!broker.connected) return;
+    function report(): void {
+      if (!broker!.connected) return;
       const metrics = metricsRegistry();
       const snapshot = metrics.snapshot();
       // the figures of this node's own model (metrics are kept per onnx-model node)
-      const served = metrics.modelSnapshot(model.id);
+      const served = metrics.modelSnapshot(model!.id);
+      const versions = observe();
       publish(
         topics.modelStatus(deviceId),
-        JSON.stringify({ device: deviceId, ts: new Date().toISOString(), model: served ?? null, guard: snapshot.guard, drift: snapshot.drift }),
+        JSON.stringify({
+          format: MODEL_REPORT_FORMAT,
+          device: deviceId,
+          ts: new Date().toISOString(),
+          groups,
+          model: served ?? null,
+          guard: snapshot.guard,
+          drift: snapshot.drift,
+          ...versions,
+        }),
         true,
       );
-    };
+    }
     const interval = Math.max(1, Number(config.reportInterval) || 60) * 1000;
     const reporter = setInterval(report, interval);
 
@@ -145,10 +176,19 @@ export = function register(RED: NodeAPI): void {
     node.on('close', (_removed: boolean, done: () => void) => {
       clearInterval(reporter);
       receiver.close();
-      for (const topic of subscriptions) broker.unsubscribe(topic, node.id);
+      for (const topic of [...subscriptions, ...dynamic]) broker.unsubscribe(topic, node.id);
       broker.deregister(node, done, false);
     });
   }
 
   RED.nodes.registerType('ml-model-update', MlModelUpdateNode);
+
+  /** {"command":"report"} on the command topic: a host (a rollout's gate) asks for fresh figures. */
+  function isReportCommand(payload: Buffer): boolean {
+    try {
+      return (JSON.parse(payload.toString('utf8')) as { command?: unknown }).command === 'report';
+    } catch {
+      return false;
+    }
+  }
 };
