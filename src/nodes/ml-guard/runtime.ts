@@ -9,6 +9,7 @@ import { numericSetting } from '../../lib/config-ranges';
 import {
   CHECKS,
   DataGuard,
+  DEFAULT_FEATURE_TABLE,
   FEATURE_CHECKS,
   resolveGuardOptions,
   type FeatureCheck,
@@ -18,8 +19,10 @@ import {
   type ReplaceWith,
 } from '../../lib/guard/guard';
 import { ModelCardSource, PerCard } from '../shared/model-card-source';
-import { metricsRegistry } from '../../lib/metrics';
+import { DEFAULT_GUARD_SERIES, metricsRegistry } from '../../lib/metrics';
 import { NodeStatus, onInput, statusKeyOf } from '../shared/runtime';
+import { edgeMlSetting } from '../shared/settings';
+
 
 interface FeatureRule {
   feature: string;
@@ -107,6 +110,7 @@ export = function (RED: NodeAPI): void {
     const status = new NodeStatus(RED, node);
     try {
       config = configFromDef(def);
+      config.featureTable = edgeMlSetting(RED, 'guardFeatureTable', DEFAULT_FEATURE_TABLE);
       resolveGuardOptions(config); // fail at deploy on a bad combination, not at the first message
       status.show('idle', 'ml-guard.status.waiting');
     } catch (e) {
@@ -130,6 +134,7 @@ export = function (RED: NodeAPI): void {
       });
 
     const metrics = metricsRegistry();
+    metrics.guardSeriesLimit = edgeMlSetting(RED, 'guardFeatureTable', DEFAULT_GUARD_SERIES);
     onInput(
       RED,
       node,
