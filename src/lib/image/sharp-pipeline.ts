@@ -3,7 +3,7 @@ import type { Sharp, SharpOptions } from 'sharp';
 import { planGeometry } from './geometry';
 import { corrupt, readHeader } from './header';
 import type { PreparedImage, PrepareRequest } from './js-pipeline';
-import type { RawImage } from './pixels';
+import { toRgb, type RawImage } from './pixels';
 
 export type SharpFactory = (input?: Buffer | Uint8Array, options?: SharpOptions) => Sharp;
 
@@ -33,9 +33,11 @@ export async function prepareSharp(sharp: SharpFactory, input: Uint8Array | RawI
     height = swap ? header.width : header.height;
     pipeline = sharp(input, { failOn: 'error', limitInputPixels: req.maxPixels }).rotate();
   } else {
-    width = input.width;
-    height = input.height;
-    pipeline = sharp(input.data, { raw: { width, height, channels: input.channels as 1 | 2 | 3 | 4 }, limitInputPixels: req.maxPixels });
+    // Alpha is dropped before resizing (libvips would premultiply it and darken transparent pixels).
+    const rgb = input.channels === 4 || input.channels === 2 ? toRgb(input) : input;
+    width = rgb.width;
+    height = rgb.height;
+    pipeline = sharp(rgb.data, { raw: { width, height, channels: rgb.channels as 1 | 3 }, limitInputPixels: req.maxPixels });
   }
   const geometry = planGeometry(width, height, { width: req.width, height: req.height }, req.resize, orientation);
   const { crop, resized } = geometry;
