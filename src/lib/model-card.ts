@@ -20,10 +20,15 @@
  *   edgeml.target_scaler   { "mean": m, "scale": s }  regression output = y * scale + mean
  *   edgeml.thresholds      { "anomaly": 0.8, "confidence": 0.5, "hysteresis": 0.1 }
  *   edgeml.training_stats  { "flow": { "mean", "std", "min", "max", "histogram"?: { "edges": [...], "counts": [...] } }, ... }
+ *   edgeml.image           image preprocessing for ml-image (src/lib/image/options.ts)
+ *   edgeml.detection       detection decoding for ml-format (src/lib/format/detection.ts)
  */
 import { EdgeMlError } from './errors';
+import { parseImageCard, type ImageSpec } from './image/options';
+import { parseDetectionCard, type DetectionSpec } from './format/detection';
 
-export type ModelTask = 'classification' | 'regression' | 'anomaly';
+export type ModelTask = 'classification' | 'regression' | 'anomaly' | 'detection' | 'segmentation';
+export const MODEL_TASKS: readonly ModelTask[] = ['classification', 'regression', 'anomaly', 'detection', 'segmentation'];
 
 export interface FeatureStats {
   mean: number;
@@ -51,6 +56,8 @@ export interface ModelCard {
   targetScaler?: { mean: number; scale: number };
   thresholds?: { anomaly?: number; confidence?: number; hysteresis?: number };
   trainingStats?: Record<string, FeatureStats>;
+  image?: ImageSpec;
+  detection?: DetectionSpec;
 }
 
 export const MODEL_CARD_PREFIX = 'edgeml.';
@@ -173,8 +180,8 @@ export function parseModelCard(metadata: Record<string, string>): ModelCard {
 
   const task = str('task');
   if (task !== undefined) {
-    if (task !== 'classification' && task !== 'regression' && task !== 'anomaly') throw invalid(p + 'task', `unknown task "${task}"`);
-    card.task = task;
+    if (!(MODEL_TASKS as readonly string[]).includes(task)) throw invalid(p + 'task', `unknown task "${task}"`);
+    card.task = task as ModelTask;
   }
   const nan = str('nan');
   if (nan !== undefined) {
@@ -233,6 +240,10 @@ export function checkModelCard(value: unknown, where = 'msg.modelCard'): ModelCa
     if (!jsonSafe(v)) throw invalid(`${where}.${key}`, 'not plain JSON');
     (card as Record<string, unknown>)[key] = v;
   }
+  const image = json(metadata, 'image');
+  if (image !== undefined) card.image = parseImageCard(image);
+  const detection = json(metadata, 'detection');
+  if (detection !== undefined) card.detection = parseDetectionCard(detection);
   return card;
 }
 
@@ -259,5 +270,7 @@ export function modelCardToMetadata(card: ModelCard): Record<string, string> {
   put('ranges', card.ranges);
   put('thresholds', card.thresholds);
   put('training_stats', card.trainingStats);
+  put('image', card.image);
+  put('detection', card.detection);
   return out;
 }
