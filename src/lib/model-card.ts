@@ -192,12 +192,16 @@ export function parseModelCard(metadata: Record<string, string>): ModelCard {
   if (logits !== undefined) card.logits = logits === 'true';
 
   readStructured(card, (key) => json(metadata, key), (key) => p + key);
+  const image = json(metadata, 'image');
+  if (image !== undefined) card.image = parseImageCard(image);
+  const detection = json(metadata, 'detection');
+  if (detection !== undefined) card.detection = parseDetectionCard(detection);
   return card;
 }
 
 /** Card object properties by metadata key (the two that differ in spelling). */
 const CARD_PROPERTY: Record<string, keyof ModelCard> = { target_scaler: 'targetScaler', training_stats: 'trainingStats' };
-const CARD_KEYS = new Set<string>(['name', 'version', 'description', 'task', 'features', 'input', 'units', 'scaler', 'ranges', 'nan', 'labels', 'outputs', 'logits', 'targetScaler', 'thresholds', 'trainingStats']);
+const CARD_KEYS = new Set<string>(['name', 'version', 'description', 'task', 'features', 'input', 'units', 'scaler', 'ranges', 'nan', 'labels', 'outputs', 'logits', 'targetScaler', 'thresholds', 'trainingStats', 'image', 'detection']);
 
 /** True when `v` survives JSON.stringify as it is (no BigInt, function, symbol or non-finite number). */
 function jsonSafe(v: unknown, depth = 0): boolean {
@@ -223,8 +227,8 @@ export function checkModelCard(value: unknown, where = 'msg.modelCard'): ModelCa
     if (key !== 'name' || v !== '') card[key] = v;
   }
   if (value.task !== undefined) {
-    if (value.task !== 'classification' && value.task !== 'regression' && value.task !== 'anomaly') throw invalid(name('task'), 'expected "classification", "regression" or "anomaly"');
-    card.task = value.task;
+    if (typeof value.task !== 'string' || !(MODEL_TASKS as readonly string[]).includes(value.task)) throw invalid(name('task'), `expected one of ${MODEL_TASKS.join(', ')}`);
+    card.task = value.task as ModelTask;
   }
   if (value.nan !== undefined) {
     if (value.nan !== 'forbid' && value.nan !== 'allow') throw invalid(name('nan'), 'expected "forbid" or "allow"');
@@ -240,10 +244,8 @@ export function checkModelCard(value: unknown, where = 'msg.modelCard'): ModelCa
     if (!jsonSafe(v)) throw invalid(`${where}.${key}`, 'not plain JSON');
     (card as Record<string, unknown>)[key] = v;
   }
-  const image = json(metadata, 'image');
-  if (image !== undefined) card.image = parseImageCard(image);
-  const detection = json(metadata, 'detection');
-  if (detection !== undefined) card.detection = parseDetectionCard(detection);
+  if (value.image !== undefined) card.image = parseImageCard(value.image);
+  if (value.detection !== undefined) card.detection = parseDetectionCard(value.detection);
   return card;
 }
 
