@@ -9,7 +9,7 @@
  * strings (numbers saved by older versions as numbers): every helper reads `String(v)`.
  */
 
-import { inRange, isBlankSetting, NUMERIC_SETTINGS, showBound, type NodeType, type NumericSetting, type SettingOf } from '../lib/config-ranges';
+import { NUMERIC_SETTINGS, type NodeType, type NumericSetting, type SettingOf } from '../lib/config-ranges';
 
 export type Params = Record<string, string | number>;
 /** What the editor passes as the second argument (a label when the property declares one). */
@@ -172,8 +172,5 @@ export function fieldValue(node: unknown, prop: string, prefix = 'node-input'): 
  */
 export function inRangeOf<T extends NodeType>(type: T, field: SettingOf<T>, blank = false): Validator {
   const spec = (NUMERIC_SETTINGS[type] as Record<string, NumericSetting>)[field]!;
-  return explain((v, node) => {
-    if (isBlankSetting(v) ? blank : inRange(spec, v)) return undefined;
-    return reason(node, spec.integer ? 'configRange.integer' : 'configRange.number', { min: showBound(spec.min), max: showBound(spec.max) });
-  });
+  return (spec.integer ? integer : number)(spec.min, spec.max, { blank });
 }
