@@ -14,6 +14,12 @@ import { NodeStatus, onInput, setStatus } from '../shared/runtime';
 import type { SendFn, StatusSpec } from '../shared/runtime';
 import type { OnnxModelNode } from '../onnx-model/types';
 import { metricsRegistry } from '../../lib/metrics';
+import { checkInput, DEFAULT_MAX_INPUT_BYTES } from '../../lib/onnx/input-check';
+import { byteLimit } from '../../lib/onnx/model-paths';
+import type { EdgeMlSettings } from '../../lib/onnx/model-paths';
+
+/** Input bytes one request to the worker carries at most (a bigger input travels alone). */
+const MAX_REQUEST_BYTES = 16 * 1024 * 1024;
 
 interface OnnxInferDef extends NodeDef {
   model: string;
@@ -57,6 +63,7 @@ export = function (RED: NodeAPI): void {
     const property = (config.property || 'payload').trim();
     const modelNode = RED.nodes.getNode(config.model) as OnnxModelNode | null;
     const queueSize = intOr(config.queueSize, 100, 1);
+    const maxInputBytes = byteLimit((RED.settings as unknown as EdgeMlSettings).edgeMl?.maxInputBytes, DEFAULT_MAX_INPUT_BYTES);
     const runOptions: RunOptions = {
       outputs: list(config.outputNames),
       featureOrder: list(config.features),
@@ -110,6 +117,7 @@ export = function (RED: NodeAPI): void {
         batchWindowMs: intOr(config.batchWindow, 0, 0),
         inFlight: 2,
         maxPerRequest: 16,
+        maxRequestBytes: MAX_REQUEST_BYTES,
       },
       async (payloads) => {
         // errors made by the onnx-model bundle keep their code: onInput recognises them by shape
@@ -177,7 +185,9 @@ export = function (RED: NodeAPI): void {
         return;
       }
       const payload = RED.util.getMessageProperty(m, property);
-      await new Promise<void>((resolve, reject) => queue.push({ msg, send, resolve, reject }, payload));
+      // checked here, alone: a message the worker cannot take fails by itself, never its batch
+      const bytes = checkInput(payload, maxInputBytes, property);
+      await new Promise<void>((resolve, reject) => queue.push({ msg, send, resolve, reject }, payload, bytes));
     });
 
     node.on('close', (_removed: boolean, done: () => void) => {
