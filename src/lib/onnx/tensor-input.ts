@@ -129,6 +129,14 @@ export function inferDims(spec: IoSpec, length: number): number[] {
   return spec.dims.map((d, i) => (isFixed(d) ? d : i === open[0] ? rest : 1));
 }
 
+const storageCtors = new Map<OnnxDtype, unknown>();
+/** The typed array class `allocate` uses for `dtype`. */
+function storageConstructor(dtype: OnnxDtype): unknown {
+  let ctor = storageCtors.get(dtype);
+  if (ctor === undefined) storageCtors.set(dtype, (ctor = allocate(dtype, 0).constructor));
+  return ctor;
+}
+
 /** Converts flat values to the storage of `dtype`, refusing what the dtype cannot hold. */
 export function toStorage(values: ArrayLike<unknown>, dtype: OnnxDtype, input: string, forbidNaN: boolean): TensorStorage {
   const n = values.length;
@@ -147,10 +155,13 @@ export function toStorage(values: ArrayLike<unknown>, dtype: OnnxDtype, input: s
     }
     return out;
   }
-  // Fast path: a typed array of exactly the storage type.
-  const out = allocate(dtype, n);
+  // Fast path: a typed array of exactly the storage type, used as it is when it is a whole buffer
+  // (nothing here writes into it; in the worker it is the request's own copy): one 5 MB input less
+  // to allocate and free per message, which glibc's free lists kept as a high-water mark.
+  const whole = ArrayBuffer.isView(values) && values.byteOffset === 0 && values.byteLength === values.buffer.byteLength && values.buffer instanceof ArrayBuffer;
+  const out = whole && values.constructor === storageConstructor(dtype) ? (values as unknown as TensorStorage) : allocate(dtype, n);
   if (ArrayBuffer.isView(values) && values.constructor === out.constructor && dtype !== 'float16' && dtype !== 'bool') {
-    (out as Float32Array).set(values as unknown as Float32Array);
+    if (out !== (values as unknown)) (out as Float32Array).set(values as unknown as Float32Array);
     if (forbidNaN && isFloatDtype(dtype)) {
       for (let i = 0; i < n; i++) if (Number.isNaN((out as Float32Array)[i])) throw nanError(input, i);
     }
