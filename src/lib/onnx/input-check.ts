@@ -31,6 +31,26 @@ function isPlain(value: object): boolean {
   return proto === Object.prototype || proto === null;
 }
 
+/** A value still to look at, with where it sits (its parent chain names it in an error). */
+interface Pending {
+  value: unknown;
+  key: string | number;
+  parent: Pending | undefined;
+  depth: number;
+}
+
+function pathOf(p: Pending): string {
+  let out = '';
+  for (let at: Pending | undefined = p; at; at = at.parent) {
+    out = (typeof at.key === 'number' ? `[${at.key}]` : at.parent ? `.${at.key}` : at.key) + out;
+  }
+  return out;
+}
+
+function tooLarge(bytes: number, maxBytes: number): EdgeMlError {
+  return new EdgeMlError('EDGEML_ONNX_INPUT_TOO_LARGE', `the input is more than ${maxBytes} bytes`, { size: bytes, max: maxBytes });
+}
+
 /**
  * The input's size in bytes (typed arrays by their byteLength, strings by their length, every
  * other element as 8 bytes). Throws EDGEML_ONNX_INPUT_FORM for what no tensor can hold (with where
@@ -38,12 +58,11 @@ function isPlain(value: object): boolean {
  */
 export function checkInput(value: unknown, maxBytes: number, name = 'payload'): number {
   let bytes = 0;
-  // [value, where, depth]; `where` is built only when a problem is reported
-  const stack: Array<[unknown, () => string, number]> = [[value, () => name, 0]];
-  const tooLarge = (): EdgeMlError =>
-    new EdgeMlError('EDGEML_ONNX_INPUT_TOO_LARGE', `the input is more than ${maxBytes} bytes`, { size: bytes, max: maxBytes });
+  // values that hold arrays or objects wait here; numbers are counted where they are found
+  const stack: Pending[] = [{ value, key: name, parent: undefined, depth: 0 }];
   while (stack.length > 0) {
-    const [v, where, depth] = stack.pop()!;
+    const p = stack.pop()!;
+    const v = p.value;
     switch (typeof v) {
       case 'number':
       case 'boolean':
@@ -55,40 +74,45 @@ export function checkInput(value: unknown, maxBytes: number, name = 'payload'): 
         bytes += v.length;
         break;
       case 'function':
-        throw formError(`${where()} is a function`);
+        throw formError(`${pathOf(p)} is a function`);
       case 'symbol':
-        throw formError(`${where()} is a symbol`);
+        throw formError(`${pathOf(p)} is a symbol`);
       case 'object': {
         if (v === null) {
           bytes += ELEMENT_BYTES;
           break;
         }
         if (ArrayBuffer.isView(v)) {
-          if (v instanceof DataView) throw formError(`${where()} is a DataView; give a typed array`);
+          if (v instanceof DataView) throw formError(`${pathOf(p)} is a DataView; give a typed array`);
           bytes += v.byteLength;
           break;
         }
-        if (depth >= MAX_INPUT_DEPTH) throw formError(`${where()} is nested deeper than ${MAX_INPUT_DEPTH} levels`);
+        if (p.depth >= MAX_INPUT_DEPTH) throw formError(`${pathOf(p)} is nested deeper than ${MAX_INPUT_DEPTH} levels`);
         if (Array.isArray(v)) {
           // the common case, a long array of numbers, without a stack entry per element
           for (let i = v.length - 1; i >= 0; i--) {
             const x: unknown = v[i];
             const t = typeof x;
             if (t === 'number' || t === 'boolean' || x === null) bytes += ELEMENT_BYTES;
-            else {
-              const at = i;
-              stack.push([x, () => `${where()}[${at}]`, depth + 1]);
-            }
-            if (bytes > maxBytes) throw tooLarge();
+            else stack.push({ value: x, key: i, parent: p, depth: p.depth + 1 });
+            if (bytes > maxBytes) throw tooLarge(bytes, maxBytes);
           }
           break;
         }
-        if (!isPlain(v)) throw formError(`${where()} is ${kindOf(v)}`);
-        for (const key of Object.keys(v)) stack.push([(v as Record<string, unknown>)[key], () => `${where()}.${key}`, depth + 1]);
+        if (!isPlain(v)) throw formError(`${pathOf(p)} is ${kindOf(v)}`);
+        for (const key in v) {
+          if (!Object.prototype.hasOwnProperty.call(v, key)) continue;
+          const x: unknown = (v as Record<string, unknown>)[key];
+          const t = typeof x;
+          // named features are numbers: counted here, without a stack entry each
+          if (t === 'number' || t === 'boolean' || x === null) bytes += ELEMENT_BYTES;
+          else if (t === 'string') bytes += (x as string).length;
+          else stack.push({ value: x, key, parent: p, depth: p.depth + 1 });
+        }
         break;
       }
     }
-    if (bytes > maxBytes) throw tooLarge();
+    if (bytes > maxBytes) throw tooLarge(bytes, maxBytes);
   }
   return bytes;
 }
