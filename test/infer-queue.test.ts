@@ -126,4 +126,16 @@ describe('infer queue', () => {
     await h.answer(1);
     h.queue.close();
   });
+
+  test('maxRequestBytes: big inputs travel a few at a time (at least one per request), small ones still share', async () => {
+    const h = harness({ maxRequestBytes: 100, inFlight: 1 });
+    const sizes = [60, 60, 30, 10, 250, 5, 5];
+    sizes.forEach((bytes, i) => h.queue.push(i, i, bytes));
+    for (let i = 0; h.answered.length < sizes.length; i++) await h.answer(i);
+    const groups = h.requests.map((r) => r.payloads as number[]);
+    // every request within the budget unless it is a single message
+    for (const g of groups) assert.ok(g.length === 1 || g.reduce((n, i) => n + sizes[i]!, 0) <= 100, JSON.stringify(groups));
+    assert.deepEqual(groups.flat(), sizes.map((_, i) => i), 'in order, none lost');
+    assert.deepEqual(groups, [[0], [1, 2, 3], [4], [5, 6]]);
+  });
 });

@@ -8,11 +8,13 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { getNode, inject, loadFlow, nextMessage, nextMessages, nextStatus, unloadFlow } from './helpers/flow';
+import { ModelSession } from '../src/lib/onnx/model-session';
+import { getNode, helper, inject, loadFlow, ROOT, nextMessage, nextMessages, nextStatus, unloadFlow } from './helpers/flow';
 import type { FlowNode, Msg } from './helpers/flow';
 import { addModel, mlpModel, mlpReference, slowModel } from './helpers/onnx-models';
 import type { Mlp } from './helpers/onnx-models';
 import { modelCardToMetadata } from '../src/lib/model-card';
+import { buildModel, tensorValue } from '../src/lib/onnx/build-model';
 
 const TYPES = ['onnx-model', 'onnx-infer'];
 let dir: string;
@@ -34,9 +36,26 @@ before(() => {
   writeFileSync(path.join(dir, 'add-int64.onnx'), addModel('int64'));
   writeFileSync(path.join(dir, 'slow.onnx'), slowModel(4, 128));
   writeFileSync(path.join(dir, 'corrupt.onnx'), Buffer.from('this is not an onnx model at all'));
+  writeFileSync(path.join(dir, 'image.onnx'), imageModel());
 });
 after(() => rmSync(dir, { recursive: true, force: true }));
 afterEach(() => unloadFlow());
+
+/** uint8 images [N, H, W, 3] -> their mean per image as float32 [N]: three open dimensions. */
+function imageModel(): Uint8Array {
+  return buildModel({
+    opsets: [{ domain: '', version: 13 }],
+    graph: {
+      name: 'image-mean',
+      inputs: [tensorValue('image', 'uint8', ['N', 'H', 'W', 3])],
+      outputs: [tensorValue('mean', 'float32', ['N'])],
+      nodes: [
+        { opType: 'Cast', inputs: ['image'], outputs: ['f'], attributes: { to: { int: 1 } } },
+        { opType: 'ReduceMean', inputs: ['f'], outputs: ['mean'], attributes: { axes: { ints: [1, 2, 3] }, keepdims: { int: 0 } } },
+      ],
+    },
+  });
+}
 
 function flow(modelFile: string, infer: Record<string, unknown> = {}): FlowNode[] {
   return [
@@ -135,7 +154,19 @@ describe('bad input: a coded error at the Catch node, then the flow keeps workin
     { what: 'ragged nesting', file: () => mlpPath, payload: [[1, 2, 3, 4], [1, 2]], code: 'EDGEML_ONNX_SHAPE' },
     { what: 'an array inside a flat row', file: () => mlpPath, payload: [1, [2, 3], 4, 5], code: 'EDGEML_ONNX_SHAPE' },
     { what: 'a typed array deeper in a nested row', file: () => mlpPath, payload: [[1, 2, 3, new Float32Array(1)]], code: 'EDGEML_ONNX_SHAPE' },
-    { what: 'dims that disagree with data', file: () => mlpPath, payload: { x: { dtype: 'float32', dims: [2, 4], data: [1, 2, 3, 4] } }, code: 'EDGEML_ONNX_SHAPE' },
+    { what: 'dims that disagree with data', file: () => mlpPath, payload: { x: { dtype: 'float32', dims: [2, 4], data: [1, 2, 3, 4] } }, code: 'EDGEML_TENSOR_DIMS_INVALID' },
+    // the package's one dims check (src/lib/tensor-dims.ts): non-negative safe integers whose product is the data length
+    ...([[1e-300, 4], [0.5, 8], [-1, -4], [1, 'NaN'], [1e300, 0], [2 ** 53, 0], [Infinity, 4], '1,4'] as unknown[]).map((dims) => ({
+      what: `dims ${JSON.stringify(dims)}`,
+      file: () => mlpPath,
+      payload: { x: { dtype: 'float32', dims, data: [1, 2, 3, 4] } },
+      code: 'EDGEML_TENSOR_DIMS_INVALID',
+    })),
+    { what: 'a function in the payload', file: () => mlpPath, payload: { x: { dtype: 'float32', dims: [1, 4], data: [1, 2, 3, 4], toJSON: () => 0 } }, code: 'EDGEML_ONNX_INPUT_FORM' },
+    { what: 'a function as an element', file: () => mlpPath, payload: [1, 2, () => 3, 4], code: 'EDGEML_ONNX_INPUT_FORM' },
+    { what: 'a Map for a payload', file: () => mlpPath, payload: new Map([['x', [1, 2, 3, 4]]]), code: 'EDGEML_ONNX_INPUT_FORM' },
+    { what: 'a flat array into an input with several open dimensions', file: () => path.join(dir, 'image.onnx'), payload: Array.from({ length: 192 }, (_, i) => i % 256), code: 'EDGEML_ONNX_INPUT_AMBIGUOUS' },
+    { what: 'a typed array into an input with several open dimensions', file: () => path.join(dir, 'image.onnx'), payload: new Uint8Array(192), code: 'EDGEML_ONNX_INPUT_AMBIGUOUS' },
     { what: 'wrong dtype', file: () => mlpPath, payload: { x: { dtype: 'int32', dims: [1, 4], data: [1, 2, 3, 4] } }, code: 'EDGEML_ONNX_DTYPE' },
     { what: 'missing input', file: () => path.join(dir, 'add.onnx'), payload: { a: [1, 2, 3] }, code: 'EDGEML_ONNX_INPUT_MISSING' },
     { what: 'an array for a two-input model', file: () => path.join(dir, 'add.onnx'), payload: [1, 2, 3], code: 'EDGEML_ONNX_INPUT_FORM' },
@@ -158,7 +189,7 @@ describe('bad input: a coded error at the Catch node, then the flow keeps workin
       assert.ok(err.message.length > 0);
       if (c.infer?.outputNames) return; // every message fails on this node by design
       const good = nextMessage('out');
-      inject('infer', { payload: c.file() === cardPath ? [0, 0, 0, 0] : c.file() === mlpPath ? [0, 0, 0, 0] : { a: [1, 2, 3], b: [1, 2, 3] } });
+      inject('infer', { payload: c.file() === cardPath || c.file() === mlpPath ? [0, 0, 0, 0] : c.file().endsWith('image.onnx') ? [[[[1, 2, 3]]]] : { a: [1, 2, 3], b: [1, 2, 3] } });
       assert.ok((await good).payload);
     });
   }
@@ -240,6 +271,66 @@ describe('queue overflow', () => {
   });
 });
 
+describe('input size', () => {
+  test('an input over settings edgeMl.maxInputBytes is EDGEML_ONNX_INPUT_TOO_LARGE; smaller ones still run', async (t) => {
+    // 4 numbers count as 32 bytes: room for one row, not for 20
+    helper.settings({ edgeMl: { maxInputBytes: 40 } } as Parameters<typeof helper.settings>[0]);
+    t.after(() => helper.settings({}));
+    await loadFlow(TYPES, flow(mlpPath));
+    const caught = nextMessages('caught', 2);
+    inject('infer', { payload: Array.from({ length: 20 }, (_, i) => i), seq: 1 });
+    inject('infer', { payload: new Float32Array(20), seq: 2 });
+    for (const m of await caught) {
+      const err = m.error as { code: string; message: string };
+      assert.equal(err.code, 'EDGEML_ONNX_INPUT_TOO_LARGE', err.message);
+    }
+    const good = nextMessage('out');
+    inject('infer', { payload: [1, 2, 3, 4] });
+    assertClose(y(await good).data, mlpReference(mlp, [[1, 2, 3, 4]])[0]!);
+  });
+});
+
+describe('the session', () => {
+  test('an item postMessage cannot clone fails alone; the others of its request are answered', async () => {
+    const session = new ModelSession(path.join(ROOT, 'nodes', 'onnx-model.session.worker.js'), mlpPath, 1);
+    try {
+      await session.ready();
+      const rows = [[1, 2, 3, 4], [0, 0, 1, 1], [4, 3, 2, 1]];
+      for (const batch of [true, false]) {
+        const reply = await session.run([rows[0], { x: rows[1], f: () => 1 }, rows[2]], { batch });
+        assert.equal(reply.results.length, 3);
+        const [a, bad, c] = reply.results;
+        assert.ok(a!.ok && c!.ok);
+        assert.ok(!bad!.ok);
+        assert.equal(bad!.error.code, 'EDGEML_ONNX_INPUT_FORM');
+        assert.match(bad!.error.message, /could not be cloned|cannot be sent/);
+        assertClose(a!.payload.y!.data, mlpReference(mlp, [rows[0]!])[0]!);
+        assertClose(c!.payload.y!.data, mlpReference(mlp, [rows[2]!])[0]!);
+      }
+    } finally {
+      await session.close();
+    }
+  });
+
+  test('a big output arrives whole and JSON-safe (it travels as a typed array)', async () => {
+    const session = new ModelSession(path.join(ROOT, 'nodes', 'onnx-model.session.worker.js'), mlpPath, 1);
+    try {
+      await session.ready();
+      const rows = Array.from({ length: 30_000 }, (_, i) => [i % 5, 1, -1, (i % 3) / 2]);
+      const reply = await session.run([rows.flat()], { batch: false });
+      const r = reply.results[0]!;
+      assert.ok(r.ok);
+      assert.deepEqual(r.payload.y!.dims, [rows.length, 3]);
+      assert.ok(Array.isArray(r.payload.y!.data));
+      assert.equal(r.batchSize, 1);
+      const expected = mlpReference(mlp, rows.slice(0, 7));
+      assertClose(r.payload.y!.data.slice(0, 21), expected.flat());
+    } finally {
+      await session.close();
+    }
+  });
+});
+
 describe('micro-batching', () => {
   test('messages arriving together run as one batch and each gets its own answer', async () => {
     await loadFlow(TYPES, flow(mlpPath, { batch: true, maxBatch: '32' }));
@@ -276,6 +367,29 @@ describe('micro-batching', () => {
     assert.equal(((await caught).error as { code: string }).code, 'EDGEML_ONNX_STRING_IN_NUMERIC');
     assert.deepEqual((await outs).map((m) => m.seq), [0, 1, 2, 4, 5]);
   });
+
+  // 11 messages in one turn, one of them holding a function (structured clone refuses it): it used
+  // to make postMessage throw for its whole request, and 8 of the 10 good ones failed with it.
+  for (const batch of [true, false]) {
+    test(`one message holding a function among 11 arriving together fails alone (batching ${batch ? 'on' : 'off'})`, async () => {
+      await loadFlow(TYPES, flow(mlpPath, { batch, maxBatch: '32' }));
+      await nextStatus('infer', (s) => s.fill === 'green');
+      const rows = Array.from({ length: 11 }, (_, i) => [i, 1 - i, i / 4, 2]);
+      const bad = 5;
+      const outs = nextMessages('out', 10);
+      const caught = nextMessages('caught', 1);
+      const completes = nextMessages('completed', 10);
+      rows.forEach((r, i) => inject('infer', { payload: i === bad ? { x: r, hook: () => r } : r, seq: i }));
+      const [failure] = await caught;
+      assert.equal((failure!.error as { code: string }).code, 'EDGEML_ONNX_INPUT_FORM');
+      assert.match((failure!.error as { message: string }).message, /function/);
+      assert.equal(failure!.seq, bad);
+      const got = await outs;
+      assert.deepEqual(got.map((m) => m.seq), rows.map((_, i) => i).filter((i) => i !== bad));
+      got.forEach((m) => assertClose(y(m).data, mlpReference(mlp, [rows[m.seq as number]!])[0]!));
+      assert.equal((await completes).length, 10);
+    });
+  }
 });
 
 test('the node keeps one done() per message: Complete sees every answered message', async () => {

@@ -5,7 +5,8 @@
  */
 import { after, afterEach, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { getNode, helper, inject, loadFlow, nextMessage, nextMessages, nextStatus, nodeModule, unloadFlow } from './helpers/flow';
@@ -187,6 +188,34 @@ test('a model that failed to load recovers when a good file appears', async () =
   replaceFile(file, modelV1.bytes);
   await ready;
   assertAnsweredBy(await ask([3, 2, 1, 0]), modelV1, [3, 2, 1, 0]);
+});
+
+test('a model path that is a symbolic link loads the file it points to', async () => {
+  const dir = freshDir();
+  writeFileSync(path.join(dir, 'v1.onnx'), modelV1.bytes);
+  symlinkSync(path.join(dir, 'v1.onnx'), path.join(dir, 'current.onnx'));
+  await loadFlow(TYPES, flow(path.join(dir, 'current.onnx'), false));
+  assertAnsweredBy(await ask([1, 0, 0, 1]), modelV1, [1, 0, 0, 1]);
+  assert.equal((getNode('model') as OnnxModelNode).modelName(), 'mlp');
+});
+
+test('a FIFO as the model path: red status "not a regular file", nothing blocks, the flow keeps answering', async () => {
+  const dir = freshDir();
+  const fifo = path.join(dir, 'pipe.onnx');
+  execFileSync('mkfifo', [fifo]);
+  await loadFlow(TYPES, flow(fifo, false));
+  await nextStatus('infer', (s) => s.fill === 'red');
+  assert.equal((getNode('model') as OnnxModelNode).modelName(), undefined);
+  const caught = nextMessage('caught');
+  inject('infer', { payload: [1, 2, 3, 4] });
+  const err = (await caught).error as { code: string; message: string };
+  assert.equal(err.code, 'EDGEML_ONNX_MODEL_NOT_LOADED');
+  assert.match(err.message, /not a regular file/);
+  // the file threads are free: another model loads and answers
+  await unloadFlow();
+  writeFileSync(path.join(dir, 'good.onnx'), modelV1.bytes);
+  await loadFlow(TYPES, flow(path.join(dir, 'good.onnx'), false));
+  assertAnsweredBy(await ask([0, 1, 1, 0]), modelV1, [0, 1, 1, 0]);
 });
 
 test('a relative path is resolved against the Node-RED user directory', async () => {

@@ -82,7 +82,7 @@ export function answers(results: WireRunResult[], batches: WireBatch[]): RunResu
     const b = batches[r.batch]!;
     const payload: Record<string, JsonTensor> = {};
     for (const name of Object.keys(b.outputs)) {
-      const t = rowsOf(b.outputs[name]!, b.rows, r.row, r.rows);
+      const t = r.whole ? b.outputs[name]! : rowsOf(b.outputs[name]!, b.rows, r.row, r.rows);
       payload[name] = toJsonTensor(t.dtype, t.dims, t.data);
     }
     return { ok: true, payload, inferenceMs: b.inferenceMs, batchSize: b.size };

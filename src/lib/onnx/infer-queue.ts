@@ -22,6 +22,11 @@ export interface QueueOptions {
   inFlight: number;
   /** Without batching, messages that may travel to the worker in one request (each still runs alone). */
   maxPerRequest: number;
+  /**
+   * Input bytes one request may carry (push's `bytes`); a request takes messages while they fit, at
+   * least one. Big inputs then travel (and are copied into the worker) a few at a time, not all at once.
+   */
+  maxRequestBytes?: number;
 }
 
 export interface QueueEvents<T> {
@@ -35,7 +40,7 @@ export interface QueueEvents<T> {
 export type BatchRunner = (payloads: unknown[]) => Promise<{ model: ModelRef; results: RunResult[] }>;
 
 export class InferQueue<T> {
-  private readonly waiting: Array<{ token: T; payload: unknown; since: number }> = [];
+  private readonly waiting: Array<{ token: T; payload: unknown; since: number; bytes: number }> = [];
   private running = 0;
   /** The pending departure of a partial batch. */
   private timer: { kind: 'timeout'; handle: NodeJS.Timeout } | { kind: 'immediate'; handle: NodeJS.Immediate } | undefined;
@@ -56,7 +61,8 @@ export class InferQueue<T> {
     return this.running;
   }
 
-  push(token: T, payload: unknown): void {
+  /** `bytes`: the input's size (input-check.ts), for maxRequestBytes. */
+  push(token: T, payload: unknown, bytes = 0): void {
     if (this.closed) {
       this.events.fail(token, new EdgeMlError('EDGEML_ONNX_CLOSED', 'the node is closing', {}));
       return;
@@ -78,7 +84,7 @@ export class InferQueue<T> {
       const oldest = this.waiting.shift()!;
       this.events.dropped(oldest.token);
     }
-    this.waiting.push({ token, payload, since: this.options.batch ? performance.now() : 0 });
+    this.waiting.push({ token, payload, since: this.options.batch ? performance.now() : 0, bytes });
     this.events.changed();
     this.pump();
   }
@@ -124,7 +130,11 @@ export class InferQueue<T> {
 
   private dispatch(want: number): void {
     this.cancelPartial();
-    const jobs = this.waiting.splice(0, want);
+    const budget = this.options.maxRequestBytes ?? Infinity;
+    let take = 0;
+    let bytes = 0;
+    while (take < want && take < this.waiting.length && (take === 0 || bytes + this.waiting[take]!.bytes <= budget)) bytes += this.waiting[take++]!.bytes;
+    const jobs = this.waiting.splice(0, take);
     if (jobs.length === 0) return;
     this.running++;
     this.events.changed();

@@ -8,7 +8,8 @@
  * Used by the editor's admin endpoints (model-info; the model picker and upload) and by the model
  * session's loader (regular files and the size limit only: a deployed flow names its own path).
  */
-import { constants as fsConstants } from 'node:fs';
+import { closeSync, constants as fsConstants, fstatSync, openSync, readSync } from 'node:fs';
+import type { Stats } from 'node:fs';
 import { open, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { EdgeMlError } from '../errors';
@@ -106,39 +107,77 @@ export class ModelFileRefused extends EdgeMlError {
 
 // O_NONBLOCK: opening a FIFO for reading returns at once instead of waiting for a writer (which
 // would hold one of libuv's four file threads, and with four such requests every fs call of the
-// process). Not defined on Windows, where there are no FIFOs to open this way.
-const OPEN_FLAGS = fsConstants.O_RDONLY | (fsConstants.O_NONBLOCK ?? 0) | (fsConstants.O_NOFOLLOW ?? 0);
+// process; or, read synchronously, the event loop itself). Not defined on Windows, where there are
+// no FIFOs to open this way. O_NOFOLLOW for paths already resolved by confineModelPath: a symlink
+// put in their place after the check is refused instead of followed.
+const NONBLOCK = fsConstants.O_RDONLY | (fsConstants.O_NONBLOCK ?? 0);
+const NOFOLLOW = fsConstants.O_NOFOLLOW ?? 0;
+
+export interface ReadOptions {
+  /** Refuse a symbolic link as the last path component (for paths that confineModelPath resolved). */
+  noFollow?: boolean;
+}
+
+function openFlags(options: ReadOptions): number {
+  return options.noFollow ? NONBLOCK | NOFOLLOW : NONBLOCK;
+}
+
+function openRefused(file: string, e: unknown): ModelFileRefused {
+  const code = (e as NodeJS.ErrnoException).code;
+  return new ModelFileRefused('missing', file, code === 'ENOENT' ? 'file not found' : code === 'ELOOP' ? 'a symbolic link' : (e as Error).message);
+}
+
+/** The buffer for a file that fstat says is a regular file of at most maxBytes. */
+function bufferFor(file: string, info: Stats, maxBytes: number): Uint8Array {
+  if (!info.isFile()) throw new ModelFileRefused('missing', file, 'not a regular file');
+  if (info.size > maxBytes) throw new ModelFileRefused('too-large', file, `larger than ${maxBytes} bytes`, { size: info.size, max: maxBytes });
+  // Exactly the size fstat gave (its own buffer, so it can be transferred to a worker as is).
+  return new Uint8Array(info.size);
+}
+
+function checkComplete(file: string, filled: number, size: number, beyond: number): void {
+  if (filled !== size || beyond !== 0) throw new ModelFileRefused('missing', file, 'the file changed while it was read');
+}
 
 /**
- * Reads a regular file of at most `maxBytes`. Opened without blocking and without following a final
- * symlink, checked with fstat on the open descriptor (the file read is the file checked), read to
- * the size fstat gave (a file that grows or shrinks meanwhile is refused, never read past the limit).
+ * Reads a regular file of at most `maxBytes`. Opened without blocking, checked with fstat on the
+ * open descriptor (the file read is the file checked), read to the size fstat gave (a file that
+ * grows or shrinks meanwhile is refused, never read past the limit).
  */
-export async function readRegularFile(file: string, maxBytes: number): Promise<Uint8Array> {
+export async function readRegularFile(file: string, maxBytes: number, options: ReadOptions = {}): Promise<Uint8Array> {
   let handle;
   try {
-    handle = await open(file, OPEN_FLAGS);
+    handle = await open(file, openFlags(options));
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new ModelFileRefused('missing', file, code === 'ENOENT' ? 'file not found' : code === 'ELOOP' ? 'a symbolic link' : (e as Error).message);
+    throw openRefused(file, e);
   }
   try {
-    const info = await handle.stat();
-    if (!info.isFile()) throw new ModelFileRefused('missing', file, 'not a regular file');
-    if (info.size > maxBytes) throw new ModelFileRefused('too-large', file, `larger than ${maxBytes} bytes`, { size: info.size, max: maxBytes });
-    // Exactly the size fstat gave (its own buffer, so it can be transferred to a worker as is).
-    const bytes = new Uint8Array(info.size);
+    const bytes = bufferFor(file, await handle.stat(), maxBytes);
     let filled = 0;
-    while (filled < bytes.length) {
-      const { bytesRead } = await handle.read(bytes, filled, bytes.length - filled, filled);
-      if (bytesRead === 0) break;
-      filled += bytesRead;
-    }
-    const more = await handle.read(new Uint8Array(1), 0, 1, filled);
-    if (filled !== info.size || more.bytesRead !== 0) throw new ModelFileRefused('missing', file, 'the file changed while it was read');
+    for (let n = -1; filled < bytes.length && n !== 0; filled += n) n = (await handle.read(bytes, filled, bytes.length - filled, filled)).bytesRead;
+    checkComplete(file, filled, bytes.length, (await handle.read(new Uint8Array(1), 0, 1, filled)).bytesRead);
     return bytes;
   } finally {
     await handle.close().catch(() => undefined);
+  }
+}
+
+/** readRegularFile for the main thread's quick looks (a model's name): a FIFO never blocks the event loop. */
+export function readRegularFileSync(file: string, maxBytes: number, options: ReadOptions = {}): Uint8Array {
+  let fd: number;
+  try {
+    fd = openSync(file, openFlags(options));
+  } catch (e) {
+    throw openRefused(file, e);
+  }
+  try {
+    const bytes = bufferFor(file, fstatSync(fd), maxBytes);
+    let filled = 0;
+    for (let n = -1; filled < bytes.length && n !== 0; filled += n) n = readSync(fd, bytes, filled, bytes.length - filled, filled);
+    checkComplete(file, filled, bytes.length, readSync(fd, new Uint8Array(1), 0, 1, filled));
+    return bytes;
+  } finally {
+    closeSync(fd);
   }
 }
 

@@ -21,6 +21,9 @@ export function liveModelSessions(): number {
   return liveSessions;
 }
 
+/** The code of a request that could not be posted to the worker (its contents could not be cloned). */
+const UNSENDABLE = 'EDGEML_ONNX_INPUT_FORM';
+
 export function fromWire(e: WireError): EdgeMlError {
   return new EdgeMlError(e.code, e.message, e.params);
 }
@@ -110,7 +113,15 @@ class SessionHost {
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
-      this.worker.postMessage({ ...body, id, session } as WorkerRequest, transfer);
+      try {
+        this.worker.postMessage({ ...body, id, session } as WorkerRequest, transfer);
+      } catch (e) {
+        // A value structured clone cannot copy (a function, a symbol, a class the clone refuses):
+        // nothing was sent. The caller may retry its items one by one.
+        this.pending.delete(id);
+        const reason = `cannot be sent to the inference worker: ${(e instanceof Error ? e.message : String(e)).split('\n')[0]}`;
+        reject(new EdgeMlError(UNSENDABLE, reason, { reason }));
+      }
     });
   }
 
@@ -196,10 +207,35 @@ export class ModelSession extends EventEmitter {
   async run(items: unknown[], options: RunOptions): Promise<RunBatchReply> {
     if (this.state === 'closed') throw closedError();
     if (this.state === 'failed') throw notLoaded(this.loadError);
-    const reply = await this.host.request(this.sessionId, { op: 'run', items, options });
+    let reply: WorkerReply;
+    try {
+      reply = await this.host.request(this.sessionId, { op: 'run', items, options });
+    } catch (e) {
+      // One item the worker cannot receive must not fail the others: send them one by one, so
+      // only that one is answered with the error (onnx-infer checks inputs before; this is the net).
+      if (items.length < 2 || !(e instanceof EdgeMlError) || e.code !== UNSENDABLE) throw e;
+      return this.runEach(items, options, e);
+    }
     if (!reply.ok) throw fromWire(reply.error);
     if (reply.op !== 'run') throw new EdgeMlError('EDGEML_INTERNAL', 'unexpected reply', { reason: 'unexpected reply' });
     return { model: reply.model, results: answers(reply.results, reply.batches) };
+  }
+
+  private async runEach(items: unknown[], options: RunOptions, cause: EdgeMlError): Promise<RunBatchReply> {
+    const each = await Promise.all(
+      items.map((item) =>
+        this.run([item], options).then(
+          (r) => ({ model: r.model as ModelRef | undefined, result: r.results[0]! }),
+          (e: unknown) => {
+            const err = e instanceof EdgeMlError ? e : cause;
+            return { model: undefined, result: { ok: false as const, error: { code: err.code, message: err.message, params: err.params } } };
+          },
+        ),
+      ),
+    );
+    const model = each.find((x) => x.model)?.model;
+    if (!model) throw cause;
+    return { model, results: each.map((x) => x.result) };
   }
 
   /**

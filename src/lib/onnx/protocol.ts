@@ -80,9 +80,10 @@ export interface WireBatch {
 
 /**
  * One message's answer as the worker sends it: its own run's outputs, already JSON-safe (small
- * arrays of numbers cost less to post than typed arrays), or its rows of a batch.
+ * arrays of numbers cost less to post than typed arrays), or its rows of a batch; `whole`: a run of
+ * its own whose big outputs travel as a batch of one (typed arrays, moved), used entire.
  */
-export type WireRunResult = RunResult | { ok: true; batch: number; row: number; rows: number };
+export type WireRunResult = RunResult | { ok: true; batch: number; row: number; rows: number; whole?: boolean };
 
 /** `session` picks one of the sessions the worker serves (one worker thread hosts many models). */
 export type WorkerRequest =

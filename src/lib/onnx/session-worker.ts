@@ -4,6 +4,8 @@
  * Runs are done one at a time in arrival order; a reload builds the new session beside the old one
  * and swaps between two runs, so no message is answered by a half-loaded model.
  */
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import type { MessagePort } from 'node:worker_threads';
 import type * as ort from 'onnxruntime-node';
 import { EdgeMlError, toEdgeMlError } from '../errors';
@@ -203,6 +205,35 @@ function runError(e: unknown): EdgeMlError {
   return new EdgeMlError('EDGEML_ONNX_RUN_FAILED', `inference failed: ${reason}`, { reason });
 }
 
+/**
+ * Outputs up to this size are made JSON-safe here and posted as arrays (cheaper for small ones);
+ * bigger ones travel as typed arrays: a 50 MB output as a JS array is built once, on the main
+ * thread, instead of here and again by the structured clone there.
+ */
+const JSON_REPLY_MAX_BYTES = 256 * 1024;
+
+function outputBytes(result: ort.InferenceSession.ReturnType): number {
+  let n = 0;
+  for (const value of Object.values(result)) {
+    const data = (value as ort.Tensor).data;
+    n += ArrayBuffer.isView(data) ? data.byteLength : 0;
+  }
+  return n;
+}
+
+/** A run's input up to this size is kept as the sample a reload tests the new model with; a bigger one is not kept alive for it. */
+const SAMPLE_MAX_BYTES = 1024 * 1024;
+/** After this many input bytes the worker collects its garbage as soon as it is idle (see serveSessionWorker). */
+const COLLECT_AFTER_BYTES = 32 * 1024 * 1024;
+/** Input bytes the worker's runs have built since its last collection (all sessions of the thread). */
+let inputBytesSinceCollect = 0;
+
+function feedBytes(feeds: Feeds): number {
+  let n = 0;
+  for (const t of Object.values(feeds)) n += ArrayBuffer.isView(t.data) ? t.data.byteLength : (t.data as string[]).reduce((a, s) => a + s.length, 0);
+  return n;
+}
+
 /** The worker's state machine; `handle` answers one request. Exported for in-process benchmarks. */
 export class SessionWorker {
   private current: LoadedModel | undefined;
@@ -210,6 +241,11 @@ export class SessionWorker {
   private lastGoodFeeds: Feeds | undefined;
   /** Runs and swaps happen strictly one after another. */
   private chain: Promise<unknown> = Promise.resolve();
+
+  /** The last good input becomes the reload sample only when small: a 50 MB input must not stay alive for it. */
+  private keepSample(feeds: Feeds): void {
+    if (feedBytes(feeds) <= SAMPLE_MAX_BYTES) this.lastGoodFeeds = feeds;
+  }
 
   private serial<T>(task: () => Promise<T>): Promise<T> {
     const next = this.chain.then(task, task);
@@ -313,7 +349,9 @@ export class SessionWorker {
     const ctx = { inputs: d.inputs, card: d.card, forbidNaN: d.hasCard && d.card.nan !== 'allow', featureOrder: options.featureOrder };
     const feeds: Array<Feeds | undefined> = items.map((payload, i) => {
       try {
-        return buildFeeds(payload, ctx);
+        const built = buildFeeds(payload, ctx);
+        inputBytesSinceCollect += feedBytes(built);
+        return built;
       } catch (e) {
         results[i] = { ok: false, error: wire(e, 'EDGEML_ONNX_INPUT_FORM') };
         return undefined;
@@ -328,9 +366,15 @@ export class SessionWorker {
       try {
         const out = await model.session.run(toOrtFeeds(model.ort, feeds[i]!), fetches);
         const end = performance.now();
-        results[i] = { ok: true, payload: jsonPayload(out), inferenceMs: end - previousEnd, batchSize: 1 };
+        if (outputBytes(out) > JSON_REPLY_MAX_BYTES) {
+          // big outputs go as typed arrays (moved, not copied) and become JSON-safe on the main thread
+          const batch = batches.push({ outputs: wireOutputs(out), rows: 1, size: 1, inferenceMs: end - previousEnd }) - 1;
+          results[i] = { ok: true, batch, row: 0, rows: 1, whole: true };
+        } else {
+          results[i] = { ok: true, payload: jsonPayload(out), inferenceMs: end - previousEnd, batchSize: 1 };
+        }
         previousEnd = end;
-        this.lastGoodFeeds = feeds[i];
+        this.keepSample(feeds[i]!);
       } catch (e) {
         previousEnd = performance.now();
         results[i] = { ok: false, error: wire(runError(e), 'EDGEML_ONNX_RUN_FAILED') };
@@ -376,7 +420,7 @@ export class SessionWorker {
         results[i] = { ok: true, batch, row, rows: rows[k]! };
         row += rows[k]!;
       });
-      this.lastGoodFeeds = feeds[group[0]!];
+      this.keepSample(feeds[group[0]!]!);
     }
     return { id, ok: true, op: 'run', model: ref, results, batches };
   }
@@ -399,9 +443,58 @@ function jsonPayload(result: ort.InferenceSession.ReturnType): Record<string, Js
   return out;
 }
 
-/** Wires the worker thread's port to one SessionWorker per session it hosts. */
+/**
+ * The worker's garbage collector, when it can be had: V8 exposes `gc` to contexts created while
+ * --expose-gc is set, so the flag is set for one new context and cleared again (the process's other
+ * contexts, Node-RED's function nodes among them, do not get it).
+ */
+let collect: (() => void) | null | undefined;
+function collector(): (() => void) | null {
+  if (collect !== undefined) return collect;
+  collect = null;
+  try {
+    const own = (globalThis as { gc?: unknown }).gc;
+    if (typeof own === 'function') collect = own as () => void;
+    else {
+      setFlagsFromString('--expose-gc');
+      try {
+        const gc: unknown = runInNewContext('gc');
+        if (typeof gc === 'function') collect = gc as () => void;
+      } finally {
+        setFlagsFromString('--no-expose-gc');
+      }
+    }
+  } catch {
+    collect = null; // no collector: V8 collects on its own schedule
+  }
+  return collect;
+}
+
+/**
+ * Wires the worker thread's port to one SessionWorker per session it hosts.
+ *
+ * Memory: the inputs a run copies into this thread (the posted payloads, their tensors) are
+ * garbage after the answer, but V8 collects a thread's heap only when that thread allocates
+ * more. A burst of big inputs followed by quiet left them all alive for good (10 x 50 MB: +400 MB
+ * after the main thread's GC, kept after the flow was removed). So once the thread is idle after
+ * COLLECT_AFTER_BYTES of input, or after a session is closed, it collects at once.
+ */
 export function serveSessionWorker(port: MessagePort): void {
   const sessions = new Map<number, SessionWorker>();
+  let busy = 0;
+  let closedSince = false;
+  let scheduled = false;
+  const collectWhenIdle = (): void => {
+    if (scheduled || busy > 0 || (inputBytesSinceCollect < COLLECT_AFTER_BYTES && !closedSince)) return;
+    scheduled = true;
+    setImmediate(() => {
+      scheduled = false;
+      if (busy > 0) return; // more work came in: collected after it
+      inputBytesSinceCollect = 0;
+      closedSince = false;
+      collector()?.();
+    });
+  };
   port.on('message', (req: WorkerRequest) => {
     let worker = sessions.get(req.session);
     if (!worker) {
@@ -409,6 +502,12 @@ export function serveSessionWorker(port: MessagePort): void {
       if (req.op !== 'close' && req.op !== 'inspect') sessions.set(req.session, worker);
     }
     if (req.op === 'close') sessions.delete(req.session);
-    void worker.handle(req).then((reply) => port.postMessage(reply, transferables(reply)));
+    busy++;
+    void worker.handle(req).then((reply) => {
+      busy--;
+      port.postMessage(reply, transferables(reply));
+      if (req.op === 'close' || req.op === 'inspect') closedSince = true;
+      collectWhenIdle();
+    });
   });
 }

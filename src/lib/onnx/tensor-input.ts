@@ -11,6 +11,7 @@ import { EdgeMlError } from '../errors';
 import type { ModelCard } from '../model-card';
 import { allocate, INT_RANGE, is64BitIntDtype, isFloatDtype, isOnnxDtype, toFloat16Bits } from './dtypes';
 import type { OnnxDtype, TensorData, TensorStorage } from './dtypes';
+import { checkDims } from '../tensor-dims';
 
 /** One model input or output as the session reports it. */
 export interface IoSpec {
@@ -114,9 +115,26 @@ export function inferDims(spec: IoSpec, length: number): number[] {
     if (length !== fixedProduct) throw fail();
     return spec.dims as number[];
   }
-  // With several open dimensions only the first may vary; the others are taken as 1.
   if (fixedProduct === 0 || length % fixedProduct !== 0) throw fail();
-  return spec.dims.map((d, i) => (isFixed(d) ? d : i === open[0] ? length / fixedProduct : 1));
+  const rest = length / fixedProduct;
+  // With several open dimensions (e.g. [N, H, W, 3]) flat values do not say which size is which:
+  // 192 values could be 64 images of 1x1 or 1 image of 8x8. Only "all of them 1" is unambiguous.
+  if (open.length > 1 && rest !== 1) {
+    throw new EdgeMlError('EDGEML_ONNX_INPUT_AMBIGUOUS', `input "${spec.name}": ${length} flat values for ${describeDims(spec.dims)} with ${open.length} open dimensions`, {
+      input: spec.name,
+      expected: describeDims(spec.dims),
+      count: length,
+    });
+  }
+  return spec.dims.map((d, i) => (isFixed(d) ? d : i === open[0] ? rest : 1));
+}
+
+const storageCtors = new Map<OnnxDtype, unknown>();
+/** The typed array class `allocate` uses for `dtype`. */
+function storageConstructor(dtype: OnnxDtype): unknown {
+  let ctor = storageCtors.get(dtype);
+  if (ctor === undefined) storageCtors.set(dtype, (ctor = allocate(dtype, 0).constructor));
+  return ctor;
 }
 
 /** Converts flat values to the storage of `dtype`, refusing what the dtype cannot hold. */
@@ -137,10 +155,13 @@ export function toStorage(values: ArrayLike<unknown>, dtype: OnnxDtype, input: s
     }
     return out;
   }
-  // Fast path: a typed array of exactly the storage type.
-  const out = allocate(dtype, n);
+  // Fast path: a typed array of exactly the storage type, used as it is when it is a whole buffer
+  // (nothing here writes into it; in the worker it is the request's own copy): one 5 MB input less
+  // to allocate and free per message, which glibc's free lists kept as a high-water mark.
+  const whole = ArrayBuffer.isView(values) && values.byteOffset === 0 && values.byteLength === values.buffer.byteLength && values.buffer instanceof ArrayBuffer;
+  const out = whole && values.constructor === storageConstructor(dtype) ? (values as unknown as TensorStorage) : allocate(dtype, n);
   if (ArrayBuffer.isView(values) && values.constructor === out.constructor && dtype !== 'float16' && dtype !== 'bool') {
-    (out as Float32Array).set(values as unknown as Float32Array);
+    if (out !== (values as unknown)) (out as Float32Array).set(values as unknown as Float32Array);
     if (forbidNaN && isFloatDtype(dtype)) {
       for (let i = 0; i < n; i++) if (!Number.isFinite((out as Float32Array)[i] as number)) throw nanError(input, i, (out as Float32Array)[i] as number);
     }
@@ -268,13 +289,8 @@ export function toTensor(spec: IoSpec, value: unknown, forbidNaN: boolean): Tens
     let dims: number[];
     if (rawDims === undefined || rawDims === null) dims = inferDims(spec, flat.length);
     else {
-      if (!Array.isArray(rawDims) || !rawDims.every((d) => Number.isInteger(d) && d >= 0)) {
-        throw new EdgeMlError('EDGEML_ONNX_INPUT_FORM', `input "${spec.name}": dims must be an array of non-negative integers`, {
-          reason: `input "${spec.name}": dims are not non-negative integers`,
-        });
-      }
-      dims = rawDims as number[];
-      if (product(dims) !== flat.length) throw shapeError(spec.name, `${product(dims)} values for dims ${describeDims(dims)}`, `${flat.length} values`);
+      // the one dims check of the package (src/lib/tensor-dims.ts): safe integers >= 0, product = data length
+      dims = checkDims(rawDims, flat.length, spec.name);
     }
     checkShape(spec, dims);
     return { dtype, dims: [...dims], data: toStorage(flat, dtype, spec.name, forbidNaN) };

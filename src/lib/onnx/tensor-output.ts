@@ -14,6 +14,8 @@ export interface JsonTensor {
   data: JsonValue[];
 }
 
+/** Below V8's limit for fast preallocated arrays (kInitialMaxFastElementArray, 100,000). */
+const PREALLOCATE_BELOW = 65536;
 const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 const MIN_SAFE = BigInt(Number.MIN_SAFE_INTEGER);
 
@@ -25,7 +27,10 @@ function jsonFloat(x: number): JsonValue {
 /** Converts raw tensor contents (as ORT returns them) to a JSON-safe tensor. */
 export function toJsonTensor(dtype: string, dims: readonly number[], data: ArrayLike<unknown>): JsonTensor {
   const n = data.length;
-  const out = new Array<JsonValue>(n);
+  // Preallocated only while small: V8 makes `new Array(n)` of 100,000 or more a dictionary (a hash
+  // table of boxed numbers: a 13M-value output took 7 s and ~500 MB). Filled in order from [], a
+  // big array stays a packed array of doubles (8 bytes a value).
+  const out: JsonValue[] = n < PREALLOCATE_BELOW ? new Array<JsonValue>(n) : [];
   switch (dtype) {
     case 'float32':
     case 'float64':

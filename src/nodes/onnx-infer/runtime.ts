@@ -15,6 +15,12 @@ import { numericSetting } from '../../lib/config-ranges';
 import type { SendFn, StatusSpec } from '../shared/runtime';
 import type { OnnxModelNode } from '../onnx-model/types';
 import { metricsRegistry } from '../../lib/metrics';
+import { checkInput, DEFAULT_MAX_INPUT_BYTES } from '../../lib/onnx/input-check';
+import { byteLimit } from '../../lib/onnx/model-paths';
+import type { EdgeMlSettings } from '../../lib/onnx/model-paths';
+
+/** Input bytes one request to the worker carries at most (a bigger input travels alone). */
+const MAX_REQUEST_BYTES = 16 * 1024 * 1024;
 
 interface OnnxInferDef extends NodeDef {
   model: string;
@@ -63,6 +69,7 @@ export = function (RED: NodeAPI): void {
       refuseConfig(RED, node, e);
       return;
     }
+    const maxInputBytes = byteLimit((RED.settings as unknown as EdgeMlSettings).edgeMl?.maxInputBytes, DEFAULT_MAX_INPUT_BYTES);
     const runOptions: RunOptions = {
       outputs: list(config.outputNames),
       featureOrder: list(config.features),
@@ -120,6 +127,7 @@ export = function (RED: NodeAPI): void {
         batchWindowMs,
         inFlight: 2,
         maxPerRequest: 16,
+        maxRequestBytes: MAX_REQUEST_BYTES,
       },
       async (payloads) => {
         // errors made by the onnx-model bundle keep their code: onInput recognises them by shape
@@ -187,7 +195,9 @@ export = function (RED: NodeAPI): void {
         return;
       }
       const payload = RED.util.getMessageProperty(m, property);
-      await new Promise<void>((resolve, reject) => queue.push({ msg, send, resolve, reject }, payload));
+      // checked here, alone: a message the worker cannot take fails by itself, never its batch
+      const bytes = checkInput(payload, maxInputBytes, property);
+      await new Promise<void>((resolve, reject) => queue.push({ msg, send, resolve, reject }, payload, bytes));
     });
 
     node.on('close', (_removed: boolean, done: () => void) => {

@@ -3,14 +3,14 @@
  * every onnx-infer node that uses it. Created on the first user, released when the last user leaves
  * or on redeploy. Watches the file and reloads it (checked, then swapped) when it changes.
  */
-import { readFileSync, watch } from 'node:fs';
+import { watch } from 'node:fs';
 import type { FSWatcher } from 'node:fs';
 import path from 'node:path';
 import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
 import { EdgeMlError } from '../../lib/errors';
 import { modelIdentity, readModelInfo } from '../../lib/onnx/model-file';
 import { registerMetricsEndpoint } from '../shared/admin';
-import { byteLimit, confineModelPath, DEFAULT_MODEL_INFO_MAX_BYTES, ModelFileRefused, modelDirs, readRegularFile } from '../../lib/onnx/model-paths';
+import { byteLimit, confineModelPath, DEFAULT_MODEL_INFO_MAX_BYTES, MODEL_LOAD_MAX_BYTES, ModelFileRefused, modelDirs, readRegularFile, readRegularFileSync } from '../../lib/onnx/model-paths';
 import type { EdgeMlSettings } from '../../lib/onnx/model-paths';
 import { inspectModelFile, liveModelSessions, liveSessionWorkers, ModelSession } from '../../lib/onnx/model-session';
 import type { ReloadOutcome } from '../../lib/onnx/model-session';
@@ -125,7 +125,7 @@ function onnxModel(RED: NodeAPI): void {
     // Read on demand, not cached: a hot reload may replace the bytes behind the same path.
     node.identify = (file: string): ModelIdentity | undefined => {
       try {
-        const bytes = readFileSync(file);
+        const bytes = readRegularFileSync(file, MODEL_LOAD_MAX_BYTES);
         return modelIdentity(file, bytes, readModelInfo(bytes));
       } catch {
         return undefined; // unreadable: the session reports why
@@ -179,7 +179,7 @@ function onnxModel(RED: NodeAPI): void {
       if (!file) return notFound();
       let bytes: Uint8Array;
       try {
-        bytes = await readRegularFile(file, byteLimit(settings.edgeMl?.modelInfoMaxBytes, DEFAULT_MODEL_INFO_MAX_BYTES));
+        bytes = await readRegularFile(file, byteLimit(settings.edgeMl?.modelInfoMaxBytes, DEFAULT_MODEL_INFO_MAX_BYTES), { noFollow: true });
       } catch (e) {
         if (e instanceof ModelFileRefused && e.refusal === 'too-large') return refuse(413, e);
         return notFound();
