@@ -32,6 +32,8 @@ export interface ReceiverOptions {
   onState?: (status: UpdateStatus) => void;
   /** While a transfer is open and nothing arrives for this long, report the missing chunks again (default 10 s). */
   stallMs?: number;
+  /** Largest update accepted, in bytes (default DEFAULT_MAX_UPDATE_BYTES, 256 MiB). */
+  maxUpdateBytes?: number;
 }
 
 export class UpdateReceiver {
@@ -143,6 +145,13 @@ export class UpdateReceiver {
       this.reject(manifest, e);
       return;
     }
+    try {
+      // too large, or no room on the disk: refused before a byte is received
+      this.store.admit(manifest, this.options.maxUpdateBytes);
+    } catch (e) {
+      this.reject(manifest, e);
+      return;
+    }
     this.transfer?.assembler.discard();
     this.transfer = { manifest, assembler: new ChunkAssembler(manifest, path.join(this.options.storeDir, '.incoming')) };
     this.counts.received++;
@@ -158,6 +167,13 @@ export class UpdateReceiver {
     } catch (e) {
       // refused on arrival: ask for it again; the active model keeps serving meanwhile
       const err = toEdgeMlError(e);
+      if (err.code === 'EDGEML_UPDATE_STORE_FULL') {
+        // the disk filled up meanwhile: asking again would not help
+        this.transfer = undefined;
+        t.assembler.discard();
+        this.reject(t.manifest, err);
+        return;
+      }
       this.report('receiving', t.manifest, { missing: t.assembler.missing(), code: err.code, reason: err.message });
       return;
     }
@@ -170,10 +186,10 @@ export class UpdateReceiver {
     const m = t.manifest;
     let stored: StoredModel | undefined;
     try {
-      const bytes = t.assembler.assemble();
+      // streamed from the chunk files into the store, size and sha256 checked before it lands
+      stored = t.assembler.storeInto(this.store);
       this.report('received', m);
       this.report('verified', m);
-      stored = this.store.write(m.name, m.version, m.sha256, bytes);
       await this.options.activate(stored);
       this.store.activate(stored);
       this.counts.active++;
