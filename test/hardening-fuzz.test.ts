@@ -184,6 +184,39 @@ const coded = (o: Outcome): void => {
 
 // ---- properties --------------------------------------------------------------------------------
 
+/**
+ * Loads one node of `type` per config, fuzzes messages (`fields` plus a random target node) into
+ * them, and checks each outcome (coded, never EDGEML_INTERNAL) and each output with `checkOutput`.
+ */
+async function fuzzNode(
+  t: { diagnostic(message: string): void },
+  type: string,
+  configs: Array<Record<string, unknown>>,
+  outputs: number,
+  fields: Record<string, fc.Arbitrary<unknown>>,
+  checkOutput: (out: Msg) => void,
+): Promise<Record<string, number>> {
+  const wires = Array.from({ length: outputs }, () => ['out']);
+  const nodes = configs.map((c, i) => ({ id: `${type}-${i}`, type, name: '', wires, ...c }));
+  await loadFlow([type], flow(nodes));
+  const h = harness();
+  const counts: Record<string, number> = {};
+  const input = fc.record({ node: fc.integer({ min: 0, max: configs.length - 1 }), ...fields }) as fc.Arbitrary<Record<string, unknown> & { node: number }>;
+  const { runs, seeds } = await fuzz(type, input, async ({ node, ...msg }) => {
+    const { outcome, outputs: got } = await h.send(`${type}-${node}`, msg);
+    noInternal(outcome);
+    coded(outcome);
+    tally(counts, outcome.kind === 'error' ? String(outcome.code) : 'ok');
+    got.forEach(checkOutput);
+  });
+  const summary = `fuzz ${type}: ${runs} cases, seeds ${seeds.join(', ')}; outcomes ${JSON.stringify(counts)}`;
+  t.diagnostic(summary);
+  console.log(summary);
+  return counts;
+}
+
+const withCard = maybe(fc.oneof({ weight: 5, arbitrary: card }, value));
+
 test('fuzz ml-format: published payloads are schema-valid (ajv), errors are coded, never EDGEML_INTERNAL', { timeout: 300_000 }, async (t) => {
   const configs: Array<Record<string, unknown>> = [
     { task: 'auto', topK: '3' },
@@ -192,35 +225,21 @@ test('fuzz ml-format: published payloads are schema-valid (ajv), errors are code
     { task: 'anomaly', threshold: '0.5', hysteresis: '0.1' },
     { task: 'auto', confidence: '0.6', topic: '{model}/{version}/{task}' },
   ];
-  const nodes = configs.map((c, i) => ({ id: `fmt${i}`, type: 'ml-format', name: '', wires: [['out'], ['out']], ...c }));
-  await loadFlow(['ml-format'], flow(nodes));
-  const h = harness();
-  const counts: Record<string, number> = {};
-  const input = fc.record({
-    node: fc.integer({ min: 0, max: configs.length - 1 }),
+  const fields = {
     payload: tensors,
-    modelCard: maybe(fc.oneof({ weight: 5, arbitrary: card }, value)),
+    modelCard: withCard,
     model: maybe(fc.record({ name: fc.oneof(fc.string({ maxLength: 4 }), value), version: value, sha256: fc.oneof(fc.constant('ab'.repeat(32)), value) }, { requiredKeys: [] })),
     inferenceMs: maybe(value),
     features: maybe(features),
+  };
+  const counts = await fuzzNode(t, 'ml-format', configs, 2, fields, (out) => {
+    const p = out.payload as Record<string, unknown>;
+    const isEvent = typeof p?.event === 'string';
+    const validate = isEvent ? validateEvent : validatePayload;
+    assert.ok(validate(p), `${isEvent ? 'event' : 'payload'} breaks the schema: ${ajv.errorsText(validate.errors)}\n${JSON.stringify(p)}`);
+    assert.ok(typeof out.topic === 'string' && out.topic.length > 0, 'a topic');
   });
-  const { runs, seeds } = await fuzz('ml-format', input, async ({ node, ...msg }) => {
-    const { outcome, outputs } = await h.send(`fmt${node}`, msg);
-    noInternal(outcome);
-    coded(outcome);
-    tally(counts, outcome.kind === 'error' ? String(outcome.code) : 'ok');
-    for (const out of outputs) {
-      const p = out.payload as Record<string, unknown>;
-      const isEvent = typeof p?.event === 'string';
-      const valid = isEvent ? validateEvent(p) : validatePayload(p);
-      assert.ok(valid, `${isEvent ? 'event' : 'payload'} breaks the schema: ${ajv.errorsText(isEvent ? validateEvent.errors : validatePayload.errors)}\n${JSON.stringify(p)}`);
-      assert.equal(typeof out.topic, 'string');
-      assert.ok((out.topic as string).length > 0);
-    }
-  });
-  t.diagnostic(`ml-format: ${runs} cases, seeds ${seeds.join(', ')}; outcomes ${JSON.stringify(counts)}`);
-  console.log(`fuzz ml-format: ${runs} cases, seeds ${seeds.join(', ')}; outcomes ${JSON.stringify(counts)}`);
-  assert.ok((counts.ok ?? 0) > runs / 20, 'enough cases are formatted, not just refused');
+  assert.ok((counts.ok ?? 0) > (RUNS * SEEDS.length) / 20, 'enough cases are formatted, not just refused');
 });
 
 test('fuzz ml-guard: errors are coded, never EDGEML_INTERNAL; a replaced value is always a finite number', { timeout: 300_000 }, async (t) => {
@@ -229,29 +248,16 @@ test('fuzz ml-guard: errors are coded, never EDGEML_INTERNAL; a replaced value i
     { features: 'a,b,c', rules: [{ feature: 'a', min: '0', max: '10', default: '5', maxDelta: '3' }], stuckSamples: '3', staleMs: '1000', policies: { range: 'replace', spike: 'replace', nan: 'replace', type: 'flag', count: 'route' }, replaceWith: { range: 'clamp', spike: 'clamp', nan: 'default' } },
     { features: '', rules: [], policies: { range: 'replace', missing: 'replace', null: 'flag' }, replaceWith: { range: 'clamp', missing: 'last' } },
   ];
-  const nodes = configs.map((c, i) => ({ id: `g${i}`, type: 'ml-guard', name: '', wires: [['out'], ['out']], ...c }));
-  await loadFlow(['ml-guard'], flow(nodes));
-  const h = harness();
-  const counts: Record<string, number> = {};
-  const input = fc.record({
-    node: fc.integer({ min: 0, max: configs.length - 1 }),
+  const fields = {
     payload: features,
-    modelCard: maybe(fc.oneof({ weight: 5, arbitrary: card }, value)),
+    modelCard: withCard,
     timestamp: maybe(fc.oneof(value, fc.date({ noInvalidDate: true }).map((d) => d.toISOString()))),
     command: maybe(fc.constantFrom('stats', 'reset-stats', 'other')),
+  };
+  await fuzzNode(t, 'ml-guard', configs, 2, fields, (out) => {
+    const issues = (out.guard as { issues?: Array<{ replacedWith?: unknown }> } | undefined)?.issues ?? [];
+    for (const i of issues) if ('replacedWith' in i) assert.ok(typeof i.replacedWith === 'number' && Number.isFinite(i.replacedWith), `replaced with ${String(i.replacedWith)}`);
   });
-  const { runs, seeds } = await fuzz('ml-guard', input, async ({ node, ...msg }) => {
-    const { outcome, outputs } = await h.send(`g${node}`, msg);
-    noInternal(outcome);
-    coded(outcome);
-    tally(counts, outcome.kind === 'error' ? String(outcome.code) : 'ok');
-    for (const out of outputs) {
-      const issues = (out.guard as { issues?: Array<{ replacedWith?: unknown }> } | undefined)?.issues ?? [];
-      for (const i of issues) if ('replacedWith' in i) assert.ok(typeof i.replacedWith === 'number' && Number.isFinite(i.replacedWith), `replaced with ${String(i.replacedWith)}`);
-    }
-  });
-  t.diagnostic(`ml-guard: ${runs} cases; outcomes ${JSON.stringify(counts)}`);
-  console.log(`fuzz ml-guard: ${runs} cases, seeds ${seeds.join(', ')}; outcomes ${JSON.stringify(counts)}`);
 });
 
 test('fuzz ml-drift: errors are coded, never EDGEML_INTERNAL; reports survive JSON', { timeout: 300_000 }, async (t) => {
@@ -260,23 +266,6 @@ test('fuzz ml-drift: errors are coded, never EDGEML_INTERNAL; reports survive JS
     { reference: 'card', window: '3', mode: 'sliding', step: '1', predictionProperty: 'prediction', features: 'a,b' },
     { reference: 'samples', referenceSamples: '3', window: '3' },
   ];
-  const nodes = configs.map((c, i) => ({ id: `d${i}`, type: 'ml-drift', name: '', wires: [['out']], ...c }));
-  await loadFlow(['ml-drift'], flow(nodes));
-  const h = harness();
-  const counts: Record<string, number> = {};
-  const input = fc.record({
-    node: fc.integer({ min: 0, max: configs.length - 1 }),
-    payload: features,
-    modelCard: maybe(fc.oneof({ weight: 6, arbitrary: card }, value)),
-    prediction: maybe(value),
-  });
-  const { runs, seeds } = await fuzz('ml-drift', input, async ({ node, ...msg }) => {
-    const { outcome, outputs } = await h.send(`d${node}`, msg);
-    noInternal(outcome);
-    coded(outcome);
-    tally(counts, outcome.kind === 'error' ? String(outcome.code) : 'ok');
-    for (const out of outputs) assert.doesNotThrow(() => JSON.stringify(out.payload));
-  });
-  t.diagnostic(`ml-drift: ${runs} cases; outcomes ${JSON.stringify(counts)}`);
-  console.log(`fuzz ml-drift: ${runs} cases, seeds ${seeds.join(', ')}; outcomes ${JSON.stringify(counts)}`);
+  const fields = { payload: features, modelCard: maybe(fc.oneof({ weight: 6, arbitrary: card }, value)), prediction: maybe(value) };
+  await fuzzNode(t, 'ml-drift', configs, 1, fields, (out) => assert.doesNotThrow(() => JSON.stringify(out.payload)));
 });
