@@ -7,6 +7,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync
 import path from 'node:path';
 import { EdgeMlError } from '../errors';
 import { sha256Hex, type UpdateManifest } from './manifest';
+import { asStoreError, checkAssembled, type ModelStore, type StoredModel } from './store';
 
 export type ChunkResult = 'stored' | 'duplicate';
 
@@ -47,7 +48,12 @@ export class ChunkAssembler {
       throw new EdgeMlError('EDGEML_UPDATE_CHUNK_INVALID', `chunk ${index} does not match its sha256`, { index, reason: 'sha256' });
     }
     const file = path.join(this.dir, String(index));
-    writeFileSync(file + '.tmp', bytes);
+    try {
+      writeFileSync(file + '.tmp', bytes); // writes every byte or throws (ENOSPC on a full disk)
+    } catch (e) {
+      rmSync(file + '.tmp', { force: true });
+      throw asStoreError(e, m);
+    }
     renameSync(file + '.tmp', file);
     this.have.add(index);
     return 'stored';
@@ -63,27 +69,33 @@ export class ChunkAssembler {
     return this.have.size === this.manifest.chunks;
   }
 
-  /** The whole file, checked against the manifest's size and sha256. */
-  assemble(): Buffer {
+  /** Bytes of the chunks received so far (they already take space on the disk). */
+  get receivedBytes(): number {
+    const m = this.manifest;
+    let bytes = 0;
+    for (const i of this.have) bytes += i === m.chunks - 1 ? m.size - m.chunkSize * (m.chunks - 1) : m.chunkSize;
+    return bytes;
+  }
+
+  private *parts(): Generator<Buffer> {
     if (!this.isComplete()) {
       throw new EdgeMlError('EDGEML_UPDATE_INCOMPLETE', `${this.missing().length} chunks are still missing`, { missing: this.missing().length });
     }
-    const parts: Buffer[] = [];
-    for (let i = 0; i < this.manifest.chunks; i++) parts.push(readFileSync(path.join(this.dir, String(i))));
-    const bytes = Buffer.concat(parts);
-    if (bytes.length !== this.manifest.size) {
-      throw new EdgeMlError('EDGEML_UPDATE_SIZE_MISMATCH', `assembled ${bytes.length} bytes, manifest says ${this.manifest.size}`, {
-        size: bytes.length,
-        expected: this.manifest.size,
-      });
-    }
-    const hash = sha256Hex(bytes);
-    if (hash !== this.manifest.sha256) {
-      throw new EdgeMlError('EDGEML_UPDATE_HASH_MISMATCH', `assembled file has sha256 ${hash}, manifest says ${this.manifest.sha256}`, {
-        sha256: hash,
-        expected: this.manifest.sha256,
-      });
-    }
+    for (let i = 0; i < this.manifest.chunks; i++) yield readFileSync(path.join(this.dir, String(i)));
+  }
+
+  /**
+   * Streams the chunks into the model store, one chunk in memory at a time; the file lands only when
+   * every write succeeded and its size and sha256 match the manifest.
+   */
+  storeInto(store: ModelStore): StoredModel {
+    return store.writeVerified(this.manifest, this.parts());
+  }
+
+  /** The whole file in memory, checked against the manifest's size and sha256 (tests; the receiver streams with storeInto). */
+  assemble(): Buffer {
+    const bytes = Buffer.concat([...this.parts()]);
+    checkAssembled(this.manifest, bytes.length, sha256Hex(bytes));
     return bytes;
   }
 

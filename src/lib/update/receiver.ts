@@ -40,6 +40,8 @@ export interface ReceiverOptions {
   unsubscribe?: (filter: string) => void;
   /** The clock for manifest expiry (tests). */
   now?: () => number;
+  /** Largest update accepted, in bytes (default DEFAULT_MAX_UPDATE_BYTES, 256 MiB). */
+  maxUpdateBytes?: number;
 }
 
 export class UpdateReceiver {
@@ -219,6 +221,13 @@ export class UpdateReceiver {
       return;
     }
     if (admission === 'ignore') return;
+    try {
+      // too large, or no room on the disk: refused before a byte is received
+      this.store.admit(manifest, this.options.maxUpdateBytes);
+    } catch (e) {
+      this.reject(manifest, e);
+      return;
+    }
     if (admission === 'accept') this.store.recordSequence(manifest.name, { sequence: manifestSequence(manifest), sha256: manifest.sha256, settled: false });
     const assembler = this.openTransfer(manifest);
     this.counts.received++;
@@ -234,6 +243,13 @@ export class UpdateReceiver {
     } catch (e) {
       // refused on arrival: ask for it again; the active model keeps serving meanwhile
       const err = toEdgeMlError(e);
+      if (err.code === 'EDGEML_UPDATE_STORE_FULL') {
+        // the disk filled up meanwhile: asking again would not help
+        this.transfer = undefined;
+        t.assembler.discard();
+        this.reject(t.manifest, err);
+        return;
+      }
       this.report('receiving', t.manifest, { missing: t.assembler.missing(), code: err.code, reason: err.message });
       return;
     }
@@ -245,10 +261,10 @@ export class UpdateReceiver {
     const m = t.manifest;
     let stored: StoredModel | undefined;
     try {
-      const bytes = t.assembler.assemble();
+      // streamed from the chunk files into the store, size and sha256 checked before it lands
+      stored = t.assembler.storeInto(this.store);
       this.report('received', m);
       this.report('verified', m);
-      stored = this.store.write(m.name, m.version, m.sha256, bytes);
       await this.options.activate(stored);
       this.store.activate(stored);
       this.counts.active++;

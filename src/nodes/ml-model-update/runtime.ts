@@ -16,6 +16,8 @@ import type { MqttBrokerNode } from '../shared/mqtt-broker';
 import type { OnnxModelNode } from '../onnx-model/types';
 import { onInput, setStatus, statusWords, refuseConfig } from '../shared/runtime';
 import { numericSetting } from '../../lib/config-ranges';
+import { edgeMlSetting } from '../shared/settings';
+import { DEFAULT_MAX_UPDATE_BYTES } from '../../lib/update/store';
 
 interface UpdateNodeDef extends NodeDef {
   broker: string;
@@ -90,6 +92,7 @@ export = function register(RED: NodeAPI): void {
     const receiver = new UpdateReceiver({
       deviceId,
       groups,
+      maxUpdateBytes: edgeMlSetting(RED, 'maxUpdateBytes', DEFAULT_MAX_UPDATE_BYTES),
       // one folder per device id, so several device flows in one runtime never share files
       storeDir: path.join(userDir, 'edge-ml', 'updates', deviceId),
       prefix,
