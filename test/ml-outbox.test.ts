@@ -198,3 +198,63 @@ describe('ml-outbox node with a broker that goes away', () => {
     assert.ok(!got.some((m) => m.topic === 'outbox/held' && m.payload === 'm0'));
   });
 });
+
+describe('ml-outbox node with a frozen broker (connected, no acks)', () => {
+  let broker: TestBroker;
+  let sub: MqttClient;
+  const got = new Set<string>();
+  const wake: Array<() => void> = [];
+
+  before(async () => {
+    broker = await startBroker();
+    sub = await mqtt.connectAsync(broker.url, { clientId: `outbox-frozen-${process.pid}`, reconnectPeriod: 200 });
+    sub.on('message', (_t, payload) => {
+      got.add(payload.toString());
+      for (const w of wake.splice(0)) w();
+    });
+    await sub.subscribeAsync('frozen/#', { qos: 1 });
+  });
+
+  after(async () => {
+    await helper.unload();
+    await sub?.endAsync(true);
+    await broker?.stop();
+  });
+
+  it('hands at most maxInFlight messages to the MQTT client, says so in the status, and fills its own hold instead', async (t) => {
+    if (!broker.freeze) return t.skip('needs mosquitto (SIGSTOP)');
+    const flow: FlowNode[] = [
+      { id: 'tab', type: 'tab', label: 'frozen' },
+      { id: 'br', type: 'mqtt-broker', broker: '127.0.0.1', port: String(broker.port), clientid: '', autoConnect: true, usetls: false, protocolVersion: '4', keepalive: '60', cleansession: true },
+      { id: 'box', type: 'ml-outbox', z: 'tab', broker: 'br', topic: 'frozen/x', qos: '1', retain: false, capacity: '20', maxInFlight: '5', overflow: 'drop-oldest', wires: [] },
+      { id: 'catcher', type: 'catch', z: 'tab', scope: ['box'], uncaught: false, wires: [['caught']] },
+      { id: 'caught', type: 'helper', z: 'tab', wires: [] },
+      { id: 'completer', type: 'complete', z: 'tab', scope: ['box'], uncaught: false, wires: [['completed']] },
+      { id: 'completed', type: 'helper', z: 'tab', wires: [] },
+    ];
+    await helper.load([nodeModule('ml-outbox'), coreMqtt], flow, {});
+    await nextStatus('box', (s) => s.fill === 'green');
+    broker.freeze();
+    const sent = 30;
+    const inFlight = 5;
+    const capacity = 20;
+    const dropped = nextMessages('caught', sent - inFlight - capacity);
+    // the key where the test runtime has no catalogue, the English text where it has
+    const awaiting = nextStatus('box', (s) => s.fill === 'yellow' && /no acks|status\.awaiting/.test(s.text ?? ''));
+    for (let i = 0; i < sent; i++) inject('box', { payload: `f${i}` });
+    const errors = await dropped;
+    assert.ok(errors.every((m) => (m.error as { code: string }).code === 'EDGEML_OUTBOX_OVERFLOW'));
+    await awaiting;
+    const client = (getNode('br') as unknown as { client: { outgoing: Record<string, unknown>; queue: unknown[]; connected: boolean } }).client;
+    assert.equal(client.connected, true, 'the connection is up');
+    assert.equal(Object.keys(client.outgoing).length, inFlight, 'the MQTT client holds only the in-flight ones');
+    assert.equal(client.queue.length, 0, 'nothing in the MQTT client queue');
+    const completed = nextMessages('completed', sent - errors.length, 30000);
+    broker.thaw!();
+    await completed;
+    // drop-oldest dropped the oldest held ones: f5..f9 (f0..f4 were in flight)
+    const want = Array.from({ length: sent }, (_, i) => `f${i}`).filter((_, i) => i < inFlight || i >= inFlight + (sent - inFlight - capacity));
+    while (want.some((w) => !got.has(w))) await new Promise<void>((resolve) => wake.push(resolve));
+    assert.deepEqual([...got].filter((g) => !want.includes(g)), [], 'nothing dropped was published');
+  });
+});

@@ -20,6 +20,9 @@ export interface TestBroker {
   /** Stops the broker process/server but keeps its port and persistence for up(). */
   down(): Promise<void>;
   up(): Promise<void>;
+  /** mosquitto only: SIGSTOP, so connections stay up and nothing is acknowledged; thaw() resumes. */
+  freeze?(): void;
+  thaw?(): void;
 }
 
 export function hasMosquitto(): boolean {
@@ -64,6 +67,7 @@ async function startMosquitto(port: number, persistent: boolean): Promise<TestBr
     if (!c || c.exitCode !== null) return;
     await new Promise<void>((resolve) => {
       c.once('exit', () => resolve());
+      c.kill('SIGCONT'); // a frozen broker cannot handle SIGTERM
       c.kill('SIGTERM');
     });
   };
@@ -82,6 +86,8 @@ async function startMosquitto(port: number, persistent: boolean): Promise<TestBr
     },
     down: stop,
     up: start,
+    freeze: () => void child?.kill('SIGSTOP'),
+    thaw: () => void child?.kill('SIGCONT'),
   };
 }
 
