@@ -22,6 +22,9 @@ export interface TestBroker {
   /** Stops the broker process/server but keeps its port and persistence for up(). */
   down(): Promise<void>;
   up(): Promise<void>;
+  /** mosquitto only: SIGSTOP, so connections stay up and nothing is acknowledged; thaw() resumes. */
+  freeze?(): void;
+  thaw?(): void;
 }
 
 export function hasMosquitto(): boolean {
@@ -68,6 +71,7 @@ async function startMosquitto(port: number, persistent: boolean, extra = ''): Pr
     if (!c || c.exitCode !== null) return;
     await new Promise<void>((resolve) => {
       c.once('exit', () => resolve());
+      c.kill('SIGCONT'); // a frozen broker cannot handle SIGTERM
       c.kill('SIGTERM');
     });
   };
@@ -89,6 +93,8 @@ async function startMosquitto(port: number, persistent: boolean, extra = ''): Pr
     },
     down: stop,
     up: start,
+    freeze: () => void child?.kill('SIGSTOP'),
+    thaw: () => void child?.kill('SIGCONT'),
   };
 }
 

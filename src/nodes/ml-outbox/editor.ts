@@ -10,6 +10,8 @@ interface OutboxProps extends EditorNodeProperties {
   qos: string;
   retain: boolean;
   capacity: number;
+  maxMiB: string;
+  maxInFlight: string;
   overflow: string;
 }
 
@@ -28,6 +30,8 @@ RED.nodes.registerType<OutboxProps>('ml-outbox', {
     qos: { value: '1', validate: inRangeOf('ml-outbox', 'qos') },
     retain: { value: false },
     capacity: { value: 10000, required: true, validate: inRangeOf('ml-outbox', 'capacity') },
+    maxMiB: { value: '64', validate: inRangeOf('ml-outbox', 'maxMiB', true) },
+    maxInFlight: { value: '100', validate: inRangeOf('ml-outbox', 'maxInFlight', true) },
     overflow: { value: 'drop-oldest', validate: oneOf(['drop-oldest', 'drop-newest']) },
   },
   label: function () {

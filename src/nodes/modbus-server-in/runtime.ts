@@ -18,7 +18,7 @@ import {
   isMemoryArea,
   parseFlowWrite,
 } from '../../lib/modbus-server';
-import { onInput, setStatus, statusWords, toNodeError } from '../shared/runtime';
+import { onInput, setStatus, statusWords, toNodeError, noteActivity } from '../shared/runtime';
 import { numericSetting, type SettingOf } from '../../lib/config-ranges';
 
 interface ModbusServerInDef extends NodeDef {
@@ -140,6 +140,7 @@ export = function (RED: NodeAPI): void {
       setStatus(RED, node, 'loading', 'modbus-server-in.status.starting');
       s.on('write', (event) => {
         writesInWindow++;
+        noteActivity(); // the master has its answer: a closing flow lets this write through first
         if (assembler && event.area === 'holding') {
           const outcome = assembler.noteWrite(event.address, event.quantity);
           if (outcome.belongs) {
@@ -183,6 +184,9 @@ export = function (RED: NodeAPI): void {
       memory.writeFromFlow(write.area, write.address, write.values);
     });
 
+    // On close the server stops taking requests at once (listener and connections closed), so no
+    // write is answered after this; the writes already answered are in the flow and pass the
+    // package's nodes after this one, which close only once the flow is quiet (whenQuiet).
     node.on('close', (_removed: boolean, done: () => void) => {
       if (statusTimer) clearInterval(statusTimer);
       assembler?.dispose();

@@ -10,7 +10,7 @@ import type { OverflowPolicy } from '../../lib/onnx/infer-queue';
 import { fromWire } from '../../lib/onnx/model-session';
 import type { ModelSession } from '../../lib/onnx/model-session';
 import type { RunOptions } from '../../lib/onnx/protocol';
-import { NodeStatus, onInput, setStatus, statusWords, refuseConfig } from '../shared/runtime';
+import { NodeStatus, onInput, setStatus, statusWords, refuseConfig, whenQuiet } from '../shared/runtime';
 import { numericSetting } from '../../lib/config-ranges';
 import type { SendFn, StatusSpec } from '../shared/runtime';
 import type { OnnxModelNode } from '../onnx-model/types';
@@ -200,7 +200,9 @@ export = function (RED: NodeAPI): void {
       await new Promise<void>((resolve, reject) => queue.push({ msg, send, resolve, reject }, payload, bytes));
     });
 
-    node.on('close', (_removed: boolean, done: () => void) => {
+    node.on('close', async (_removed: boolean, done: () => void) => {
+      // what is already in the flow (queued here or on its way) is inferred before the queue closes
+      await whenQuiet();
       status.close();
       queue.close();
       session.off('state', onState);

@@ -17,7 +17,7 @@ import type { ReloadOutcome } from '../../lib/onnx/model-session';
 import type { ModelIdentity } from '../../lib/metrics';
 import type { OnnxModelDef, OnnxModelNode } from './types';
 import { resolveModelPath } from './types';
-import { logErrorsAsText, toNodeError } from '../shared/runtime';
+import { logErrorsAsText, toNodeError, whenQuiet } from '../shared/runtime';
 import { numericSetting } from '../../lib/config-ranges';
 import { metricsRegistry } from '../../lib/metrics';
 
@@ -150,7 +150,10 @@ function onnxModel(RED: NodeAPI): void {
     node.on('close', (removed: boolean, done: () => void) => {
       // A deleted model's counters would otherwise stay in the process-wide registry for good.
       if (removed) metricsRegistry().removeModel(node.id);
-      release().then(done, done);
+      // the session serves what is still in the flow (a write already answered) before it goes
+      whenQuiet()
+        .then(release)
+        .then(done, done);
     });
   }
 

@@ -166,7 +166,81 @@ export function logErrorsAsText(node: Node): void {
   });
 }
 
+/**
+ * Messages inside this package's nodes, process-wide (every node is bundled on its own, so the
+ * count lives on globalThis): how many inputs are not done yet, and when the last one finished or
+ * a message was sent. A closing node waits for this to be quiet, so what is already in the flow
+ * (a write modbus-server-in has answered) passes the nodes after it before they stop.
+ */
+interface Activity {
+  pending: number;
+  last: number;
+}
+const ACTIVITY_KEY = Symbol.for('node-red-contrib-edge-ml.activity');
+function activity(): Activity {
+  const g = globalThis as unknown as Record<symbol, Activity | undefined>;
+  return (g[ACTIVITY_KEY] ??= { pending: 0, last: 0 });
+}
+
+/** Marks a message sent outside an input handler (a Modbus write, a frame): the flow is busy. */
+export function noteActivity(): void {
+  activity().last = Date.now();
+}
+
+/** No input pending and none finished (or sent) for this long: what was in the flow has passed. */
+export const QUIET_MS = 100;
+/** The longest a closing node waits for the flow to drain (Node-RED's close timeout is 15 s). */
+export const DRAIN_MS = 5000;
+
+/** Resolves when no message is inside this package's nodes and none moved for QUIET_MS, or after `budgetMs`. */
+export function whenQuiet(budgetMs = DRAIN_MS): Promise<void> {
+  const until = Date.now() + budgetMs;
+  return new Promise((resolve) => {
+    const check = (): void => {
+      const a = activity();
+      const now = Date.now();
+      const quietFor = now - a.last;
+      if ((a.pending === 0 && quietFor >= QUIET_MS) || now >= until) resolve();
+      else setTimeout(check, Math.max(5, Math.min(QUIET_MS - quietFor, until - now, QUIET_MS)));
+    };
+    check();
+  });
+}
+
 export type SendFn = (msg: NodeMessage | Array<NodeMessage | NodeMessage[] | null>) => void;
+
+/** The package's nodes with an input handler, by id, process-wide (until their close finishes). */
+const NODES_KEY = Symbol.for('node-red-contrib-edge-ml.nodes');
+function liveNodes(): Map<string, Node> {
+  const g = globalThis as unknown as Record<symbol, Map<string, Node> | undefined>;
+  return (g[NODES_KEY] ??= new Map());
+}
+
+/**
+ * What a closing node sends: delivered to each wired node of this package that is still closing
+ * (Node-RED's router has already dropped the stopping flow's nodes). Wires to other nodes (core
+ * nodes close at once) cannot be served. Further targets of one message get a copy, as in Node-RED.
+ */
+function closingSend(RED: NodeAPI, node: Node, out: NodeMessage | Array<NodeMessage | NodeMessage[] | null>): void {
+  const wires = ((node as unknown as { wires?: string[][] }).wires ?? []) as string[][];
+  const outputs = Array.isArray(out) ? out : [out];
+  const nodes = liveNodes();
+  outputs.forEach((port, i) => {
+    if (port === null || port === undefined) return;
+    const msgs = Array.isArray(port) ? port : [port];
+    let first = true;
+    for (const target of wires[i] ?? []) {
+      const to = nodes.get(target);
+      if (!to) continue;
+      for (const m of msgs) {
+        const copy = first ? m : RED.util.cloneMessage(m);
+        noteActivity();
+        setImmediate(() => to.receive(copy));
+      }
+      first = false;
+    }
+  });
+}
 export type DoneFn = (err?: Error) => void;
 
 /**
@@ -195,10 +269,38 @@ export function onInput(
   node: Node,
   handler: (msg: NodeMessageInFlow, send: SendFn) => void | Promise<void>,
   onError?: (err: EdgeMlError, msg: NodeMessageInFlow) => void,
+  /** false for a sink whose done() waits on something else (ml-outbox: the broker's ack). */
+  tracked = true,
 ): void {
   const maxDepth = edgeMlSetting(RED, 'maxMessageDepth', DEFAULT_MAX_MESSAGE_DEPTH);
   logErrorsAsText(node);
-  node.on('input', (msg: NodeMessageInFlow, send: SendFn, done: DoneFn) => {
+  // A closing node keeps taking messages until the flow is quiet (see whenQuiet). Node-RED no
+  // longer routes what a stopping flow sends, so meanwhile this node hands its output straight
+  // to the package's nodes it is wired to (closingSend).
+  const nodes = liveNodes();
+  nodes.set(node.id, node);
+  let closing = false;
+  node.on('close', (_removed: boolean, done: () => void) => {
+    closing = true;
+    void whenQuiet().then(() => {
+      if (nodes.get(node.id) === node) nodes.delete(node.id);
+      done();
+    });
+  });
+  node.on('input', (msg: NodeMessageInFlow, nodeRedSend: SendFn, rawDone: DoneFn) => {
+    const send: SendFn = (out) => (closing ? closingSend(RED, node, out) : nodeRedSend(out));
+    const a = activity();
+    if (tracked) a.pending++;
+    else a.last = Date.now();
+    let finished = false;
+    const done: DoneFn = (err?: Error) => {
+      if (!finished) {
+        finished = true;
+        if (tracked) a.pending--;
+        a.last = Date.now();
+      }
+      rawDone(err);
+    };
     const fail = (e: unknown): void => {
       const err = toNodeError(RED, e);
       try {
