@@ -9,21 +9,14 @@
  */
 import { test, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import fc from 'fast-check';
-import Ajv2020 from 'ajv/dist/2020';
-import addFormats from 'ajv-formats';
-import { getNode, loadFlow, ROOT, unloadFlow, type FlowNode, type Msg } from './helpers/flow';
+import { getNode, loadFlow, unloadFlow, type FlowNode, type Msg } from './helpers/flow';
+import { ajv, validateEvent, validatePayload } from './helpers/schemas';
 
 const RUNS = Number(process.env.EDGEML_FUZZ_RUNS ?? 1500);
 const FIXED_SEED = 160_016;
 const SEEDS = process.env.EDGEML_FUZZ_SEED ? [Number(process.env.EDGEML_FUZZ_SEED)] : [FIXED_SEED, Math.floor(Math.random() * 2 ** 31)];
 
-const ajv = new Ajv2020({ strict: false, allErrors: true });
-addFormats(ajv);
-const validatePayload = ajv.compile(JSON.parse(readFileSync(path.join(ROOT, 'schemas', 'ml-format-payload.schema.json'), 'utf8')) as object);
-const validateEvent = ajv.compile(JSON.parse(readFileSync(path.join(ROOT, 'schemas', 'ml-format-event.schema.json'), 'utf8')) as object);
 
 afterEach(() => unloadFlow());
 
