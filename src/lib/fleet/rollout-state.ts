@@ -114,7 +114,17 @@ export interface WaveState {
   gates?: GateResult[];
 }
 
-export type DeviceOutcome = 'pending' | 'sent' | 'active' | 'healthy' | 'unhealthy' | 'rejected' | 'rolled-back' | 'silent' | 'skipped';
+export type DeviceOutcome =
+  | 'pending'
+  | 'sent'
+  | 'active'
+  | 'healthy'
+  | 'unhealthy'
+  | 'rejected'
+  | 'rolling-back'
+  | 'rolled-back'
+  | 'silent'
+  | 'skipped';
 
 export interface DeviceResult {
   wave: number;
@@ -150,6 +160,8 @@ export interface RolloutManifestBase {
   sequence: number;
   expiresAt?: string;
   downgrade?: boolean;
+  /** The manifests are signed: a resumed publisher needs the private key. */
+  signed?: boolean;
 }
 
 export interface RolloutState {
@@ -171,6 +183,10 @@ export interface RolloutState {
   halt?: RolloutHalt;
   /** Free text on why a rollout was aborted or could not go on. */
   reason?: string;
+  /** The publisher process driving the rollout, refreshed every heartbeat. */
+  engine?: { host: string; pid: number; at: string };
+  /** ts of the last control message applied (each applies once). */
+  controlTs?: string;
   updatedAt: string;
 }
 
