@@ -1,10 +1,11 @@
 /**
- * `npm run bench fleet` -> bench/results/fleet.json: a 1 MB and a 10 MB model rolled out to 1,000
- * simulated devices (4 processes) in 4 waves (1 %, 10 %, 50 %, 100 % cumulative) through a real
- * mosquitto. Per rollout: time per wave and in total, bytes the broker received and sent (against
- * the model size and devices x model size: the baselines of the same run), peak RSS of the broker
- * and of the publisher (against the same publisher process idle). Bounded: each wave times out
- * after 5 minutes, the fleet is fixed at EDGEML_FLEET_BENCH_DEVICES (default 1000).
+ * `npm run bench fleet` -> bench/results/fleet.json: a 1 MB and a 10 MB model rolled out by the
+ * rollout engine to 1,000 simulated devices (4 processes) in 4 waves (1 %, 10 %, 50 %, 100 %
+ * cumulative, 3 s soak each) through a real mosquitto, then a bad model halted at the canary.
+ * Figures against baselines of the same run: broker bytes against the model size and devices x
+ * model size (less the idle fleet's reporting), publisher peak RSS against the same process idle.
+ * Bounded: waves time out (update 10 min, rollback 2 min), the fleet is EDGEML_FLEET_BENCH_DEVICES
+ * (default 1000) devices.
  */
 import { runFleetBench } from './fleet';
 import { writeResults } from './util';
@@ -15,12 +16,15 @@ export async function run(): Promise<void> {
     devices,
     processes: 4,
     sizes: [1_000_000, 10_000_000],
-    waves: [0.01, 0.1, 0.5, 1],
-    waveTimeoutMs: 300_000,
+    waves: ['1%', '10%', '50%', '100%'],
+    soakMs: 3000,
+    reportMs: 2000,
+    bad: true,
     log: (line) => console.log(`  ${line}`),
   });
-  const bad = result.rollouts.some((r) => r.serving !== devices || r.waves.some((w) => w.rejected > 0));
-  if (bad) throw new Error(`not every device took the model: ${JSON.stringify(result.rollouts.map((r) => r.serving))}`);
   const file = writeResults('fleet.json', 'rollout', result);
   console.log(`  -> ${file}`);
+  const wrong = result.rollouts.filter((r) => r.status !== 'completed' || r.serving !== devices);
+  if (wrong.length) throw new Error(`a good rollout did not complete on every device: ${JSON.stringify(wrong.map((r) => [r.status, r.serving]))}`);
+  if (result.badModel && (result.badModel.receivedBeyondCanary !== 0 || result.badModel.servingBad !== 0)) throw new Error(`the bad model went beyond the canary: ${JSON.stringify(result.badModel)}`);
 }
