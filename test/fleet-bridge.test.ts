@@ -13,6 +13,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import mqtt from 'mqtt';
+import { parsePlan } from '../src/lib/fleet/plan';
+import { RolloutEngine } from '../src/lib/fleet/rollout';
+import { FleetSimulator, simModel } from '../src/lib/fleet/simulator';
 import type { FleetSnapshot } from '../src/lib/monitor/fleet';
 import { hasMosquitto, startBridgedBrokers } from './helpers/bridge';
 import { ROOT } from './helpers/flow';
@@ -87,4 +90,55 @@ test('an update published on the central broker reaches devices on the bridged s
   const retained = new Promise<Buffer>((resolve) => site.on('message', (topic, payload, packet) => packet.retain && topic === 'edge-ml/update/line-1/manifest' && resolve(payload)));
   await site.subscribeAsync('edge-ml/update/line-1/manifest', { qos: 1 });
   assert.equal((JSON.parse((await retained).toString()) as { sha256: string }).sha256, sha2);
+});
+
+test('a staged rollout driven on the central broker completes on simulated devices behind the bridge; the fleet view follows it', { skip: !hasMosquitto() && 'mosquitto is not installed' }, async (t) => {
+  const brokers = await startBridgedBrokers();
+  t.after(() => brokers.stop());
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'edgeml-bridge-rollout-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const sim = await FleetSimulator.start({ brokerUrl: brokers.site.url, devices: 8, idPrefix: 'site', storeRoot: path.join(dir, 'sim'), reportMs: 300 });
+  t.after(() => sim.stop());
+
+  // the fleet view on the central broker, following the rollout as JSON lines
+  const monitor = spawn(process.execPath, [path.join(BIN, 'edge-ml-monitor.js'), '--fleet', '--json', '--interval', '0.2', '--broker', brokers.central.url], { stdio: ['ignore', 'pipe', 'pipe'] });
+  t.after(() => monitor.kill('SIGTERM'));
+  const snapshots: FleetSnapshot[] = [];
+  let buffer = '';
+  monitor.stdout.on('data', (d: Buffer) => {
+    buffer += d.toString();
+    const lines = buffer.split('\n');
+    buffer = lines.pop()!;
+    for (const l of lines) if (l.startsWith('{')) snapshots.push(JSON.parse(l) as FleetSnapshot);
+  });
+
+  const bytes = simModel({ name: 'pump', version: '2.0.0', width: 4096 });
+  const client = await mqtt.connectAsync(brokers.central.url);
+  t.after(() => client.endAsync());
+  const engine = await RolloutEngine.start(
+    { client, reportGraceMs: 3000 },
+    { id: 'bridge-r1', bytes, name: 'pump', version: '2.0.0', plan: parsePlan({ waves: [{ size: 1 }, { size: '50%' }, { size: '100%' }], soakMs: 800 }) },
+  );
+  const final = await engine.run();
+  assert.equal(final.status, 'completed', JSON.stringify(final.halt ?? final.reason));
+  assert.deepEqual(final.waves.map((w) => w.devices.length), [1, 3, 4]);
+  const sha = createHash('sha256').update(bytes).digest('hex');
+  for (const d of sim.devices) assert.equal(d.serving.sha256, sha, d.id);
+
+  // what the monitor saw across the bridge: the rollout running in a later wave, then completed with every device on 2.0.0
+  const done = (): FleetSnapshot | undefined =>
+    snapshots.find((s) => s.rollouts[0]?.status === 'completed' && s.devices.length === 8 && s.devices.every((d) => d.model?.version === '2.0.0'));
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`the monitor never showed the completed rollout: ${JSON.stringify(snapshots.at(-1))}`)), 20_000);
+    const check = (): void => {
+      if (done()) {
+        clearTimeout(timer);
+        resolve();
+      } else monitor.stdout.once('data', () => setImmediate(check));
+    };
+    check();
+  });
+  assert.ok(snapshots.some((s) => s.rollouts[0]?.status === 'running' && (s.rollouts[0]?.wave ?? 0) >= 1), 'a snapshot of the rollout in a later wave');
+  const last = done()!;
+  assert.deepEqual(Object.values(last.rollouts[0]!.results).sort(), final.waves.flatMap((w) => w.devices).map((d) => final.devices[d]!.outcome).sort());
 });

@@ -1,17 +1,18 @@
 /**
  * One real Node-RED (the classic example flow plus an ml-model-update node) is the canary device of
- * a small fleet whose other devices are simulated. A Modbus master writes readings to it without
- * pause; the new model version is published to the canary alone while it serves. Proof: every
- * reading written is answered exactly once (QoS 1 redeliveries aside), the answers switch from the
- * old version to the new one once and for good, each answer is what ONNX Runtime gives for that
- * reading with the model its model.sha256 names (so none was answered by the wrong model), the
- * other devices keep the old version, and the fleet view shows the canary on the new one.
+ * a rollout (fleetcore's RolloutEngine: the canary first, then the rest) in a small fleet whose
+ * other devices are simulated (FleetSimulator). A Modbus master writes readings to it without
+ * pause. Proof: every reading written is answered exactly once (QoS 1 redeliveries aside), the
+ * answers switch from the old version to the new one once and for good, each answer is what ONNX
+ * Runtime gives for that reading with the model its model.sha256 names (so none was answered by
+ * the wrong model), the rollout completes with the rest of the fleet on the new version, and the
+ * fleet view shows the canary on it.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import mqtt from 'mqtt';
@@ -26,7 +27,9 @@ import { startNodeRed } from './helpers/nodered-process';
 import { pumpCard, pumpReference } from './helpers/pump-reference';
 import { pumpVariant } from './helpers/pump-variants';
 import { ROOT } from './helpers/flow';
-import { startSimDevices } from './helpers/sim-devices';
+import { parsePlan } from '../src/lib/fleet/plan';
+import { RolloutEngine } from '../src/lib/fleet/rollout';
+import { FleetSimulator } from '../src/lib/fleet/simulator';
 
 interface Prediction {
   label: string;
@@ -65,9 +68,9 @@ test('a real Node-RED canary swaps to the new version under load: nothing lost, 
     for (const s of sessions.values()) await s.release();
   });
 
-  // the rest of the fleet: simulated devices on the old version, in the canary's group
+  // the rest of the fleet: simulated devices on the old version (the same file), in the canary's group
   const others = ['sim-1', 'sim-2', 'sim-3', 'sim-4'];
-  const fleet = await startSimDevices({ url: broker.url, ids: others, groups: ['line-1'], storeDir: path.join(dir, 'sims'), model: { name: pumpCard.name!, version: pumpCard.version!, bytes: oldBytes } });
+  const fleet = await FleetSimulator.start({ brokerUrl: broker.url, devices: others, groups: () => ['line-1'], storeRoot: path.join(dir, 'sims'), baseline: { file: DEMO_MODEL }, reportMs: 300 });
   t.after(() => fleet.stop());
 
   // the canary: the classic flow with an ml-model-update node on its model and broker
@@ -109,6 +112,16 @@ test('a real Node-RED canary swaps to the new version under load: nothing lost, 
       onArrival();
     });
 
+  // the canary must have reported its model once, or the rollout would not find it
+  const canaryReported = new Promise<void>((resolve) => {
+    const watch = mqtt.connect(broker.url);
+    watch.on('message', () => {
+      watch.end();
+      resolve();
+    });
+    watch.subscribe(`edge-ml/status/${CANARY}/model`, { qos: 1 });
+  });
+
   // the writer: readings at a steady 200/s until the new version has served 400 of them (bounded)
   const vectors = pumpDataset(8000, 15).map((s) => s.features);
   const newSha = sha256(newBytes);
@@ -131,12 +144,21 @@ test('a real Node-RED canary swaps to the new version under load: nothing lost, 
   })();
 
   await until(() => received.length >= 300, '300 predictions on the old version');
-  const file = path.join(dir, 'pump-2.onnx');
-  writeFileSync(file, newBytes);
-  const published = await run('edge-ml-publish.js', [
-    '--broker', broker.url, '--file', file, '--name', pumpCard.name!, '--version', '2.0.0', '--target', CANARY, '--wait', CANARY, '--timeout', '120',
-  ]);
-  assert.equal(published.code, 0, published.out);
+  await canaryReported;
+  // the rollout: the real Node-RED alone first, then everyone. The gates judge health (errors,
+  // rejection, silence); the new version is meant to predict differently and the canary's latency
+  // under this load is not the point here, so the comparison gates are opened wide.
+  const host = await mqtt.connectAsync(broker.url);
+  t.after(() => host.endAsync());
+  const plan = parsePlan({
+    waves: [{ name: 'canary', devices: [CANARY] }, { size: '100%' }],
+    soakMs: 1500,
+    gates: { maxLabelShift: 1, maxScorePsi: 1000, maxP99Ratio: 1000 },
+  });
+  const engine = await RolloutEngine.start({ client: host, reportGraceMs: 5000 }, { id: 'canary-rollout', bytes: newBytes, name: pumpCard.name!, version: '2.0.0', plan });
+  const final = await engine.run();
+  assert.equal(final.status, 'completed', JSON.stringify(final.halt ?? final.reason));
+  assert.deepEqual(final.waves.map((w) => [...w.devices].sort()), [[CANARY], [...others].sort()], JSON.stringify(final.waves));
   await until(() => servedByNew() >= 400, '400 predictions on the new version');
   stopWriting = true;
   await writer;
@@ -177,13 +199,14 @@ test('a real Node-RED canary swaps to the new version under load: nothing lost, 
   const [a, b] = await Promise.all([...sessions.values()].map((s) => pumpReference(probe, s)));
   assert.ok(a!.probabilities.some((row, i) => row.some((v, j) => Math.abs(v - b!.probabilities[i]![j]!) > 1e-3)));
 
-  // the rest of the fleet kept the old version; the fleet view shows the canary on the new one
-  for (const id of others) assert.equal(fleet.serving(id)?.sha256, sha256(oldBytes));
+  // the rest of the fleet took it after the canary; the fleet view shows every device on it
+  for (const id of others) assert.equal(fleet.device(id).serving.sha256, newSha);
   const view = await run('edge-ml-monitor.js', ['--fleet', '--json', '--once', '--broker', broker.url]);
   assert.equal(view.code, 0, view.out);
   const snapshot = JSON.parse(view.out) as FleetSnapshot;
   const canary = snapshot.devices.find((d) => d.device === CANARY)!;
   assert.deepEqual([canary.model?.version, canary.model?.sha256, canary.update?.state], ['2.0.0', newSha, 'active']);
-  for (const id of others) assert.equal(snapshot.devices.find((d) => d.device === id)?.model?.version, pumpCard.version);
+  for (const id of others) assert.equal(snapshot.devices.find((d) => d.device === id)?.model?.version, '2.0.0');
+  assert.equal(snapshot.rollouts[0]?.status, 'completed');
   assert.deepEqual(red.log().split('\n').filter((l) => /\[error\]/.test(l)), []);
 });

@@ -10,10 +10,8 @@ import assert from 'node:assert/strict';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import mqtt from 'mqtt';
 import { chromium } from 'playwright-core';
-import { startBroker } from './helpers/broker';
-import { fleetReports, publishFleet, PREFIX, rolloutState } from './helpers/fleet-reports';
+import { brokerWithFleet, PREFIX } from './helpers/fleet-reports';
 import { ROOT, startNodeRed } from './helpers/nodered-process';
 
 const CHROMIUM = process.env.EDGEML_CHROMIUM || '/usr/bin/chromium';
@@ -21,15 +19,7 @@ const LAUNCH_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-fi
 type FlowNode = { id: string; type: string; [key: string]: unknown };
 
 test('the fleet dashboard example shows every device and the rollout from the broker', { skip: !existsSync(CHROMIUM) && `no chromium at ${CHROMIUM}` }, async (t) => {
-  const broker = await startBroker();
-  t.after(() => broker.stop());
-  const pub = await mqtt.connectAsync(broker.url);
-  t.after(() => pub.endAsync());
-  const ts = new Date().toISOString();
-  const reports = fleetReports(8);
-  await publishFleet(pub, reports, ts);
-  const state = rolloutState(ts);
-  await pub.publishAsync(`${PREFIX}/rollout/${state.id}/state`, JSON.stringify(state), { qos: 1, retain: true });
+  const { broker, pub, reports, state } = await brokerWithFleet(t, 8, { rollout: true });
   // a report that is not JSON beside them: skipped, nothing logged as an error
   await pub.publishAsync(`${PREFIX}/status/broken/model`, '{oops', { qos: 1, retain: true });
 

@@ -7,10 +7,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
-import mqtt from 'mqtt';
 import { FleetView, type FleetSnapshot } from '../src/lib/monitor/fleet';
-import { startBroker } from './helpers/broker';
-import { fleetReports, modelPayload, publishFleet, rolloutState, sha, updatePayload, type Report, PREFIX } from './helpers/fleet-reports';
+import { brokerWithFleet, fleetReports, modelPayload, publishFleet, rolloutState, sha, updatePayload, type Report, PREFIX } from './helpers/fleet-reports';
 import { ROOT } from './helpers/flow';
 
 const BIN = path.join(ROOT, 'nodes', 'bin', 'edge-ml-monitor.js');
@@ -121,17 +119,9 @@ test('the fleet view: one row per device from its retained reports, bad and clea
 });
 
 test('edge-ml-monitor --fleet --json --once prints every retained device and the rollout', async (t) => {
-  const broker = await startBroker();
-  t.after(() => broker.stop());
-  const pub = await mqtt.connectAsync(broker.url);
-  t.after(() => pub.endAsync());
-  const ts = new Date().toISOString();
-  const reports = fleetReports(25);
-  await publishFleet(pub, reports, ts);
+  const { broker, pub, ts, reports, state } = await brokerWithFleet(t, 25, { rollout: true });
   // noise beside the reports: must not stop the snapshot or add rows
   await pub.publishAsync(`${PREFIX}/status/garbage/model`, 'not json', { qos: 1, retain: true });
-  const state = rolloutState(ts);
-  await pub.publishAsync(`${PREFIX}/rollout/r-42/state`, JSON.stringify(state), { qos: 1, retain: true });
 
   const m = spawnMonitor(['--fleet', '--json', '--once', '--broker', broker.url]);
   assert.equal(await m.exited, 0, m.output());
@@ -166,13 +156,7 @@ test('edge-ml-monitor --fleet --json --once prints every retained device and the
 });
 
 test('edge-ml-monitor --fleet --json follows: one JSON line per change', async (t) => {
-  const broker = await startBroker();
-  t.after(() => broker.stop());
-  const pub = await mqtt.connectAsync(broker.url);
-  t.after(() => pub.endAsync());
-  const ts = new Date().toISOString();
-  const reports = fleetReports(3);
-  await publishFleet(pub, reports, ts);
+  const { broker, pub, ts, reports } = await brokerWithFleet(t, 3);
   const m = spawnMonitor(['--fleet', '--json', '--interval', '0.2', '--broker', broker.url]);
   t.after(() => m.child.kill('SIGTERM'));
   const first = JSON.parse(await nextLine(m.child, (l) => l.startsWith('{'), 'the first snapshot')) as FleetSnapshot;
@@ -194,13 +178,7 @@ test('edge-ml-monitor --fleet --json follows: one JSON line per change', async (
 });
 
 test('edge-ml-monitor --fleet on a terminal redraws the table live', async (t) => {
-  const broker = await startBroker();
-  t.after(() => broker.stop());
-  const pub = await mqtt.connectAsync(broker.url);
-  t.after(() => pub.endAsync());
-  const ts = new Date().toISOString();
-  const reports = fleetReports(4);
-  await publishFleet(pub, reports, ts);
+  const { broker, pub, ts, reports } = await brokerWithFleet(t, 4);
   // util-linux script(1) runs the bin on a pseudo-terminal and copies what it writes to stdout
   const command = [process.execPath, BIN, '--fleet', '--interval', '0.2', '--broker', broker.url].map((a) => `'${a}'`).join(' ');
   const child = spawn('script', ['-qfec', command, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, COLUMNS: '160', LINES: '50' } });

@@ -3,8 +3,9 @@
  * tests of the fleet view (the monitor, the dashboard example): a fleet of N devices with varied
  * groups, versions, figures and update states, each figure derived from the device's index.
  */
-import type { MqttClient } from 'mqtt';
+import mqtt, { type MqttClient } from 'mqtt';
 import type { RolloutState } from '../../src/lib/fleet/rollout-state';
+import { startBroker, type TestBroker } from './broker';
 
 export const PREFIX = 'edge-ml';
 
@@ -123,4 +124,25 @@ export async function publishFleet(client: MqttClient, reports: Report[], ts: st
     await client.publishAsync(`${PREFIX}/status/${r.device}/model`, modelPayload(r, ts), { qos: 1, retain: true });
     await client.publishAsync(`${PREFIX}/status/${r.device}/update`, updatePayload(r, ts), { qos: 1, retain: true });
   }
+}
+
+/**
+ * A fresh mosquitto holding the retained reports of `n` devices (and, with `rollout`, a rollout
+ * state), with a connected client to publish more; both closed when the test ends.
+ */
+export async function brokerWithFleet(
+  t: { after: (fn: () => unknown) => void },
+  n: number,
+  options: { rollout?: boolean } = {},
+): Promise<{ broker: TestBroker; pub: MqttClient; ts: string; reports: Report[]; state: RolloutState }> {
+  const broker = await startBroker();
+  t.after(() => broker.stop());
+  const pub = await mqtt.connectAsync(broker.url);
+  t.after(() => pub.endAsync());
+  const ts = new Date().toISOString();
+  const reports = fleetReports(n);
+  await publishFleet(pub, reports, ts);
+  const state = rolloutState(ts);
+  if (options.rollout) await pub.publishAsync(`${PREFIX}/rollout/${state.id}/state`, JSON.stringify(state), { qos: 1, retain: true });
+  return { broker, pub, ts, reports, state };
 }

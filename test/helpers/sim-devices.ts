@@ -54,6 +54,8 @@ export async function startSimDevices(options: {
   storeDir: string;
   model: { name: string; version: string; bytes: Buffer };
   prefix?: string;
+  /** Quiet time before a device asks again for missing chunks (default 2 s). */
+  stallMs?: number;
 }): Promise<SimDevices> {
   const topics = updateTopics(options.prefix);
   mkdirSync(options.storeDir, { recursive: true });
@@ -76,7 +78,7 @@ export async function startSimDevices(options: {
   };
 
   for (const id of options.ids) {
-    const client = await mqtt.connectAsync(options.url, { clientId: `sim-${id}`, clean: true, reconnectPeriod: 500 });
+    const client = await mqtt.connectAsync(options.url, { clientId: `sim-${id}`, clean: true, reconnectPeriod: 500, keepalive: 120 });
     const device = { client, serving: base, since: base.since };
     devices.set(id, device);
     const receiver = new UpdateReceiver({
@@ -85,7 +87,7 @@ export async function startSimDevices(options: {
       storeDir: path.join(options.storeDir, id),
       prefix: options.prefix,
       modelName: options.model.name,
-      stallMs: 2000,
+      stallMs: options.stallMs ?? 2000,
       baseline: () => base,
       activate: async (stored) => {
         await validate(stored.file, stored.sha256);
@@ -93,6 +95,9 @@ export async function startSimDevices(options: {
         device.since = new Date().toISOString();
       },
       publish: (topic, payload, retain) => void client.publish(topic, payload, { qos: 1, retain }),
+      // chunks by content: subscribed while this device receives that file
+      subscribe: (filter) => void client.subscribe(filter, { qos: 1 }),
+      unsubscribe: (filter) => void client.unsubscribe(filter),
     });
     client.on('message', (topic, payload) => void receiver.handle(topic, payload));
     client.on('close', () => receiver.close());
