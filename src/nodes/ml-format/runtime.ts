@@ -11,6 +11,7 @@ import { formatPrediction, resolveFormatOptions, type FormatConfig, type FormatO
 import { asTensorMap } from '../../lib/format/tensor';
 import { msgPath, renderTopic } from '../../lib/format/topic';
 import { ModelCardSource, PerCard } from '../shared/model-card-source';
+import type { MlFormatOutput } from '../../lib/contracts';
 import { NodeStatus, onInput, statusKeyOf } from '../shared/runtime';
 import type { StatusSpec } from '../shared/runtime';
 
@@ -192,7 +193,7 @@ export = function (RED: NodeAPI): void {
               } as NodeMessage);
             }
           }
-          const out = payloads.length > 1 ? RED.util.cloneMessage(msg) : msg;
+          const out = (payloads.length > 1 ? RED.util.cloneMessage(msg) : msg) as NodeMessage & MlFormatOutput;
           out.payload = payload;
           out.topic = topic;
           outs.push(out);

@@ -10,6 +10,7 @@ import type { OverflowPolicy } from '../../lib/onnx/infer-queue';
 import { fromWire } from '../../lib/onnx/model-session';
 import type { ModelSession } from '../../lib/onnx/model-session';
 import type { RunOptions } from '../../lib/onnx/protocol';
+import type { OnnxInferOutput } from '../../lib/contracts';
 import { NodeStatus, onInput, setStatus, statusWords } from '../shared/runtime';
 import type { SendFn, StatusSpec } from '../shared/runtime';
 import type { OnnxModelNode } from '../onnx-model/types';
@@ -128,7 +129,7 @@ export = function (RED: NodeAPI): void {
             metrics.setModel(modelNode.id, model);
           }
           metrics.recordInference(modelNode.id, result.inferenceMs, true);
-          const msg = job.msg as NodeMessageInFlow & Record<string, unknown>;
+          const msg = job.msg as NodeMessageInFlow & OnnxInferOutput;
           // Named features stay on the message (ml-format's "include features", ml-drift, logging).
           const input: unknown = RED.util.getMessageProperty(msg, property);
           if (msg.features === undefined && isNamedFeatures(input)) msg.features = input;
