@@ -1,38 +1,12 @@
 /** Editor definition of ml-format. */
 import type { EditorNodeProperties, EditorRED } from 'node-red';
 import { blankOrNonNegative, blankOrNumber, integer, matches, oneOf } from '../../editor/validators';
+import { editorDefaults } from '../shared/config';
+import { ML_FORMAT_CONFIG, type MlFormatConfig } from './config';
 
 declare const RED: EditorRED;
 
-interface MlFormatProps extends EditorNodeProperties {
-  model: string;
-  task: string;
-  outLabel: string;
-  outScores: string;
-  outScore: string;
-  outValue: string;
-  labels: string;
-  logits: string;
-  topK: string;
-  confidence: string;
-  unknownLabel: string;
-  targetMean: string;
-  targetScale: string;
-  unit: string;
-  decimals: string;
-  threshold: string;
-  hysteresis: string;
-  minSamples: string;
-  minDurationMs: string;
-  passthrough: string;
-  includeFeatures: boolean;
-  keepCard: boolean;
-  keepOther: boolean;
-  featuresProperty: string;
-  topic: string;
-  eventTopic: string;
-  modelName: string;
-}
+type MlFormatProps = EditorNodeProperties & MlFormatConfig & { configVersion: number };
 
 const blankOrInteger = integer(0, Infinity, { blank: true });
 // Placeholders in a topic template are {name} with no nesting; braces must balance.
@@ -44,36 +18,24 @@ RED.nodes.registerType<MlFormatProps>('ml-format', {
   icon: 'edgeml-format.svg',
   inputs: 1,
   outputs: 2,
-  defaults: {
-    name: { value: '' },
-    model: { value: '', type: 'onnx-model', required: false },
-    task: { value: 'auto', validate: oneOf(['auto', 'classification', 'regression', 'anomaly']) },
-    outLabel: { value: '' },
-    outScores: { value: '' },
-    outScore: { value: '' },
-    outValue: { value: '' },
-    labels: { value: '' },
-    logits: { value: 'auto', validate: oneOf(['auto', 'true', 'false']) },
-    topK: { value: '3', validate: blankOrInteger },
-    confidence: { value: '', validate: blankOrNumber },
-    unknownLabel: { value: 'unknown' },
-    targetMean: { value: '', validate: blankOrNumber },
-    targetScale: { value: '', validate: blankOrNumber },
-    unit: { value: '' },
-    decimals: { value: '', validate: blankOrInteger },
-    threshold: { value: '', validate: blankOrNumber },
-    hysteresis: { value: '', validate: blankOrNonNegative },
-    minSamples: { value: '1', validate: blankOrInteger },
-    minDurationMs: { value: '0', validate: blankOrNonNegative },
-    passthrough: { value: '' },
-    includeFeatures: { value: false },
-    keepCard: { value: true },
-    keepOther: { value: true },
-    featuresProperty: { value: 'features' },
-    topic: { value: 'edgeml/{model}/prediction', validate: topicTemplate },
-    eventTopic: { value: '', validate: topicTemplate },
-    modelName: { value: '' },
-  },
+  // values from ./config.ts, shared with the runtime; validators here
+  defaults: editorDefaults(ML_FORMAT_CONFIG, {
+    model: { type: 'onnx-model', required: false },
+    task: { validate: oneOf(['auto', 'classification', 'regression', 'anomaly']) },
+    logits: { validate: oneOf(['auto', 'true', 'false']) },
+    topK: { validate: blankOrInteger },
+    confidence: { validate: blankOrNumber },
+    targetMean: { validate: blankOrNumber },
+    targetScale: { validate: blankOrNumber },
+    decimals: { validate: blankOrInteger },
+    threshold: { validate: blankOrNumber },
+    hysteresis: { validate: blankOrNonNegative },
+    minSamples: { validate: blankOrInteger },
+    minDurationMs: { validate: blankOrNonNegative },
+    topic: { validate: topicTemplate },
+    eventTopic: { validate: topicTemplate },
+  }),
+
   inputLabels: function () {
     return this._('ml-format.label.input');
   },
