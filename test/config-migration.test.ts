@@ -67,3 +67,14 @@ test('an ml-format node saved by 0.1 (no version, numbers, "false") runs as conf
   assert.equal(payload.topk.length, 1, 'topK 1 (saved as a number) is applied');
   assert.equal(msg.modelCard, undefined, 'keepCard "false" is applied');
 });
+
+test('ml-drift 0 -> 1: numbers become strings; its defaults are the library defaults', async () => {
+  const { ML_DRIFT_CONFIG } = await import('../src/nodes/ml-drift/config');
+  const { DEFAULT_DRIFT_OPTIONS } = await import('../src/lib/drift/drift');
+  const migrated = resolveConfig(ML_DRIFT_CONFIG, { window: 64, ksAlarm: 0.005 });
+  assert.equal(migrated.window, '64');
+  assert.equal(migrated.ksAlarm, '0.005');
+  assert.equal(Number(migrated.bins), DEFAULT_DRIFT_OPTIONS.bins);
+  assert.equal(Number(migrated.psiAlarm), DEFAULT_DRIFT_OPTIONS.psi.alarm);
+  assert.equal(migrated.configVersion, 1);
+});

@@ -1,28 +1,12 @@
 /** Editor definition of ml-drift. */
 import type { EditorNodeProperties, EditorRED } from 'node-red';
 import { explain, fieldValue, intAtLeast, number, oneOf, reason } from '../../editor/validators';
+import { editorDefaults } from '../shared/config';
+import { ML_DRIFT_CONFIG, type MlDriftConfig } from './config';
 
 declare const RED: EditorRED;
 
-interface MlDriftProps extends EditorNodeProperties {
-  model: string;
-  reference: string;
-  referenceFile: string;
-  referenceSamples: string;
-  features: string;
-  featuresProperty: string;
-  predictionProperty: string;
-  window: string;
-  mode: string;
-  step: string;
-  bins: string;
-  psiWarn: string;
-  psiAlarm: string;
-  shiftWarn: string;
-  shiftAlarm: string;
-  ksWarn: string;
-  ksAlarm: string;
-}
+type MlDriftProps = EditorNodeProperties & MlDriftConfig & { configVersion: number };
 
 const nonNegative = number(0);
 const probability = number(0, 1);
@@ -33,29 +17,27 @@ RED.nodes.registerType<MlDriftProps>('ml-drift', {
   icon: 'edgeml-drift.svg',
   inputs: 1,
   outputs: 1,
-  defaults: {
-    name: { value: '' },
-    model: { value: '', type: 'onnx-model', required: false },
-    reference: { value: 'card', validate: oneOf(['card', 'file', 'samples']) },
+  // values from ./config.ts, shared with the runtime; validators here
+  defaults: editorDefaults(ML_DRIFT_CONFIG, {
+    model: { type: 'onnx-model', required: false },
+    reference: { validate: oneOf(['card', 'file', 'samples']) },
     referenceFile: {
-      value: '',
       validate: explain((v, node) => (fieldValue(node, 'reference') !== 'file' || String(v ?? '').trim() !== '' ? undefined : reason(node, 'file-needed'))),
     },
-    referenceSamples: { value: '500', validate: intAtLeast(2) },
-    features: { value: '' },
-    featuresProperty: { value: 'payload', validate: RED.validators.typedInput('msg') },
-    predictionProperty: { value: '' },
-    window: { value: '200', validate: intAtLeast(2) },
-    mode: { value: 'tumbling', validate: oneOf(['tumbling', 'sliding']) },
-    step: { value: '50', validate: intAtLeast(1) },
-    bins: { value: '10', validate: intAtLeast(2) },
-    psiWarn: { value: '0.1', validate: nonNegative },
-    psiAlarm: { value: '0.25', validate: nonNegative },
-    shiftWarn: { value: '0.5', validate: nonNegative },
-    shiftAlarm: { value: '1', validate: nonNegative },
-    ksWarn: { value: '0.01', validate: probability },
-    ksAlarm: { value: '0.001', validate: probability },
-  },
+    referenceSamples: { validate: intAtLeast(2) },
+    featuresProperty: { validate: RED.validators.typedInput('msg') },
+    window: { validate: intAtLeast(2) },
+    mode: { validate: oneOf(['tumbling', 'sliding']) },
+    step: { validate: intAtLeast(1) },
+    bins: { validate: intAtLeast(2) },
+    psiWarn: { validate: nonNegative },
+    psiAlarm: { validate: nonNegative },
+    shiftWarn: { validate: nonNegative },
+    shiftAlarm: { validate: nonNegative },
+    ksWarn: { validate: probability },
+    ksAlarm: { validate: probability },
+  }),
+
   inputLabels: function () {
     return this._('ml-drift.label.input');
   },
