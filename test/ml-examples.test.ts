@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { helper, inject, nextMessage, nextStatus, nodeModule, ROOT, unloadFlow, type FlowNode } from './helpers/flow';
-import { validateJsonSchema, type JsonSchema } from '../src/lib/format/json-schema';
+import { validateJsonSchema, type JsonSchema } from './helpers/schema';
 
 afterEach(() => unloadFlow());
 

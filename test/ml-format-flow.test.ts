@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { inject, loadFlow, nextMessage, nextMessages, nextStatus, ROOT, unloadFlow, type FlowNode, type Msg } from './helpers/flow';
-import { validateJsonSchema, type JsonSchema } from '../src/lib/format/json-schema';
+import { validateJsonSchema, type JsonSchema } from './helpers/schema';
 
 const payloadSchema = JSON.parse(readFileSync(path.join(ROOT, 'schemas', 'ml-format-payload.schema.json'), 'utf8')) as JsonSchema;
 const eventSchema = JSON.parse(readFileSync(path.join(ROOT, 'schemas', 'ml-format-event.schema.json'), 'utf8')) as JsonSchema;

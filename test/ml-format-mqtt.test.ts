@@ -13,7 +13,7 @@ import { helper, inject, nextStatus, nodeModule, ROOT, unloadFlow, type FlowNode
 import { startBroker, type TestBroker } from './helpers/broker';
 import { mlpModel, mlpReference } from './helpers/onnx-models';
 import { modelCardToMetadata } from '../src/lib/model-card';
-import { validateJsonSchema, type JsonSchema } from '../src/lib/format/json-schema';
+import { validateJsonSchema, type JsonSchema } from './helpers/schema';
 
 const schema = JSON.parse(readFileSync(path.join(ROOT, 'schemas', 'ml-format-payload.schema.json'), 'utf8')) as JsonSchema;
 // Node-RED's own MQTT nodes, loaded as a node module exactly as the runtime would.

@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import fc from 'fast-check';
 import { formatPrediction, resolveFormatOptions, type FormatConfig } from '../src/lib/format/format';
-import { validateJsonSchema, type JsonSchema } from '../src/lib/format/json-schema';
+import { validateJsonSchema, type JsonSchema } from './helpers/schema';
 import { EdgeMlError } from '../src/lib/errors';
 import type { TensorLike } from '../src/lib/format/tensor';
 import { getNode, inject, loadFlow, ROOT, unloadFlow, type FlowNode, type Msg } from './helpers/flow';

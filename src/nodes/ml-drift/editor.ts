@@ -1,28 +1,12 @@
 /** Editor definition of ml-drift. */
 import type { EditorNodeProperties, EditorRED } from 'node-red';
 import { explain, fieldValue, oneOf, reason, inRangeOf } from '../../editor/validators';
+import { editorDefaults } from '../shared/config';
+import { ML_DRIFT_CONFIG, type MlDriftConfig } from './config';
 
 declare const RED: EditorRED;
 
-interface MlDriftProps extends EditorNodeProperties {
-  model: string;
-  reference: string;
-  referenceFile: string;
-  referenceSamples: string;
-  features: string;
-  featuresProperty: string;
-  predictionProperty: string;
-  window: string;
-  mode: string;
-  step: string;
-  bins: string;
-  psiWarn: string;
-  psiAlarm: string;
-  shiftWarn: string;
-  shiftAlarm: string;
-  ksWarn: string;
-  ksAlarm: string;
-}
+type MlDriftProps = EditorNodeProperties & MlDriftConfig & { configVersion: number };
 
 
 RED.nodes.registerType<MlDriftProps>('ml-drift', {
@@ -31,29 +15,27 @@ RED.nodes.registerType<MlDriftProps>('ml-drift', {
   icon: 'edgeml-drift.svg',
   inputs: 1,
   outputs: 1,
-  defaults: {
-    name: { value: '' },
-    model: { value: '', type: 'onnx-model', required: false },
-    reference: { value: 'card', validate: oneOf(['card', 'file', 'samples']) },
+  // values from ./config.ts, shared with the runtime; validators here
+  defaults: editorDefaults(ML_DRIFT_CONFIG, {
+    model: { type: 'onnx-model', required: false },
+    reference: { validate: oneOf(['card', 'file', 'samples']) },
     referenceFile: {
-      value: '',
       validate: explain((v, node) => (fieldValue(node, 'reference') !== 'file' || String(v ?? '').trim() !== '' ? undefined : reason(node, 'file-needed'))),
     },
-    referenceSamples: { value: '500', validate: inRangeOf('ml-drift', 'referenceSamples') },
-    features: { value: '' },
-    featuresProperty: { value: 'payload', validate: RED.validators.typedInput('msg') },
-    predictionProperty: { value: '' },
-    window: { value: '200', validate: inRangeOf('ml-drift', 'window') },
-    mode: { value: 'tumbling', validate: oneOf(['tumbling', 'sliding']) },
-    step: { value: '50', validate: inRangeOf('ml-drift', 'step') },
-    bins: { value: '10', validate: inRangeOf('ml-drift', 'bins') },
-    psiWarn: { value: '0.1', validate: inRangeOf('ml-drift', 'psiWarn') },
-    psiAlarm: { value: '0.25', validate: inRangeOf('ml-drift', 'psiAlarm') },
-    shiftWarn: { value: '0.5', validate: inRangeOf('ml-drift', 'shiftWarn') },
-    shiftAlarm: { value: '1', validate: inRangeOf('ml-drift', 'shiftAlarm') },
-    ksWarn: { value: '0.01', validate: inRangeOf('ml-drift', 'ksWarn') },
-    ksAlarm: { value: '0.001', validate: inRangeOf('ml-drift', 'ksAlarm') },
-  },
+    referenceSamples: { validate: inRangeOf('ml-drift', 'referenceSamples') },
+    featuresProperty: { validate: RED.validators.typedInput('msg') },
+    window: { validate: inRangeOf('ml-drift', 'window') },
+    mode: { validate: oneOf(['tumbling', 'sliding']) },
+    step: { validate: inRangeOf('ml-drift', 'step') },
+    bins: { validate: inRangeOf('ml-drift', 'bins') },
+    psiWarn: { validate: inRangeOf('ml-drift', 'psiWarn') },
+    psiAlarm: { validate: inRangeOf('ml-drift', 'psiAlarm') },
+    shiftWarn: { validate: inRangeOf('ml-drift', 'shiftWarn') },
+    shiftAlarm: { validate: inRangeOf('ml-drift', 'shiftAlarm') },
+    ksWarn: { validate: inRangeOf('ml-drift', 'ksWarn') },
+    ksAlarm: { validate: inRangeOf('ml-drift', 'ksAlarm') },
+  }),
+
   inputLabels: function () {
     return this._('ml-drift.label.input');
   },

@@ -19,26 +19,11 @@ import {
 import { ModelCardSource, PerCard } from '../shared/model-card-source';
 import { metricsRegistry } from '../../lib/metrics';
 import { NodeStatus, onInput, statusKeyOf } from '../shared/runtime';
+import { resolveConfig } from '../shared/config';
+import { ML_DRIFT_CONFIG, type MlDriftConfig } from './config';
 
-interface MlDriftDef extends NodeDef {
-  model: string;
-  reference: string;
-  referenceFile: string;
-  referenceSamples: string | number;
-  features: string;
-  featuresProperty: string;
-  predictionProperty: string;
-  window: string | number;
-  mode: string;
-  step: string | number;
-  bins: string | number;
-  psiWarn: string | number;
-  psiAlarm: string | number;
-  shiftWarn: string | number;
-  shiftAlarm: string | number;
-  ksWarn: string | number;
-  ksAlarm: string | number;
-}
+/** The saved config, migrated and completed by resolveConfig (./config.ts declares it). */
+type MlDriftDef = NodeDef & MlDriftConfig;
 
 /** A numeric setting in its range (config-ranges.ts), else a coded error; blank gives the default. */
 const num = (v: string | number | undefined, field: SettingOf<'ml-drift'>, fallback: number): number => numericSetting('ml-drift', field, v, fallback);
@@ -79,8 +64,9 @@ function featureValues(value: unknown, names: string[] | undefined): Record<stri
 }
 
 export = function (RED: NodeAPI): void {
-  function MlDriftNode(this: Node, def: MlDriftDef): void {
-    RED.nodes.createNode(this, def);
+  function MlDriftNode(this: Node, saved: NodeDef): void {
+    RED.nodes.createNode(this, saved);
+    const def: MlDriftDef = resolveConfig(ML_DRIFT_CONFIG, saved as unknown as Record<string, unknown>) as unknown as MlDriftDef;
     const node = this;
     const status = new NodeStatus(RED, node);
     const source: ReferenceSource = def.reference === 'file' || def.reference === 'samples' ? def.reference : 'card';

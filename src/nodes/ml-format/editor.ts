@@ -1,38 +1,12 @@
 /** Editor definition of ml-format. */
 import type { EditorNodeProperties, EditorRED } from 'node-red';
 import { matches, oneOf, inRangeOf } from '../../editor/validators';
+import { editorDefaults } from '../shared/config';
+import { ML_FORMAT_CONFIG, type MlFormatConfig } from './config';
 
 declare const RED: EditorRED;
 
-interface MlFormatProps extends EditorNodeProperties {
-  model: string;
-  task: string;
-  outLabel: string;
-  outScores: string;
-  outScore: string;
-  outValue: string;
-  labels: string;
-  logits: string;
-  topK: string;
-  confidence: string;
-  unknownLabel: string;
-  targetMean: string;
-  targetScale: string;
-  unit: string;
-  decimals: string;
-  threshold: string;
-  hysteresis: string;
-  minSamples: string;
-  minDurationMs: string;
-  passthrough: string;
-  includeFeatures: boolean;
-  keepCard: boolean;
-  keepOther: boolean;
-  featuresProperty: string;
-  topic: string;
-  eventTopic: string;
-  modelName: string;
-}
+type MlFormatProps = EditorNodeProperties & MlFormatConfig & { configVersion: number };
 
 // Placeholders in a topic template are {name} with no nesting; braces must balance.
 const topicTemplate = matches(/^([^{}]|\{[^{}]+\})*$/, 'topic-template', { blank: true });
@@ -43,36 +17,24 @@ RED.nodes.registerType<MlFormatProps>('ml-format', {
   icon: 'edgeml-format.svg',
   inputs: 1,
   outputs: 2,
-  defaults: {
-    name: { value: '' },
-    model: { value: '', type: 'onnx-model', required: false },
-    task: { value: 'auto', validate: oneOf(['auto', 'classification', 'regression', 'anomaly']) },
-    outLabel: { value: '' },
-    outScores: { value: '' },
-    outScore: { value: '' },
-    outValue: { value: '' },
-    labels: { value: '' },
-    logits: { value: 'auto', validate: oneOf(['auto', 'true', 'false']) },
-    topK: { value: '3', validate: inRangeOf('ml-format', 'topK', true) },
-    confidence: { value: '', validate: inRangeOf('ml-format', 'confidence', true) },
-    unknownLabel: { value: 'unknown' },
-    targetMean: { value: '', validate: inRangeOf('ml-format', 'targetMean', true) },
-    targetScale: { value: '', validate: inRangeOf('ml-format', 'targetScale', true) },
-    unit: { value: '' },
-    decimals: { value: '', validate: inRangeOf('ml-format', 'decimals', true) },
-    threshold: { value: '', validate: inRangeOf('ml-format', 'threshold', true) },
-    hysteresis: { value: '', validate: inRangeOf('ml-format', 'hysteresis', true) },
-    minSamples: { value: '1', validate: inRangeOf('ml-format', 'minSamples', true) },
-    minDurationMs: { value: '0', validate: inRangeOf('ml-format', 'minDurationMs', true) },
-    passthrough: { value: '' },
-    includeFeatures: { value: false },
-    keepCard: { value: true },
-    keepOther: { value: true },
-    featuresProperty: { value: 'features' },
-    topic: { value: 'edgeml/{model}/prediction', validate: topicTemplate },
-    eventTopic: { value: '', validate: topicTemplate },
-    modelName: { value: '' },
-  },
+  // values from ./config.ts, shared with the runtime; validators here
+  defaults: editorDefaults(ML_FORMAT_CONFIG, {
+    model: { type: 'onnx-model', required: false },
+    task: { validate: oneOf(['auto', 'classification', 'regression', 'anomaly']) },
+    logits: { validate: oneOf(['auto', 'true', 'false']) },
+    topK: { validate: inRangeOf('ml-format', 'topK', true) },
+    confidence: { validate: inRangeOf('ml-format', 'confidence', true) },
+    targetMean: { validate: inRangeOf('ml-format', 'targetMean', true) },
+    targetScale: { validate: inRangeOf('ml-format', 'targetScale', true) },
+    decimals: { validate: inRangeOf('ml-format', 'decimals', true) },
+    threshold: { validate: inRangeOf('ml-format', 'threshold', true) },
+    hysteresis: { validate: inRangeOf('ml-format', 'hysteresis', true) },
+    minSamples: { validate: inRangeOf('ml-format', 'minSamples', true) },
+    minDurationMs: { validate: inRangeOf('ml-format', 'minDurationMs', true) },
+    topic: { validate: topicTemplate },
+    eventTopic: { validate: topicTemplate },
+  }),
+
   inputLabels: function () {
     return this._('ml-format.label.input');
   },

@@ -12,40 +12,14 @@ import { formatPrediction, resolveFormatOptions, type FormatConfig, type FormatO
 import { asTensorMap } from '../../lib/format/tensor';
 import { msgPath, renderTopic } from '../../lib/format/topic';
 import { ModelCardSource, PerCard } from '../shared/model-card-source';
+import type { MlFormatOutput } from '../../lib/contracts';
 import { NodeStatus, onInput, statusKeyOf } from '../shared/runtime';
 import type { StatusSpec } from '../shared/runtime';
+import { resolveConfig } from '../shared/config';
+import { ML_FORMAT_CONFIG, type MlFormatConfig } from './config';
 
-interface MlFormatDef extends NodeDef {
-  model: string;
-  task: string;
-  outLabel: string;
-  outScores: string;
-  outScore: string;
-  outValue: string;
-  labels: string;
-  logits: string;
-  topK: string | number;
-  confidence: string | number;
-  unknownLabel: string;
-  targetMean: string | number;
-  targetScale: string | number;
-  unit: string;
-  decimals: string | number;
-  threshold: string | number;
-  hysteresis: string | number;
-  minSamples: string | number;
-  minDurationMs: string | number;
-  passthrough: string;
-  includeFeatures: boolean;
-  /** false: the formatted message leaves msg.modelCard behind (cheaper to copy at every fan-out). */
-  keepCard?: boolean | string;
-  /** false: the formatted message carries only _msgid, topic and payload (and the card, if kept). */
-  keepOther?: boolean | string;
-  featuresProperty: string;
-  topic: string;
-  eventTopic: string;
-  modelName: string;
-}
+/** The saved config, migrated and completed by resolveConfig (./config.ts declares it). */
+type MlFormatDef = NodeDef & MlFormatConfig;
 
 const list = (s: string | undefined): string[] =>
   (s ?? '')
@@ -109,14 +83,15 @@ function statusOf(last: PredictionPayload): StatusSpec {
 }
 
 export = function (RED: NodeAPI): void {
-  function MlFormatNode(this: Node, def: MlFormatDef): void {
-    RED.nodes.createNode(this, def);
+  function MlFormatNode(this: Node, saved: NodeDef): void {
+    RED.nodes.createNode(this, saved);
+    const def: MlFormatDef = resolveConfig(ML_FORMAT_CONFIG, saved as unknown as Record<string, unknown>) as unknown as MlFormatDef;
     const node = this;
     const topicTemplate = def.topic || 'edgeml/{model}/prediction';
     const eventTemplate = def.eventTopic || '';
     const featuresProperty = def.featuresProperty || 'features';
-    const keepCard = def.keepCard !== false && def.keepCard !== 'false';
-    const keepOther = def.keepOther !== false && def.keepOther !== 'false';
+    const keepCard = def.keepCard !== false;
+    const keepOther = def.keepOther !== false;
     let config: FormatConfig | undefined;
     let configError: EdgeMlError | undefined;
     const status = new NodeStatus(RED, node);
@@ -188,7 +163,7 @@ export = function (RED: NodeAPI): void {
               } as NodeMessage);
             }
           }
-          const out = payloads.length > 1 ? RED.util.cloneMessage(msg) : msg;
+          const out = (payloads.length > 1 ? RED.util.cloneMessage(msg) : msg) as NodeMessage & MlFormatOutput;
           out.payload = payload;
           out.topic = topic;
           outs.push(out);

@@ -20,6 +20,7 @@ import {
 } from '../../lib/guard/guard';
 import { ModelCardSource, PerCard } from '../shared/model-card-source';
 import { DEFAULT_GUARD_SERIES, metricsRegistry } from '../../lib/metrics';
+import type { MlGuardInput, MlGuardOutput } from '../../lib/contracts';
 import { NodeStatus, onInput, statusKeyOf } from '../shared/runtime';
 import { edgeMlSetting } from '../shared/settings';
 
@@ -140,7 +141,7 @@ export = function (RED: NodeAPI): void {
       node,
       async (msg, send) => {
         if (configError) throw configError;
-        const m = msg as NodeMessage & Record<string, unknown>;
+        const m = msg as NodeMessage & MlGuardInput & MlGuardOutput;
         const g = guards.get(await cards.cardFor(m));
         if (m.command === 'stats' || m.command === 'reset-stats') {
           const stats = g.stats;
@@ -153,7 +154,7 @@ export = function (RED: NodeAPI): void {
         const result = g.check(m.payload, Date.now(), timestamp);
         m.guard = { ok: result.issues.length === 0, action: result.action, issues: result.issues };
         for (const issue of result.issues) metrics.recordGuard(issue.check, issue.feature ?? '');
-        m.payload = result.payload;
+        m.payload = result.payload as MlGuardOutput['payload'];
         if (result.action === 'pass' || result.action === 'flag') send([m, null]);
         else if (result.action === 'route') send([null, m]);
         showStatus(g);

@@ -15,6 +15,7 @@ import {
   registersOf,
 } from '../../lib/modbus';
 import { EdgeMlError } from '../../lib/errors';
+import type { ModbusDecodeOutput } from '../../lib/contracts';
 import { onInput, setStatus, statusKeyOf, toNodeError } from '../shared/runtime';
 
 interface ModbusDecodeDef extends NodeDef {
@@ -75,7 +76,7 @@ export = function (RED: NodeAPI): void {
       node,
       (msg, send) => {
         if (!decoder) throw configError;
-        const m = msg as typeof msg & Record<string, unknown>;
+        const m = msg as typeof msg & ModbusDecodeOutput;
         const registers = registersOf(m);
         const invalid: string[] = [];
         m.payload = decoder(registers, firstAddressOf(m), invalid);

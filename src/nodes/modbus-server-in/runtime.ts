@@ -4,6 +4,7 @@
  * them to Node-RED: write events -> messages, input messages -> memory, status, close.
  */
 import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
+import type { ModbusServerOutput, ModbusWriteInfo } from '../../lib/contracts';
 import { EdgeMlError } from '../../lib/errors';
 import {
   type FrameOptions,
@@ -52,9 +53,9 @@ function writeMessage(
   topic: string,
   frame?: { reason: FrameReason; writes: number },
 ): NodeMessage {
-  const modbus: Record<string, unknown> = { fc: event.fc, unitId: event.unitId, address, quantity, area: event.area, client: { ...event.client } };
+  const modbus: ModbusWriteInfo = { fc: event.fc, unitId: event.unitId, address, quantity, area: event.area, client: { ...event.client } };
   if (frame) modbus.frame = frame;
-  const msg: Record<string, unknown> = {
+  const msg: ModbusServerOutput = {
     payload,
     modbus,
     modbusRequest: { unitid: event.unitId, fc: event.fc, address, quantity },
@@ -62,6 +63,9 @@ function writeMessage(
   if (topic) msg.topic = topic;
   return msg as NodeMessage;
 }
+
+/** The node as others see it: `boundPort` is the TCP port it listens on once started. */
+type ModbusServerInNode = Node & { boundPort?: number };
 
 export = function (RED: NodeAPI): void {
   function ModbusServerInNode(this: Node, config: ModbusServerInDef): void {
@@ -160,7 +164,11 @@ export = function (RED: NodeAPI): void {
         node.warn(RED._(`modbus-server-in.warn.refused-${reason}`, { client: client.address }));
       });
       s.start().then(
-        () => {
+        (port) => {
+          // port 0 binds an ephemeral port: the status shows it, and so do node.boundPort and a
+          // 'listening' event (for flows and tests that start the server on 0)
+          (node as ModbusServerInNode).boundPort = port;
+          node.emit('listening', port);
           lastStatus = '';
           showReady();
           // writes per second: one window per second; the timer must not keep the process alive

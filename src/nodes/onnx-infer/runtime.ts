@@ -12,6 +12,7 @@ import type { ModelSession } from '../../lib/onnx/model-session';
 import type { RunOptions } from '../../lib/onnx/protocol';
 import { NodeStatus, onInput, setStatus, statusWords, refuseConfig, whenQuiet } from '../shared/runtime';
 import { numericSetting } from '../../lib/config-ranges';
+import type { OnnxInferOutput } from '../../lib/contracts';
 import type { SendFn, StatusSpec } from '../shared/runtime';
 import type { OnnxModelNode } from '../onnx-model/types';
 import { metricsRegistry } from '../../lib/metrics';
@@ -146,7 +147,7 @@ export = function (RED: NodeAPI): void {
             metrics.setModel(modelNode.id, model);
           }
           metrics.recordInference(modelNode.id, result.inferenceMs, true);
-          const msg = job.msg as NodeMessageInFlow & Record<string, unknown>;
+          const msg = job.msg as NodeMessageInFlow & OnnxInferOutput;
           // Named features stay on the message (ml-format's "include features", ml-drift, logging).
           const input: unknown = RED.util.getMessageProperty(msg, property);
           if (msg.features === undefined && isNamedFeatures(input)) msg.features = input;
