@@ -32,7 +32,34 @@ interface MlFormatProps extends EditorNodeProperties {
   topic: string;
   eventTopic: string;
   modelName: string;
+  detFormat: string;
+  detLayout: string;
+  detBox: string;
+  detObjectness: string;
+  detNormalized: string;
+  detScore: string;
+  detIou: string;
+  detMax: string;
+  detBoxes: string;
+  detScores: string;
+  detClasses: string;
+  detCount: string;
+  segOutput: string;
+  segMask: boolean;
 }
+
+const TASKS = ['auto', 'classification', 'regression', 'anomaly', 'detection', 'segmentation'];
+const blankOr01 = (v: string): boolean => v === '' || v === undefined || (Number.isFinite(Number(v)) && Number(v) >= 0 && Number(v) <= 1);
+const blankOrPositiveInteger = (v: string): boolean => v === '' || v === undefined || (Number.isInteger(Number(v)) && Number(v) >= 1);
+const oneOf =
+  (...allowed: string[]) =>
+  (v: string): boolean =>
+    v === undefined || allowed.includes(v);
+/** A validator that says why (Node-RED >= 3.1 shows the text; older editors get false). */
+const says = (check: (v: string) => boolean, key: string) =>
+  function (v: string, opt?: unknown): boolean | string {
+    return check(v) ? true : opt ? RED._(`ml-format.validate.${key}`) : false;
+  } as unknown as (v: string) => boolean;
 
 const blankOrNumber = (v: string): boolean => v === '' || v === undefined || Number.isFinite(Number(v));
 const blankOrInteger = (v: string): boolean => v === '' || v === undefined || (Number.isInteger(Number(v)) && Number(v) >= 0);
@@ -48,7 +75,7 @@ RED.nodes.registerType<MlFormatProps>('ml-format', {
   defaults: {
     name: { value: '' },
     model: { value: '', type: 'onnx-model', required: false },
-    task: { value: 'auto', validate: (v: string) => ['auto', 'classification', 'regression', 'anomaly'].includes(v) },
+    task: { value: 'auto', validate: (v: string) => TASKS.includes(v) },
     outLabel: { value: '' },
     outScores: { value: '' },
     outScore: { value: '' },
@@ -74,6 +101,20 @@ RED.nodes.registerType<MlFormatProps>('ml-format', {
     topic: { value: 'edgeml/{model}/prediction', validate: topicTemplate },
     eventTopic: { value: '', validate: topicTemplate },
     modelName: { value: '' },
+    detFormat: { value: '', validate: oneOf('', 'yolo', 'ssd') },
+    detLayout: { value: '', validate: oneOf('', 'auto', 'channels-first', 'boxes-first') },
+    detBox: { value: '', validate: oneOf('', 'cxcywh', 'xyxy', 'yxyx', 'xywh') },
+    detObjectness: { value: '', validate: oneOf('', 'true', 'false') },
+    detNormalized: { value: '', validate: oneOf('', 'true', 'false') },
+    detScore: { value: '', validate: says(blankOr01, 'fraction') },
+    detIou: { value: '', validate: says(blankOr01, 'fraction') },
+    detMax: { value: '', validate: says(blankOrPositiveInteger, 'positiveInteger') },
+    detBoxes: { value: '' },
+    detScores: { value: '' },
+    detClasses: { value: '' },
+    detCount: { value: '' },
+    segOutput: { value: '' },
+    segMask: { value: false },
   },
   inputLabels: function () {
     return this._('ml-format.label.input');
@@ -92,6 +133,9 @@ RED.nodes.registerType<MlFormatProps>('ml-format', {
       $('.ml-format-classification').toggle(task === 'auto' || task === 'classification');
       $('.ml-format-regression').toggle(task === 'auto' || task === 'regression');
       $('.ml-format-anomaly').toggle(task === 'auto' || task === 'anomaly');
+      $('.ml-format-detection').toggle(task === 'detection');
+      $('.ml-format-segmentation').toggle(task === 'segmentation');
+      $('.ml-format-vision').toggle(task === 'detection' || task === 'segmentation');
     };
     $('#node-input-task').on('change', showTask);
     showTask();

@@ -5,7 +5,9 @@
  */
 import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
 import { EdgeMlError } from '../../lib/errors';
-import type { ModelTask } from '../../lib/model-card';
+import { MODEL_TASKS, type ModelTask } from '../../lib/model-card';
+import { checkDetectionSpec, parseDetectionCard, type DetectionSpec } from '../../lib/format/detection';
+import { segmentationMasks } from '../../lib/format/vision';
 import { AnomalyTrackers, type AnomalyOptions } from '../../lib/format/anomaly';
 import { formatPrediction, resolveFormatOptions, type FormatConfig, type FormatOptions, type PredictionPayload } from '../../lib/format/format';
 import { asTensorMap } from '../../lib/format/tensor';
@@ -44,6 +46,41 @@ interface MlFormatDef extends NodeDef {
   topic: string;
   eventTopic: string;
   modelName: string;
+  /** detection / segmentation settings ('' = from the card's edgeml.detection, else the default). */
+  detFormat?: string;
+  detLayout?: string;
+  detBox?: string;
+  detObjectness?: string;
+  detNormalized?: string;
+  detScore?: string | number;
+  detIou?: string | number;
+  detMax?: string | number;
+  detBoxes?: string;
+  detScores?: string;
+  detClasses?: string;
+  detCount?: string;
+  segOutput?: string;
+  segMask?: boolean | string;
+}
+
+/** The node's detection settings, checked like the card's edgeml.detection. */
+function detectionFromDef(def: MlFormatDef): DetectionSpec {
+  const raw: Record<string, unknown> = {};
+  if (def.detFormat) raw.format = def.detFormat;
+  if (def.detLayout) raw.layout = def.detLayout;
+  if (def.detBox) raw.box = def.detBox;
+  if (def.detObjectness === 'true' || def.detObjectness === 'false') raw.objectness = def.detObjectness === 'true';
+  if (def.detNormalized === 'true' || def.detNormalized === 'false') raw.normalized = def.detNormalized === 'true';
+  const score = optionalNumber(def.detScore, 'detScore');
+  if (score !== undefined) raw.scoreThreshold = score;
+  const iou = optionalNumber(def.detIou, 'detIou');
+  if (iou !== undefined) raw.iouThreshold = iou;
+  const max = optionalNumber(def.detMax, 'detMax');
+  if (max !== undefined) raw.maxDetections = max;
+  const outputs: Record<string, string> = {};
+  for (const [role, v] of [['boxes', def.detBoxes], ['scores', def.detScores], ['classes', def.detClasses], ['count', def.detCount]] as const) if (v) outputs[role] = v;
+  if (Object.keys(outputs).length) raw.outputs = outputs;
+  return checkDetectionSpec(raw, (field, reason) => new EdgeMlError('EDGEML_FORMAT_CONFIG', `setting ${field}: ${reason}`, { field: field || 'detection', value: reason }));
 }
 
 const list = (s: string | undefined): string[] =>
@@ -62,7 +99,7 @@ function optionalNumber(v: string | number | undefined, field: string): number |
 
 function configFromDef(def: MlFormatDef): FormatConfig {
   const task = def.task || 'auto';
-  if (!['auto', 'classification', 'regression', 'anomaly'].includes(task)) {
+  if (!['auto', ...MODEL_TASKS].includes(task)) {
     throw new EdgeMlError('EDGEML_FORMAT_CONFIG', `unknown task ${task}`, { field: 'task', value: task });
   }
   const c: FormatConfig = {
@@ -75,6 +112,9 @@ function configFromDef(def: MlFormatDef): FormatConfig {
     passthrough: list(def.passthrough),
     unit: def.unit || undefined,
     modelName: def.modelName || undefined,
+    detection: detectionFromDef(def),
+    segmentationOutput: def.segOutput || undefined,
+    segmentationMask: def.segMask === true || def.segMask === 'true',
   };
   const conf = optionalNumber(def.confidence, 'confidence');
   if (conf !== undefined) c.confidenceThreshold = conf;
@@ -102,6 +142,14 @@ const KEPT_ALWAYS = new Set(['_msgid', 'topic', 'payload']);
 
 /** The status line for the latest prediction. */
 function statusOf(last: PredictionPayload): StatusSpec {
+  if (last.task === 'detection') {
+    const counts = Object.entries(last.counts ?? {}).map(([label, n]) => `${label} ${n}`).join(', ');
+    return ['ready', 'ml-format.status.detections', { n: last.detections?.length ?? 0, counts }];
+  }
+  if (last.task === 'segmentation') {
+    const top = Object.entries(last.areas ?? {}).sort((a, b) => b[1] - a[1])[0];
+    return ['ready', 'ml-format.status.areas', { label: top ? top[0] : '-', share: top ? (top[1] * 100).toFixed(1) : '-' }];
+  }
   if (last.task === 'anomaly') {
     return [last.anomaly ? 'warn' : 'ready', last.anomaly ? 'ml-format.status.anomaly' : 'ml-format.status.normal', { score: last.score !== undefined ? last.score.toPrecision(3) : '-' }];
   }
@@ -146,7 +194,8 @@ export = function (RED: NodeAPI): void {
     };
     const optionsPerCard = new PerCard<FormatOptions>(
       (card) => card,
-      (card) => resolveFormatOptions(config as FormatConfig, card),
+      // A card from msg.modelCard has not been through the ONNX metadata reader: check its detection part here.
+      (card) => resolveFormatOptions(config as FormatConfig, card?.detection !== undefined ? { ...card, detection: parseDetectionCard(card.detection) } : card),
     );
 
     onInput(
@@ -164,6 +213,7 @@ export = function (RED: NodeAPI): void {
             time: now,
             inferenceMs: m.inferenceMs,
             features: def.includeFeatures ? (msgPath(m, featuresProperty) ?? []) : undefined,
+            geometry: m.imageGeometry,
           },
           options,
         );
@@ -193,6 +243,8 @@ export = function (RED: NodeAPI): void {
             }
           }
           const out = payloads.length > 1 ? RED.util.cloneMessage(msg) : msg;
+          const mask = segmentationMasks.get(payload);
+          if (mask) (out as NodeMessage & { mask?: Buffer }).mask = mask;
           out.payload = payload;
           out.topic = topic;
           outs.push(out);
