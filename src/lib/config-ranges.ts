@@ -54,6 +54,9 @@ export const NUMERIC_SETTINGS = {
     hysteresis: num(0),
     minSamples: int(1, 1_000_000),
     minDurationMs: int(0, DAY_MS),
+    detScore: num(0, 1),
+    detIou: num(0, 1),
+    detMax: int(1, 100_000),
   },
   'ml-drift': {
     referenceSamples: int(2, 10_000_000),

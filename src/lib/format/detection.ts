@@ -193,10 +193,12 @@ export function decodeYolo(name: string, t: TensorLike, o: DetectionOptions): Ca
   const dims = t.dims.map(Number);
   if (dims.length !== 2 && dims.length !== 3) throw shapeError(name, dims, 'a YOLO-style output is [batch, 4 + classes, boxes] or [batch, boxes, 4 + classes]');
   const [batch, d1, d2] = dims.length === 3 ? (dims as [number, number, number]) : [1, dims[0] as number, dims[1] as number];
-  const channelsFirst = o.layout === 'auto' ? d1 < d2 : o.layout === 'channels-first';
+  const extra = o.objectness ? 1 : 0;
+  const fits = (k: number): boolean => k - 4 - extra >= (o.objectness ? 0 : 1);
+  // auto: the axis that can hold a box and scores; if both can, the shorter one (N boxes >> 4 + C)
+  const channelsFirst = o.layout === 'auto' ? fits(d1) && (!fits(d2) || d1 < d2) : o.layout === 'channels-first';
   const K = channelsFirst ? d1 : d2;
   const N = channelsFirst ? d2 : d1;
-  const extra = o.objectness ? 1 : 0;
   const C = K - 4 - extra;
   if (C < 0 || (C === 0 && !o.objectness)) throw shapeError(name, dims, `${K} values per box is too few for a box${o.objectness ? ', objectness' : ''} and class scores`);
   const v = tensorNumbers(t);

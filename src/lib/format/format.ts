@@ -23,6 +23,8 @@ import {
   type TensorLike,
   type TensorMap,
 } from './tensor';
+import { resolveDetectionOptions, type DetectionOptions, type DetectionSpec } from './detection';
+import { formatVision, type VisionFields } from './vision';
 
 export type OutputRoles = { label?: string; scores?: string; score?: string; value?: string };
 
@@ -45,6 +47,11 @@ export interface FormatConfig {
   passthrough?: string[];
   features?: string[];
   modelName?: string;
+  /** detection task: decoder settings (over the card's edgeml.detection). */
+  detection?: DetectionSpec;
+  /** segmentation task: the output to read, and whether to make a PNG mask. */
+  segmentationOutput?: string;
+  segmentationMask?: boolean;
 }
 
 export interface FormatOptions {
@@ -63,6 +70,9 @@ export interface FormatOptions {
   features: string[] | undefined;
   modelName: string | undefined;
   cardModelName: string | undefined;
+  detection: DetectionOptions;
+  segmentationOutput: string | undefined;
+  segmentationMask: boolean;
 }
 
 const defined = <T>(...values: Array<T | undefined>): T | undefined => values.find((v) => v !== undefined);
@@ -95,6 +105,9 @@ export function resolveFormatOptions(config: FormatConfig, card: ModelCard = {})
     features: config.features && config.features.length ? config.features : card.features,
     modelName: config.modelName || undefined,
     cardModelName: card.name,
+    detection: resolveDetectionOptions(config.detection ?? {}, card.detection),
+    segmentationOutput: config.segmentationOutput || undefined,
+    segmentationMask: config.segmentationMask === true,
   };
 }
 
@@ -109,7 +122,7 @@ export interface TopClass {
   score: number;
 }
 
-export interface PredictionPayload {
+export interface PredictionPayload extends VisionFields {
   task: ModelTask;
   label?: string;
   score?: number;
@@ -134,6 +147,8 @@ export interface FormatInput {
   inferenceMs?: unknown;
   /** Input features to include (array in feature order, or an object by name); undefined = leave out. */
   features?: unknown;
+  /** ml-image's msg.imageGeometry, for boxes and masks in original-image pixels. */
+  geometry?: unknown;
 }
 
 function pickOutput(tensors: TensorMap, role: keyof OutputRoles, name: string | undefined, fallback: (t: TensorLike, n: string) => boolean): string | undefined {
@@ -225,6 +240,7 @@ export function formatPrediction(input: FormatInput, opts: FormatOptions): Predi
     if (typeof input.inferenceMs === 'number' && Number.isFinite(input.inferenceMs) && input.inferenceMs >= 0) p.inferenceMs = plain(input.inferenceMs);
     return p;
   };
+  if (task === 'detection' || task === 'segmentation') return formatVision(task, tensors, opts, input.geometry, base);
   const rows: Array<{ payload: PredictionPayload; invalid: string[] }> = [];
   const row = (i: number): { payload: PredictionPayload; invalid: string[] } => {
     while (rows.length <= i) rows.push({ payload: base(), invalid: [] });

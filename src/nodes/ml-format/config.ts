@@ -2,7 +2,7 @@
 import { defineConfig, numbersToStrings, stringsToBooleans } from '../shared/config';
 
 /** Numeric settings are text fields: '' means "not set here" (the model card or the default decides). */
-export const ML_FORMAT_NUMERIC = ['topK', 'confidence', 'targetMean', 'targetScale', 'decimals', 'threshold', 'hysteresis', 'minSamples', 'minDurationMs'] as const;
+export const ML_FORMAT_NUMERIC = ['topK', 'confidence', 'targetMean', 'targetScale', 'decimals', 'threshold', 'hysteresis', 'minSamples', 'minDurationMs', 'detScore', 'detIou', 'detMax'] as const;
 
 export const ML_FORMAT_CONFIG = defineConfig(
   {
@@ -34,11 +34,26 @@ export const ML_FORMAT_CONFIG = defineConfig(
     topic: 'edgeml/{model}/prediction',
     eventTopic: '',
     modelName: '',
+    // detection / segmentation ('' = from the card's edgeml.detection, else the default)
+    detFormat: '',
+    detLayout: '',
+    detBox: '',
+    detObjectness: '',
+    detNormalized: '',
+    detScore: '',
+    detIou: '',
+    detMax: '',
+    detBoxes: '',
+    detScores: '',
+    detClasses: '',
+    detCount: '',
+    segOutput: '',
+    segMask: false,
   },
   [
     // 0 -> 1 (0.1.x -> 0.2): numbers saved as numbers become the strings the editor writes (topK
     // was string | number in the runtime and string in the editor); "true"/"false" become booleans.
-    (c) => stringsToBooleans(numbersToStrings(c, ML_FORMAT_NUMERIC), ['includeFeatures', 'keepCard', 'keepOther']),
+    (c) => stringsToBooleans(numbersToStrings(c, ML_FORMAT_NUMERIC), ['includeFeatures', 'keepCard', 'keepOther', 'segMask']),
   ],
 );
 

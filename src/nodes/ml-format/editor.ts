@@ -8,6 +8,8 @@ declare const RED: EditorRED;
 
 type MlFormatProps = EditorNodeProperties & MlFormatConfig & { configVersion: number };
 
+const TASKS = ['auto', 'classification', 'regression', 'anomaly', 'detection', 'segmentation'];
+
 // Placeholders in a topic template are {name} with no nesting; braces must balance.
 const topicTemplate = matches(/^([^{}]|\{[^{}]+\})*$/, 'topic-template', { blank: true });
 
@@ -20,7 +22,7 @@ RED.nodes.registerType<MlFormatProps>('ml-format', {
   // values from ./config.ts, shared with the runtime; validators here
   defaults: editorDefaults(ML_FORMAT_CONFIG, {
     model: { type: 'onnx-model', required: false },
-    task: { validate: oneOf(['auto', 'classification', 'regression', 'anomaly']) },
+    task: { validate: oneOf(TASKS) },
     logits: { validate: oneOf(['auto', 'true', 'false']) },
     topK: { validate: inRangeOf('ml-format', 'topK', true) },
     confidence: { validate: inRangeOf('ml-format', 'confidence', true) },
@@ -33,6 +35,14 @@ RED.nodes.registerType<MlFormatProps>('ml-format', {
     minDurationMs: { validate: inRangeOf('ml-format', 'minDurationMs', true) },
     topic: { validate: topicTemplate },
     eventTopic: { validate: topicTemplate },
+    detFormat: { validate: oneOf(['', 'yolo', 'ssd']) },
+    detLayout: { validate: oneOf(['', 'auto', 'channels-first', 'boxes-first']) },
+    detBox: { validate: oneOf(['', 'cxcywh', 'xyxy', 'yxyx', 'xywh']) },
+    detObjectness: { validate: oneOf(['', 'true', 'false']) },
+    detNormalized: { validate: oneOf(['', 'true', 'false']) },
+    detScore: { validate: inRangeOf('ml-format', 'detScore', true) },
+    detIou: { validate: inRangeOf('ml-format', 'detIou', true) },
+    detMax: { validate: inRangeOf('ml-format', 'detMax', true) },
   }),
 
   inputLabels: function () {
@@ -52,6 +62,9 @@ RED.nodes.registerType<MlFormatProps>('ml-format', {
       $('.ml-format-classification').toggle(task === 'auto' || task === 'classification');
       $('.ml-format-regression').toggle(task === 'auto' || task === 'regression');
       $('.ml-format-anomaly').toggle(task === 'auto' || task === 'anomaly');
+      $('.ml-format-detection').toggle(task === 'detection');
+      $('.ml-format-segmentation').toggle(task === 'segmentation');
+      $('.ml-format-vision').toggle(task === 'detection' || task === 'segmentation');
     };
     $('#node-input-task').on('change', showTask);
     showTask();

@@ -6,7 +6,9 @@
 import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
 import { EdgeMlError } from '../../lib/errors';
 import { numericSetting, type SettingOf } from '../../lib/config-ranges';
-import type { ModelTask } from '../../lib/model-card';
+import { MODEL_TASKS, type ModelTask } from '../../lib/model-card';
+import { checkDetectionSpec, parseDetectionCard, type DetectionSpec } from '../../lib/format/detection';
+import { segmentationMasks } from '../../lib/format/vision';
 import { AnomalyTrackers, type AnomalyOptions } from '../../lib/format/anomaly';
 import { formatPrediction, resolveFormatOptions, type FormatConfig, type FormatOptions, type PredictionPayload } from '../../lib/format/format';
 import { asTensorMap } from '../../lib/format/tensor';
@@ -21,6 +23,26 @@ import { ML_FORMAT_CONFIG, type MlFormatConfig } from './config';
 /** The saved config, migrated and completed by resolveConfig (./config.ts declares it). */
 type MlFormatDef = NodeDef & MlFormatConfig;
 
+/** The node's detection settings, checked like the card's edgeml.detection. */
+function detectionFromDef(def: MlFormatDef): DetectionSpec {
+  const raw: Record<string, unknown> = {};
+  if (def.detFormat) raw.format = def.detFormat;
+  if (def.detLayout) raw.layout = def.detLayout;
+  if (def.detBox) raw.box = def.detBox;
+  if (def.detObjectness === 'true' || def.detObjectness === 'false') raw.objectness = def.detObjectness === 'true';
+  if (def.detNormalized === 'true' || def.detNormalized === 'false') raw.normalized = def.detNormalized === 'true';
+  const score = optionalNumber(def.detScore, 'detScore');
+  if (score !== undefined) raw.scoreThreshold = score;
+  const iou = optionalNumber(def.detIou, 'detIou');
+  if (iou !== undefined) raw.iouThreshold = iou;
+  const max = optionalNumber(def.detMax, 'detMax');
+  if (max !== undefined) raw.maxDetections = max;
+  const outputs: Record<string, string> = {};
+  for (const [role, v] of [['boxes', def.detBoxes], ['scores', def.detScores], ['classes', def.detClasses], ['count', def.detCount]] as const) if (v) outputs[role] = v;
+  if (Object.keys(outputs).length) raw.outputs = outputs;
+  return checkDetectionSpec(raw, (field, reason) => new EdgeMlError('EDGEML_FORMAT_CONFIG', `setting ${field}: ${reason}`, { field: field || 'detection', value: reason }));
+}
+
 const list = (s: string | undefined): string[] =>
   (s ?? '')
     .split(',')
@@ -32,7 +54,7 @@ const optionalNumber = (v: string | number | undefined, field: SettingOf<'ml-for
 
 function configFromDef(def: MlFormatDef): FormatConfig {
   const task = def.task || 'auto';
-  if (!['auto', 'classification', 'regression', 'anomaly'].includes(task)) {
+  if (!['auto', ...MODEL_TASKS].includes(task)) {
     throw new EdgeMlError('EDGEML_FORMAT_CONFIG', `unknown task ${task}`, { field: 'task', value: task });
   }
   const c: FormatConfig = {
@@ -45,6 +67,9 @@ function configFromDef(def: MlFormatDef): FormatConfig {
     passthrough: list(def.passthrough),
     unit: def.unit || undefined,
     modelName: def.modelName || undefined,
+    detection: detectionFromDef(def),
+    segmentationOutput: def.segOutput || undefined,
+    segmentationMask: def.segMask === true,
   };
   const conf = optionalNumber(def.confidence, 'confidence');
   if (conf !== undefined) c.confidenceThreshold = conf;
@@ -72,6 +97,14 @@ const KEPT_ALWAYS = new Set(['_msgid', 'topic', 'payload']);
 
 /** The status line for the latest prediction. */
 function statusOf(last: PredictionPayload): StatusSpec {
+  if (last.task === 'detection') {
+    const counts = Object.entries(last.counts ?? {}).map(([label, n]) => `${label} ${n}`).join(', ');
+    return ['ready', 'ml-format.status.detections', { n: last.detections?.length ?? 0, counts }];
+  }
+  if (last.task === 'segmentation') {
+    const top = Object.entries(last.areas ?? {}).sort((a, b) => b[1] - a[1])[0];
+    return ['ready', 'ml-format.status.areas', { label: top ? top[0] : '-', share: top ? (top[1] * 100).toFixed(1) : '-' }];
+  }
   if (last.task === 'anomaly') {
     return [last.anomaly ? 'warn' : 'ready', last.anomaly ? 'ml-format.status.anomaly' : 'ml-format.status.normal', { score: last.score !== undefined ? last.score.toPrecision(3) : '-' }];
   }
@@ -117,7 +150,8 @@ export = function (RED: NodeAPI): void {
     };
     const optionsPerCard = new PerCard<FormatOptions>(
       (card) => card,
-      (card) => resolveFormatOptions(config as FormatConfig, card),
+      // A card from msg.modelCard has not been through the ONNX metadata reader: check its detection part here.
+      (card) => resolveFormatOptions(config as FormatConfig, card?.detection !== undefined ? { ...card, detection: parseDetectionCard(card.detection) } : card),
     );
 
     onInput(
@@ -135,6 +169,7 @@ export = function (RED: NodeAPI): void {
             time: now,
             inferenceMs: m.inferenceMs,
             features: def.includeFeatures ? (msgPath(m, featuresProperty) ?? []) : undefined,
+            geometry: m.imageGeometry,
           },
           options,
         );
@@ -164,6 +199,8 @@ export = function (RED: NodeAPI): void {
             }
           }
           const out = (payloads.length > 1 ? RED.util.cloneMessage(msg) : msg) as NodeMessage & MlFormatOutput;
+          const mask = segmentationMasks.get(payload);
+          if (mask) (out as NodeMessage & { mask?: Buffer }).mask = mask;
           out.payload = payload;
           out.topic = topic;
           outs.push(out);

@@ -7,7 +7,7 @@ import path from 'node:path';
 import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
 import { EdgeMlError } from '../../lib/errors';
 import { ImagePreprocessor, type BackendChoice } from '../../lib/image/preprocess';
-import { checkImageSpec, configError, DEFAULT_MAX_PIXELS, resolveImageOptions, type ImageOptions, type ImageSpec } from '../../lib/image/options';
+import { checkImageSpec, configError, DEFAULT_MAX_PIXELS, parseImageCard, resolveImageOptions, type ImageOptions, type ImageSpec } from '../../lib/image/options';
 import { ModelCardSource, PerCard } from '../shared/model-card-source';
 import { NodeStatus, onInput } from '../shared/runtime';
 
@@ -85,7 +85,8 @@ export = function (RED: NodeAPI): void {
       (card) => card?.image,
       (card) => {
         try {
-          return resolveImageOptions(spec, card?.image, maxPixels);
+          // A card from msg.modelCard has not been through the ONNX metadata reader: check its image part here.
+          return resolveImageOptions(spec, card?.image !== undefined ? parseImageCard(card.image) : undefined, maxPixels);
         } catch (e) {
           return e as EdgeMlError;
         }
