@@ -11,8 +11,12 @@
  *
  *   npm run test:devices [-- --arch arm64,armhf] [--vectors 100] [--conformance] [--quick]
  *
- * --quick (what CI runs): arm64 only, 20 vectors, no conformance; the images stay cached in
- * .cache/devices/ (EDGEML_DEVICES_CACHE), so a second run costs minutes less. Needs root.
+ * The full run installs inside the image with the image's own npm, as a user does. --quick (what
+ * CI runs): arm64 only, 20 vectors, no conformance, and Node-RED 4.1 and the tarball installed
+ * into the image's user directory by the host's npm under Node 18 (same flags, the same files:
+ * the package's dependencies ship prebuilt binaries for every platform), since Debian's npm and
+ * an emulated npm install take most of an hour on two cores. The images stay cached in
+ * .cache/devices/ (EDGEML_DEVICES_CACHE). Needs root.
  * Emulation is 10-50x slower than a device: the timings printed are those of emulation, they
  * show that it works, not how fast a device is. Writes test-output/devices/<arch>.json.
  */
@@ -34,6 +38,8 @@ interface Options {
   archs: Arch[];
   vectors: number;
   conformance: boolean;
+  /** Install with the host's npm (quick) instead of the image's own (full). */
+  hostInstall: boolean;
 }
 
 interface ArchReport {
@@ -60,7 +66,7 @@ const INSTALL_TIMEOUT_MS = 40 * 60_000;
 const START_TIMEOUT_MS = 10 * 60_000;
 
 function parseArgs(argv: string[]): Options {
-  const options: Options = { archs: ['arm64', 'armhf'], vectors: 100, conformance: false };
+  const options: Options = { archs: ['arm64', 'armhf'], vectors: 100, conformance: false, hostInstall: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const value = (): string => {
@@ -79,6 +85,7 @@ function parseArgs(argv: string[]): Options {
       options.archs = ['arm64'];
       options.vectors = 20;
       options.conformance = false;
+      options.hostInstall = true;
     } else throw new Error(`unknown option ${a}`);
   }
   return options;
@@ -88,8 +95,8 @@ const log = (arch: string, text: string): void => console.log(`devices[${arch}] 
 const seconds = (since: number): number => Math.round((performance.now() - since) / 100) / 10;
 
 /** Builds or reuses the image (scripts/devices/rootfs.sh); returns its root folder. */
-function rootfs(arch: Arch): string {
-  const out = execFileSync('bash', [ROOTFS, arch], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], timeout: INSTALL_TIMEOUT_MS });
+function rootfs(arch: Arch, withNpm: boolean): string {
+  const out = execFileSync('bash', [ROOTFS, ...(withNpm ? ['--npm'] : []), arch], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], timeout: INSTALL_TIMEOUT_MS });
   return out.trim().split('\n').pop()!;
 }
 
@@ -118,15 +125,25 @@ function pack(): string {
   return path.join(dir, filename);
 }
 
-/** Node-RED 4.1 installed globally inside the image, once (it stays in the cached image). */
+/** Node-RED 4.1 installed globally inside the image as its install script does, once (it stays in the cached image). */
 function ensureNodeRed(root: string, arch: Arch): string {
-  const pkg = path.join(root, 'usr/local/lib/node_modules/node-red/package.json');
+  const pkg = path.join(root, GLOBAL_RED, 'package.json');
   if (!existsSync(pkg)) {
     log(arch, 'npm install -g node-red@4.1 (emulated npm: several minutes)');
     inside(root, 'npm install -g --no-audit --no-fund --no-update-notifier node-red@4.1');
   }
-  inside(root, `id ${USER} >/dev/null 2>&1 || useradd -m ${USER}`);
   return (JSON.parse(readFileSync(pkg, 'utf8')) as { version: string }).version;
+}
+
+const GLOBAL_RED = 'usr/local/lib/node_modules/node-red';
+/** The palette manager's npm flags (Node-RED 4.1's @node-red/registry installer). */
+const PALETTE_FLAGS = ['--no-audit', '--no-update-notifier', '--no-fund', '--save', '--save-prefix=~', '--omit=dev', '--engine-strict'];
+
+/** The host's npm under Node 18 where scripts/node18.sh has unpacked it (the device's Node version), else this one's. */
+function hostNpm(): { command: string; env: NodeJS.ProcessEnv } {
+  const node18 = process.env.EDGEML_NODE18 || '/tmp/edgeml-node18/node';
+  const npm18 = path.join(path.dirname(node18), 'npm');
+  return existsSync(npm18) ? { command: npm18, env: { ...process.env, ONNXRUNTIME_NODE_INSTALL: 'skip' } } : { command: 'npm', env: { ...process.env, ONNXRUNTIME_NODE_INSTALL: 'skip' } };
 }
 
 /** Pump readings the master writes: a labelled mix of the three conditions. */
@@ -137,11 +154,12 @@ function vectors(count: number): number[][] {
 async function checkArch(arch: Arch, tarball: string, options: Options, broker: TestBroker, reference: ort.InferenceSession): Promise<ArchReport> {
   const problems: string[] = [];
   let t = performance.now();
-  const root = rootfs(arch);
+  const root = rootfs(arch, !options.hostInstall);
   log(arch, `image ready (${seconds(t)} s)`);
-  const nodeRed = ensureNodeRed(root, arch);
+  inside(root, `id ${USER} >/dev/null 2>&1 || useradd -m ${USER}`);
   const node = inside(root, 'node --version').trim();
-  const npm = inside(root, 'npm --version').trim();
+  const npm = options.hostInstall ? `host ${execFileSync(hostNpm().command, ['--version'], { encoding: 'utf8' }).trim()}` : inside(root, 'npm --version').trim();
+  const nodeRed = options.hostInstall ? 'installed by the host' : ensureNodeRed(root, arch);
 
   // A fresh user directory owned by the unprivileged user, as on a device's data partition.
   const userDirInside = `/data/node-red-${arch}`;
@@ -153,14 +171,26 @@ async function checkArch(arch: Arch, tarball: string, options: Options, broker: 
 
   log(arch, `npm install --engine-strict of the package (Node ${node}, npm ${npm})`);
   t = performance.now();
-  // The palette manager's flags (Node-RED 4.1 @node-red/registry installer).
-  const flags = '--no-audit --no-update-notifier --no-fund --save --save-prefix=~ --omit=dev --engine-strict';
-  const installOut = inside(root, `cd ${userDirInside} && npm init -y >/dev/null && npm install ${flags} ./package.tgz 2>&1`, { user: USER });
+  // No onnxruntime-node binary for 32-bit ARM: the README's fix, the WebAssembly runtime beside it.
+  const webVersion = (JSON.parse(readFileSync(path.join(ROOT, 'node_modules/onnxruntime-web/package.json'), 'utf8')) as { version: string }).version;
+  let installOut: string;
   let webOut = '';
-  if (arch === 'armhf') {
-    // No onnxruntime-node binary for 32-bit ARM: the README's fix, the WebAssembly runtime.
-    const webVersion = (JSON.parse(readFileSync(path.join(ROOT, 'node_modules/onnxruntime-web/package.json'), 'utf8')) as { version: string }).version;
-    webOut = inside(root, `cd ${userDirInside} && npm install ${flags} onnxruntime-web@${webVersion} 2>&1`, { user: USER });
+  if (options.hostInstall) {
+    const { command, env } = hostNpm();
+    writeFileSync(path.join(userDir, 'package.json'), '{"name":"node-red-project","private":true}\n');
+    const target = ['--omit=optional', `--cpu=${arch === 'arm64' ? 'arm64' : 'arm'}`, '--os=linux'];
+    // Node-RED globally (its install script's way: not engine-strict, whose check some of Node-RED
+    // 4.1's own dependencies fail under Node 18), then the package as the palette manager does.
+    if (!existsSync(path.join(root, GLOBAL_RED, 'package.json'))) {
+      execFileSync(command, ['install', '-g', '--prefix', path.join(root, 'usr/local'), '--no-audit', '--no-fund', ...target, 'node-red@4.1'], { env, encoding: 'utf8', timeout: INSTALL_TIMEOUT_MS, stdio: ['ignore', 'pipe', 'pipe'] });
+    }
+    const packages = ['./package.tgz', ...(arch === 'armhf' ? [`onnxruntime-web@${webVersion}`] : [])];
+    installOut = execFileSync(command, ['install', ...PALETTE_FLAGS, ...target, ...packages], { cwd: userDir, env, encoding: 'utf8', timeout: INSTALL_TIMEOUT_MS, stdio: ['ignore', 'pipe', 'pipe'] });
+    inside(root, `chown -R ${USER}:${USER} /data`);
+  } else {
+    const flags = PALETTE_FLAGS.join(' ');
+    installOut = inside(root, `cd ${userDirInside} && npm init -y >/dev/null && npm install ${flags} ./package.tgz 2>&1`, { user: USER });
+    if (arch === 'armhf') webOut = inside(root, `cd ${userDirInside} && npm install ${flags} onnxruntime-web@${webVersion} 2>&1`, { user: USER });
   }
   const install = {
     seconds: seconds(t),
@@ -198,7 +228,7 @@ async function checkArch(arch: Arch, tarball: string, options: Options, broker: 
     t = performance.now();
     red = spawn(
       'chroot',
-      [`--userspec=${USER}:${USER}`, root, 'env', '-i', `PATH=${PATH_INSIDE}`, `HOME=/home/${USER}`, 'node', '/usr/local/lib/node_modules/node-red/red.js', '-u', userDirInside, '-s', `${userDirInside}/settings.js`],
+      [`--userspec=${USER}:${USER}`, root, 'env', '-i', `PATH=${PATH_INSIDE}`, `HOME=/home/${USER}`, 'node', `/${GLOBAL_RED}/red.js`, '-u', userDirInside, '-s', `${userDirInside}/settings.js`],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
     const lines: Array<() => void> = [];
@@ -318,7 +348,7 @@ function conformance(root: string, arch: Arch, userDirInside: string, problems: 
   log(arch, 'ONNX conformance cases through onnx-infer (emulated: tens of minutes)');
   const out = inside(root, `cd ${dir} && node runner.js`, {
     env: {
-      NODE_PATH: `${dir}/node_modules:/usr/local/lib/node_modules`,
+      NODE_PATH: `${dir}/node_modules:/${path.dirname(GLOBAL_RED)}`,
       EDGEML_NODES_DIR: `${userDirInside}/node_modules/node-red-contrib-edge-ml/nodes`,
       EDGEML_CONFORMANCE_DIR: `${dir}/onnx-node`,
     },

@@ -3,8 +3,11 @@
 # Debian's Node.js 18 and npm inside, and mounts what a program in it needs. Needs root,
 # debootstrap, qemu-user-static and binfmt-support (installed here when missing).
 #
-#   scripts/devices/rootfs.sh arm64|armhf      prints the root folder on its last line
-#   scripts/devices/rootfs.sh --umount arm64   unmounts (the tree stays cached)
+#   scripts/devices/rootfs.sh [--npm] arm64|armhf   prints the root folder on its last line
+#   scripts/devices/rootfs.sh --umount arm64         unmounts (the tree stays cached)
+#
+# --npm also installs Debian's npm (about 300 more packages: many minutes under emulation), for
+# installing inside the image the way a user does; without it the image has Node.js only.
 #
 # The tree is cached in $EDGEML_DEVICES_CACHE (default <project>/.cache/devices/<arch>); a stamp
 # file marks each finished step, so an interrupted build resumes and a finished one costs nothing.
@@ -15,7 +18,15 @@ cache="${EDGEML_DEVICES_CACHE:-$project/.cache/devices}"
 mirror="${EDGEML_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 
 umount_only=0
-if [ "${1:-}" = "--umount" ]; then umount_only=1; shift; fi
+with_npm=0
+while [ $# -gt 1 ]; do
+  case "$1" in
+    --umount) umount_only=1 ;;
+    --npm) with_npm=1 ;;
+    *) break ;;
+  esac
+  shift
+done
 arch="${1:?usage: rootfs.sh [--umount] arm64|armhf}"
 case "$arch" in
   arm64) qemu=qemu-aarch64 ;;
@@ -68,10 +79,16 @@ mountpoint -q "$root/proc/cpuinfo" || mount --bind "$cache/$arch-cpuinfo" "$root
 inside() { chroot "$root" env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root DEBIAN_FRONTEND=noninteractive "$@"; }
 
 if [ ! -e "$root/.edgeml-nodejs" ]; then
-  log "apt-get install nodejs npm (Debian's Node.js 18); a few minutes"
-  inside sh -c 'apt-get update -qq && apt-get install -y -qq --no-install-recommends nodejs npm' >"$cache/$arch-nodejs.log" 2>&1 \
+  log "apt-get install nodejs (Debian's Node.js 18)"
+  inside sh -c 'apt-get update -qq && apt-get install -y -qq --no-install-recommends nodejs' >"$cache/$arch-nodejs.log" 2>&1 \
     || { tail -n 20 "$cache/$arch-nodejs.log" >&2; exit 1; }
   touch "$root/.edgeml-nodejs"
 fi
-log "$(inside node --version) npm $(inside npm --version)"
+if [ "$with_npm" = 1 ] && [ ! -e "$root/.edgeml-npm" ]; then
+  log "apt-get install npm (Debian's npm 9; many minutes under emulation)"
+  inside sh -c 'apt-get install -y -qq --no-install-recommends npm' >"$cache/$arch-npm.log" 2>&1 \
+    || { tail -n 20 "$cache/$arch-npm.log" >&2; exit 1; }
+  touch "$root/.edgeml-npm"
+fi
+log "Node.js $(inside node --version)$([ -e "$root/.edgeml-npm" ] && echo ", npm $(inside npm --version)")"
 echo "$root"
