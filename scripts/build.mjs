@@ -6,6 +6,7 @@ import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSy
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as esbuild from 'esbuild';
+import { compareCatalogues } from './locale-check.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const src = path.join(root, 'src');
@@ -81,6 +82,27 @@ const common = Object.fromEntries(
     return [lang, files.reduce((acc, f) => merge(acc, readJson(path.join(dir, f))), {})];
   }),
 );
+
+// Every catalogue exists in both languages with the same keys (both directions) and the same
+// placeholders per message: a German text that spells out what __fix__ would fill in drifts.
+{
+  const [en, de] = LANGS;
+  const files = new Set(LANGS.flatMap((lang) => readdirSync(path.join(src, 'locales', lang)).filter((f) => f.endsWith('.json'))));
+  for (const f of [...files].sort()) {
+    const read = (lang) => {
+      const p = path.join(src, 'locales', lang, f);
+      if (existsSync(p)) return readJson(p);
+      fail(`src/locales/${lang}/${f} is missing`);
+      return {};
+    };
+    for (const p of compareCatalogues(`src/locales/{${LANGS.join(',')}}/${f}`, read(en), read(de))) fail(p);
+  }
+  for (const type of nodeTypes) {
+    const file = (lang) => path.join(src, 'nodes', type, 'locales', lang, 'messages.json');
+    if (!existsSync(file(en)) || !existsSync(file(de))) continue; // reported as missing below
+    for (const p of compareCatalogues(`src/nodes/${type}/locales/{${LANGS.join(',')}}/messages.json`, readJson(file(en)), readJson(file(de)))) fail(p);
+  }
+}
 
 async function bundleRuntime(entry, outfile, banner) {
   await esbuild.build({

@@ -13,6 +13,7 @@
  * required field has no sensible generic value (then add it to FIELD_VALUES).
  */
 import assert from 'node:assert/strict';
+import { generateKeyPairSync } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
@@ -469,6 +470,60 @@ describe('editor in headless Chromium', { timeout: 5 * 60_000 }, () => {
       assert.deepEqual(problemsSince(before), [], `${type}: browser errors`);
     });
   });
+
+  // A bad value typed into a field must say why, in the field's tooltip and in the node's triangle
+  // popup after Done. The expected reason is the served catalogue's text for the rule, filled with
+  // the rule's bounds (not the validator's own output).
+  const pem = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'pem' }).toString();
+  const lines = pem.trim().split('\n');
+  lines[1] = `${lines[1]!.slice(0, 10)}!${lines[1]!.slice(11)}`; // one character changed
+  const BAD_VALUES: Array<{ type: string; prop: string; value: string; key: string; params: Record<string, string | number> }> = [
+    { type: 'modbus-server-in', prop: 'port', value: '99999', key: 'validator.port', params: { min: 1, max: 65535 } },
+    { type: 'modbus-server-in', prop: 'unitId', value: '300', key: 'validator.integer-range', params: { min: 0, max: 255 } },
+    { type: 'modbus-server-in', prop: 'holdingSize', value: '-5', key: 'validator.integer-range', params: { min: 0, max: 65536 } },
+    { type: 'modbus-server-in', prop: 'allowList', value: '10.0.0.1, not-an-ip', key: 'validator.allow-list', params: { entry: 'not-an-ip' } },
+    { type: 'onnx-infer', prop: 'queueSize', value: '-3', key: 'validator.integer-min', params: { min: 1 } },
+    { type: 'ml-outbox', prop: 'capacity', value: '-3', key: 'validator.integer-min', params: { min: 1 } },
+    { type: 'ml-model-update', prop: 'publicKey', value: lines.join('\n'), key: 'validator.pem-base64', params: {} },
+    { type: 'ml-model-update', prop: 'publicKey', value: 'ssh-ed25519 AAAAC3Nza', key: 'validator.pem-markers', params: {} },
+  ];
+  for (const bad of BAD_VALUES) {
+    it(`${bad.type}: ${bad.prop} = ${JSON.stringify(bad.value.slice(0, 24))} shows why it is invalid`, async () => {
+      const catalogue = await red.request<Record<string, Record<string, string>>>('GET', `/locales/${PKG_NAME}/${bad.type}?lng=en-US`);
+      const [group, name] = bad.key.split('.') as [string, string];
+      const template = catalogue[group]?.[name];
+      assert.ok(template, `${bad.key} is not in the ${bad.type} catalogue`);
+      const expected = Object.entries(bad.params).reduce((t, [k, v]) => t.split(`__${k}__`).join(String(v)), template);
+      const id = await dragFromPalette(bad.type, 200, 500);
+      await page.locator(`[id="${id}"] .red-ui-flow-node`).dblclick();
+      await page.locator('#node-dialog-ok').waitFor({ state: 'visible' });
+      await settle();
+      const field = page.locator(`#node-input-${bad.prop}`);
+      if (await field.evaluate((el) => el.tagName === 'TEXTAREA')) {
+        await field.fill(bad.value);
+        await field.press('Tab');
+      } else await setField('node-input', bad.prop, bad.value);
+      await page.waitForFunction((sel) => document.querySelector(sel)?.classList.contains('input-error') === true, `#node-input-${bad.prop}`);
+      // what a person sees when pointing at the red field
+      await field.hover();
+      const tooltip = page.locator('.red-ui-popover:visible').last();
+      await tooltip.waitFor({ state: 'visible' });
+      assert.equal((await tooltip.innerText()).trim(), expected);
+      await page.mouse.move(5, 5);
+      await page.locator('#node-dialog-ok').click();
+      await page.locator('#node-dialog-ok').waitFor({ state: 'detached' });
+      const errors = await page.evaluate((id) => {
+        const RED = (window as unknown as { RED: { nodes: { node: (id: string) => { validationErrors?: string[] } | null } } }).RED;
+        return RED.nodes.node(id)?.validationErrors ?? [];
+      }, id);
+      assert.ok(errors.includes(expected), `triangle popup lists ${JSON.stringify(errors)}`);
+      await page.evaluate((id) => {
+        const RED = (window as unknown as { RED: { nodes: { remove: (id: string) => unknown; dirty: (d: boolean) => void }; view: { redraw: (f: boolean) => void } } }).RED;
+        RED.nodes.remove(id);
+        RED.view.redraw(true);
+      }, id);
+    });
+  }
 
   it('every config node was added through a dialog', () => {
     assert.deepEqual(CONFIG_TYPES.filter((t) => !visitedConfigTypes.has(t)), [], 'config node types no node uses');

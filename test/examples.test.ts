@@ -15,6 +15,8 @@ import { after, before, describe, it } from 'node:test';
 import { ServerTCP } from 'modbus-serial';
 import sqlite3 from 'sqlite3';
 import WebSocket from 'ws';
+import mqtt from 'mqtt';
+import { startBroker, type TestBroker } from './helpers/broker';
 import { freePort, waitForPort } from './helpers/net';
 import { pumpCard, pumpReference } from './helpers/pump-reference';
 import { declaredNodes, ROOT, startNodeRed, type NodeRedProcess } from './helpers/nodered-process';
@@ -49,6 +51,8 @@ const holding = new Array<number>(256).fill(0);
 const PLC_READING = [98.4, 4.3, 27.1, 2.0, 49.5].map(Math.fround);
 let onWrite: ((addr: number) => void) | undefined;
 let knownTypes = new Set<string>();
+/** The broker of the fleet dashboard example (its MQTT nodes point here instead of :1883). */
+let fleetBroker: TestBroker | undefined;
 
 /** What the editor would see over the admin websocket: node statuses (retained) and debug messages. */
 interface CommsEvent {
@@ -129,10 +133,11 @@ function cdabToFloat(low: number, high: number): number {
  * The flow as deployed here: fixed ports of the examples point to ports of this test instead, because
  * other test files may run Node-RED with the same example (and its port 5020) at the same time.
  */
-async function forThisTest(flow: FlowNode[]): Promise<FlowNode[]> {
+async function forThisTest(flow: FlowNode[], file = ''): Promise<FlowNode[]> {
   const out: FlowNode[] = [];
   for (const node of flow) {
-    if (node.type === 'modbus-server-in') out.push({ ...node, port: String(await freePort()) });
+    if (file === 'fleet-dashboard.json' && node.type === 'mqtt-broker') out.push({ ...node, broker: '127.0.0.1', port: String(fleetBroker!.port) });
+    else if (node.type === 'modbus-server-in') out.push({ ...node, port: String(await freePort()) });
     else if (node.type === 'modbus-client') out.push({ ...node, tcpHost: '127.0.0.1', tcpPort: String(plcPort) });
     else out.push(node);
   }
@@ -215,6 +220,7 @@ before(async () => {
   userDir = mkdtempSync(path.join(os.tmpdir(), 'edgeml-examples-'));
   mkdirSync(path.join(userDir, 'node_modules'));
   symlinkSync(ROOT, path.join(userDir, 'node_modules', 'node-red-contrib-edge-ml'), 'dir');
+  fleetBroker = await startBroker();
   red = await startNodeRed({ userDir, flows: [] });
   await openComms();
   knownTypes = new Set((await red.nodes()).filter((set) => set.enabled && !set.err).flatMap((set) => set.types));
@@ -223,13 +229,14 @@ before(async () => {
 after(async () => {
   comms?.close();
   await red?.stop();
+  await fleetBroker?.stop();
   await new Promise<void>((resolve) => (plc ? plc.close(() => resolve()) : resolve()));
   if (userDir) rmSync(userDir, { recursive: true, force: true });
 });
 
 describe('example flows in a real Node-RED', () => {
   it('finds the examples, and every node type of the package is used by at least one', () => {
-    for (const required of ['classic-modbus-onnx-mqtt.json', 'plc-polling-writeback.json', 'dashboard.json', 'sqlite-and-http.json']) {
+    for (const required of ['classic-modbus-onnx-mqtt.json', 'plc-polling-writeback.json', 'dashboard.json', 'sqlite-and-http.json', 'fleet-dashboard.json']) {
       assert.ok(examples.has(required), `examples/${required} is missing`);
     }
     const used = new Set([...examples.values()].flat().map((n) => n.type));
@@ -243,7 +250,7 @@ describe('example flows in a real Node-RED', () => {
       assert.equal(ids.size, flow.length, `${file}: duplicate ids`);
       const tabs = flow.filter((n) => n.type === 'tab');
       assert.ok(tabs.length <= 1, `${file}: more than one tab`);
-      if (!['classic-modbus-onnx-mqtt.json', 'plc-polling-writeback.json', 'dashboard.json', 'sqlite-and-http.json'].includes(file)) continue;
+      if (!['classic-modbus-onnx-mqtt.json', 'plc-polling-writeback.json', 'dashboard.json', 'sqlite-and-http.json', 'fleet-dashboard.json'].includes(file)) continue;
       assert.equal(tabs.length, 1, `${file}: no tab`);
       assert.ok(flow.some((n) => n.type === 'comment'), `${file}: no comment node`);
       assert.ok(flow.some((n) => n.type === 'catch'), `${file}: no Catch node`);
@@ -256,7 +263,7 @@ describe('example flows in a real Node-RED', () => {
 
   for (const file of exampleFiles) {
     it(`${file}: every node type is installed, it deploys, GET /flows returns it, and nothing logs an error`, async () => {
-      const flow = await forThisTest(examples.get(file)!);
+      const flow = await forThisTest(examples.get(file)!, file);
       const missing = [...new Set(flow.map((n) => n.type))].filter((type) => !STRUCTURAL.has(type) && !type.startsWith('subflow:') && !knownTypes.has(type));
       assert.deepEqual(missing, [], `${file}: unknown node types (GET /nodes): ${missing.join(', ')}`);
 
@@ -274,6 +281,7 @@ describe('example flows in a real Node-RED', () => {
 
       if (file === 'plc-polling-writeback.json') await checkPlcWriteback();
       if (file === 'sqlite-and-http.json') await checkHttpAndSqlite();
+      if (file === 'fleet-dashboard.json') await checkFleetDashboard(flow);
       // Errors a Catch node handled are not logged; they reach the debug nodes the Catch nodes feed.
       const catchSinks = new Set(flow.filter((n) => n.type === 'catch').flatMap((n) => ((n.wires as string[][] | undefined) ?? []).flat()));
       const caught = (): CommsEvent['data'][] => debugMessages.filter((m) => m.id !== undefined && catchSinks.has(m.id));
@@ -317,6 +325,21 @@ async function checkPlcWriteback(): Promise<void> {
   assert.equal(holding[100], expected.label, `class index (labels ${card.labels?.join(', ')})`);
   const score = cdabToFloat(holding[101]!, holding[102]!);
   assert.ok(Math.abs(score - expected.anomaly) <= 1e-5 * Math.max(1, Math.abs(expected.anomaly)), `anomaly score ${score}, expected ${expected.anomaly}`);
+}
+
+/** The fleet dashboard example: a device report the test publishes (retained) makes a row of its table. */
+async function checkFleetDashboard(flow: FlowNode[]): Promise<void> {
+  const table = flow.find((n) => n.type === 'function' && ((n.wires as string[][])[0] ?? []).some((id) => flow.find((m) => m.id === id)?.type === 'ui-table'))!;
+  const client = await mqtt.connectAsync(fleetBroker!.url);
+  try {
+    const ts = new Date().toISOString();
+    const model = { name: 'pump', version: '1.2.3', sha256: 'a'.repeat(64), since: ts, inferences: 10, errors: 0, inferencesPerMinute: 10, latencyMs: { p50: 1, p99: 2 } };
+    await client.publishAsync('edge-ml/status/example-device/model', JSON.stringify({ device: 'example-device', ts, groups: ['line-1'], model, guard: {}, drift: {} }), { qos: 1, retain: true });
+    await until(() => statuses.get(table.id)?.text === '1 device', 'the fleet table to show the device the test published');
+    await client.publishAsync('edge-ml/status/example-device/model', '', { qos: 1, retain: true });
+  } finally {
+    await client.endAsync();
+  }
 }
 
 /** POST /edge-ml/predict: a good reading is answered and logged, a bad one gets 400 with a code. */

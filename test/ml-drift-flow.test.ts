@@ -114,5 +114,5 @@ test('bad input, missing reference, bad file: coded errors at a Catch node; the 
   await loadFlow(['ml-drift'], flow({ reference: 'samples', window: 'many' }));
   const c4 = nextMessage('caught');
   inject('drift', { payload: [1] });
-  assert.equal(((await c4).error as { code: string }).code, 'EDGEML_DRIFT_CONFIG');
+  assert.equal(((await c4).error as { code: string }).code, 'EDGEML_CONFIG_INTEGER');
 });

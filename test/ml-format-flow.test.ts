@@ -169,7 +169,7 @@ test('a named output that is not there, an anomaly without threshold, a bad sett
   assert.equal(((await out).payload as { anomaly: boolean }).anomaly, true);
   await unloadFlow();
   await loadFlow(['ml-format'], flow({ decimals: 'two' }));
-  await expectError(good, 'EDGEML_FORMAT_CONFIG');
+  await expectError(good, 'EDGEML_CONFIG_INTEGER');
 });
 
 test('topic placeholders from the environment ({env.NAME}); an unset variable is a coded error', async () => {

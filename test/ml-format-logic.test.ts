@@ -139,19 +139,72 @@ test('regression: inverse target scaling y * scale + mean, units, rounding', () 
   assert.deepEqual(q!.value, [1.5, -2]);
 });
 
-test('NaN and Infinity never reach the payload: fields left out and listed in invalid', () => {
-  const [p] = formatPrediction({ tensors: { s: { dtype: 'float32', dims: [1, 3], data: [0.1, NaN, 0.2] } }, time: T0 }, resolveFormatOptions({ task: 'classification' }));
-  assert.deepEqual(p!.invalid, ['score', 'topk', 'label']);
-  assert.ok(!('score' in p!) && !('label' in p!));
-  const [r] = formatPrediction({ tensors: { y: { dtype: 'float32', dims: [1], data: ['Infinity'] } }, time: T0 }, resolveFormatOptions({ task: 'regression' }));
-  assert.deepEqual(r!.invalid, ['value']);
-  const [raw] = formatPrediction(
-    { tensors: { y: { dtype: 'float32', dims: [2], data: [NaN, -Infinity] }, big: { dtype: 'int64', dims: [2], data: ['9007199254740993', '-5'] } }, time: T0 },
-    resolveFormatOptions({ task: 'regression', outputs: { value: 'y' }, passthrough: ['*'] }),
+const refusedAsNonFinite = (run: () => unknown, output: string, row: number): void => {
+  assert.throws(run, (e: EdgeMlError) => e.code === 'EDGEML_FORMAT_NONFINITE' && e.params.output === output && e.params.row === row);
+};
+
+test('classification: no label, top-k or score from non-finite scores, with or without a label output', () => {
+  for (const bad of [NaN, Infinity, -Infinity, 'Infinity', '-Infinity', 'NaN']) {
+    const scores = { dtype: 'float32', dims: [1, 3], data: [0.1, bad, 0.2] };
+    refusedAsNonFinite(() => formatPrediction({ tensors: { s: scores }, time: T0 }, resolveFormatOptions({ task: 'classification' })), 's', 0);
+    // ONNX classifiers answer argmax(NaN) = class 0 ("normal") in their label output: still refused.
+    const label = { dtype: 'int64', dims: [1], data: [0] };
+    refusedAsNonFinite(
+      () => formatPrediction({ tensors: { label, s: scores }, time: T0 }, resolveFormatOptions({ task: 'classification', labels: ['normal', 'a', 'b'], outputs: { label: 'label', scores: 's' } })),
+      's',
+      0,
+    );
+  }
+  // the second row of a batch is the bad one: the row is named
+  refusedAsNonFinite(
+    () => formatPrediction({ tensors: { s: { dtype: 'float32', dims: [2, 2], data: [0.4, 0.6, 0.5, Infinity] } }, time: T0 }, resolveFormatOptions({ task: 'classification', logits: 'false' })),
+    's',
+    1,
   );
-  assert.deepEqual(raw!.raw, { y: { dtype: 'float32', dims: [2], data: ['NaN', '-Infinity'] }, big: { dtype: 'int64', dims: [2], data: ['9007199254740993', -5] } });
+});
+
+test('regression: no value from a non-finite output, nor from one the target scaler overflows', () => {
+  refusedAsNonFinite(() => formatPrediction({ tensors: { y: { dtype: 'float32', dims: [1], data: ['Infinity'] } }, time: T0 }, resolveFormatOptions({ task: 'regression' })), 'y', 0);
+  refusedAsNonFinite(() => formatPrediction({ tensors: { y: { dtype: 'float64', dims: [1, 2], data: [1, -Infinity] } }, time: T0 }, resolveFormatOptions({ task: 'regression' })), 'y', 0);
+  // 1e300 * 1e10 overflows a double
+  refusedAsNonFinite(
+    () => formatPrediction({ tensors: { y: { dtype: 'float64', dims: [1], data: [1e300] } }, time: T0 }, resolveFormatOptions({ task: 'regression', targetScaler: { mean: 0, scale: 1e10 } })),
+    'y',
+    0,
+  );
+});
+
+test('anomaly: no score and no verdict from a non-finite score', () => {
+  for (const bad of [NaN, Infinity, -Infinity]) {
+    refusedAsNonFinite(
+      () => formatPrediction({ tensors: { a: { dtype: 'float32', dims: [2, 1], data: [0.1, bad] } }, time: T0 }, resolveFormatOptions({ task: 'anomaly', anomalyThreshold: 0.5 })),
+      'a',
+      1,
+    );
+  }
+});
+
+test('raw: passthrough tensors no result is read from keep non-finite values as strings; non-finite features are listed in invalid', () => {
+  const [raw] = formatPrediction(
+    {
+      tensors: { y: { dtype: 'float32', dims: [2], data: [1.5, 2] }, extra: { dtype: 'float32', dims: [2], data: [NaN, -Infinity] }, big: { dtype: 'int64', dims: [2], data: ['9007199254740993', '-5'] } },
+      time: T0,
+      features: [1, Infinity],
+    },
+    resolveFormatOptions({ task: 'regression', outputs: { value: 'y' }, passthrough: ['*'], features: ['a', 'b'] }),
+  );
+  assert.deepEqual(raw!.raw!.extra, { dtype: 'float32', dims: [2], data: ['NaN', '-Infinity'] });
+  assert.deepEqual(raw!.raw!.big, { dtype: 'int64', dims: [2], data: ['9007199254740993', -5] });
+  assert.deepEqual(raw!.features, { a: 1 });
+  assert.deepEqual(raw!.invalid, ['features.b']);
   assert.deepEqual(validateJsonSchema(schema, raw), []);
   assert.deepEqual(JSON.parse(JSON.stringify(raw)), raw);
+  // the output a result is read from is refused even when it is also passed through
+  refusedAsNonFinite(
+    () => formatPrediction({ tensors: { y: { dtype: 'float32', dims: [1], data: [NaN] } }, time: T0 }, resolveFormatOptions({ task: 'regression', passthrough: ['*'] })),
+    'y',
+    0,
+  );
 });
 
 test('missing outputs and anomaly without threshold are coded errors', () => {

@@ -407,7 +407,7 @@ test('a port already in use ends in a red status with the reason, not a crash', 
     const isRed = (st: Status): boolean => st.fill === 'red';
     const red = statusesOf('s').find(isRed) ?? (await nextStatus('s', isRed));
     assert.equal(red.text, 'modbus-server-in.status.listen-error');
-    const errors = (getNode('s').error as unknown as { getCalls: () => SpyCall[] }).getCalls().filter((c) => c.thisValue === getNode('s'));
+    const errors = ((Object.getPrototypeOf(getNode('s')) as { error: unknown }).error as { getCalls: () => SpyCall[] }).getCalls().filter((c) => c.thisValue === getNode('s'));
     assert.match(String(errors.at(-1)?.args[0]), /EADDRINUSE/);
   } finally {
     await new Promise<void>((r) => blocker.close(() => r()));

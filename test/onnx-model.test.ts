@@ -201,11 +201,14 @@ test('a relative path is resolved against the Node-RED user directory', async ()
   }
 });
 
-test('the model-info admin endpoint lists inputs, outputs, shapes and metadata', async () => {
+test('the model-info admin endpoint lists inputs, outputs, shapes and metadata', async (t) => {
   const dir = freshDir();
   const file = path.join(dir, 'card.onnx');
   const card = { name: 'pump', version: '3', features: ['a', 'b', 'c', 'd'], labels: ['ok', 'warn', 'bad'] };
   writeFileSync(file, mlpModel({ inputs: 4, hidden: 5, outputs: 3, metadata: modelCardToMetadata(card) }).bytes);
+  // the endpoint reads models inside the user directory only (test/onnx-model-info-confinement.test.ts)
+  helper.settings({ userDir: dir });
+  t.after(() => helper.settings({ userDir: undefined }));
   await loadFlow(TYPES, flow(file, false));
   const res = await helper.request().get('/edge-ml/model-info').query({ path: file }).expect(200);
   assert.equal(res.body.name, 'pump');

@@ -16,6 +16,7 @@ import { readModelInfo } from '../src/lib/onnx/model-file';
 import type { ValueInfo } from '../src/lib/onnx/model-file';
 import { ProtoError, ProtoWriter, decodeFields, fieldInt64, fieldMessage, fieldRaw, fieldString, readVarint, repeatedFloat, repeatedInt64 } from '../src/lib/onnx/protobuf';
 import { SHARED } from './helpers/flow';
+import { mlpModel } from './helpers/onnx-models';
 
 const CASES_DIR = path.join(SHARED, 'conformance', 'onnx-node');
 const SESSION: ort.InferenceSession.SessionOptions = { logSeverityLevel: 3 };
@@ -223,6 +224,34 @@ describe('protobuf wire format', () => {
     assert.throws(() => decodeFields(new Uint8Array([0x00, 0x01])), ProtoError); // field number 0
     assert.throws(() => decodeFields(new Uint8Array([0xcb, 0x3e])), ProtoError); // unterminated group
     assert.throws(() => readVarint(new Uint8Array(11).fill(0xff), 0), ProtoError); // over-long varint
+  });
+
+  it('200,000 nested groups in a model file: EDGEML_ONNX_MODEL_INVALID with a reason, no stack overflow', () => {
+    const good = mlpModel({ inputs: 3, hidden: 4, outputs: 2 }).bytes;
+    const depth = 200_000;
+    // field 99 (unknown to ONNX), wire type 3 (start group) / 4 (end group): tags 0x9b 0x06 / 0x9c 0x06
+    const starts = new Uint8Array(depth * 2);
+    for (let i = 0; i < depth; i++) starts.set([0x9b, 0x06], i * 2);
+    const ends = new Uint8Array(depth * 2);
+    for (let i = 0; i < depth; i++) ends.set([0x9c, 0x06], i * 2);
+    for (const [what, tail] of [
+      ['unterminated', starts],
+      ['terminated', new Uint8Array([...starts, ...ends])],
+    ] as const) {
+      const bytes = new Uint8Array([...good, ...tail]);
+      let caught: unknown;
+      try {
+        readModelInfo(bytes);
+      } catch (e) {
+        caught = e;
+      }
+      assert.ok(caught instanceof EdgeMlError, `${what}: ${String(caught)}`);
+      assert.equal(caught.code, 'EDGEML_ONNX_MODEL_INVALID', what);
+      assert.match(String(caught.params.reason), /group/, what);
+    }
+    // a few nested groups are still well-formed protobuf and skipped like any unknown field
+    const shallow = new Uint8Array([...good, ...starts.subarray(0, 10), ...ends.subarray(0, 10)]);
+    assert.deepEqual(readModelInfo(shallow).inputs, readModelInfo(good).inputs);
   });
 });
 

@@ -60,9 +60,14 @@ function modelSnapshot(e: ModelEntry, now: number): ModelSnapshot {
   };
 }
 
+/** Default number of distinct guard series (check:feature) the registry keeps. */
+export const DEFAULT_GUARD_SERIES = 256;
+
 export class MetricsRegistry {
   private readonly models = new Map<string, ModelEntry>();
   private readonly guard = new Map<string, number>();
+  /** Distinct check:feature series kept; findings of further features count as feature "(other)". */
+  guardSeriesLimit = DEFAULT_GUARD_SERIES;
   private readonly drift = new Map<string, number>();
 
   /** Registers (or re-identifies after a swap) the model served under `key` (the onnx-model node id). */
@@ -104,7 +109,8 @@ export class MetricsRegistry {
 
   /** Counts one guard finding, e.g. ("out_of_range", "pressure"). */
   recordGuard(check: string, feature = ''): void {
-    const key = feature ? `${check}:${feature}` : check;
+    let key = feature ? `${check}:${feature}` : check;
+    if (!this.guard.has(key) && this.guard.size >= this.guardSeriesLimit) key = `${check}:(other)`;
     this.guard.set(key, (this.guard.get(key) ?? 0) + 1);
   }
 

@@ -20,10 +20,15 @@
  *   edgeml.target_scaler   { "mean": m, "scale": s }  regression output = y * scale + mean
  *   edgeml.thresholds      { "anomaly": 0.8, "confidence": 0.5, "hysteresis": 0.1 }
  *   edgeml.training_stats  { "flow": { "mean", "std", "min", "max", "histogram"?: { "edges": [...], "counts": [...] } }, ... }
+ *   edgeml.image           image preprocessing for ml-image (src/lib/image/options.ts)
+ *   edgeml.detection       detection decoding for ml-format (src/lib/format/detection.ts)
  */
 import { EdgeMlError } from './errors';
+import { parseImageCard, type ImageSpec } from './image/options';
+import { parseDetectionCard, type DetectionSpec } from './format/detection';
 
-export type ModelTask = 'classification' | 'regression' | 'anomaly';
+export type ModelTask = 'classification' | 'regression' | 'anomaly' | 'detection' | 'segmentation';
+export const MODEL_TASKS: readonly ModelTask[] = ['classification', 'regression', 'anomaly', 'detection', 'segmentation'];
 
 export interface FeatureStats {
   mean: number;
@@ -51,6 +56,8 @@ export interface ModelCard {
   targetScaler?: { mean: number; scale: number };
   thresholds?: { anomaly?: number; confidence?: number; hysteresis?: number };
   trainingStats?: Record<string, FeatureStats>;
+  image?: ImageSpec;
+  detection?: DetectionSpec;
 }
 
 export const MODEL_CARD_PREFIX = 'edgeml.';
@@ -87,21 +94,94 @@ function strMap(v: unknown, key: string): Record<string, string> {
   return v as Record<string, string>;
 }
 
+/**
+ * The structured keys of a card, read through `get` (a metadata key's parsed JSON, or a property of
+ * a card object) and named in errors through `name`. One set of rules for both ways in.
+ */
+function readStructured(card: ModelCard, get: (key: string) => unknown, name: (key: string) => string): void {
+  const features = get('features');
+  if (features !== undefined) card.features = strArray(features, name('features'));
+  const labels = get('labels');
+  if (labels !== undefined) card.labels = strArray(labels, name('labels'));
+  const units = get('units');
+  if (units !== undefined) card.units = strMap(units, name('units'));
+  const outputs = get('outputs');
+  if (outputs !== undefined) card.outputs = strMap(outputs, name('outputs'));
+
+  const scaler = get('scaler');
+  if (scaler !== undefined) {
+    if (!isObj(scaler)) throw invalid(name('scaler'), 'expected { mean, scale }');
+    const mean = numArray(scaler.mean, name('scaler') + '.mean');
+    const scale = numArray(scaler.scale, name('scaler') + '.scale');
+    if (mean.length !== scale.length) throw invalid(name('scaler'), 'mean and scale differ in length');
+    if (scale.some((s) => s === 0)) throw invalid(name('scaler'), 'a scale of 0');
+    if (card.features && card.features.length !== mean.length) throw invalid(name('scaler'), 'length differs from features');
+    card.scaler = { mean, scale };
+  }
+
+  const target = get('target_scaler');
+  if (target !== undefined) {
+    if (!isObj(target) || !isNum(target.mean) || !isNum(target.scale)) throw invalid(name('target_scaler'), 'expected { mean, scale } numbers');
+    card.targetScaler = { mean: target.mean, scale: target.scale };
+  }
+
+  const ranges = get('ranges');
+  if (ranges !== undefined) {
+    if (!isObj(ranges)) throw invalid(name('ranges'), 'expected { feature: [min, max] }');
+    card.ranges = {};
+    for (const [feature, r] of Object.entries(ranges)) {
+      const pair = numArray(r, `${name('ranges')}.${feature}`);
+      if (pair.length !== 2 || pair[0]! > pair[1]!) throw invalid(`${name('ranges')}.${feature}`, 'expected [min, max] with min <= max');
+      card.ranges[feature] = [pair[0]!, pair[1]!];
+    }
+  }
+
+  const thresholds = get('thresholds');
+  if (thresholds !== undefined) {
+    if (!isObj(thresholds) || !Object.values(thresholds).every(isNum)) throw invalid(name('thresholds'), 'expected an object of numbers');
+    card.thresholds = { ...thresholds } as ModelCard['thresholds'];
+  }
+
+  const stats = get('training_stats');
+  if (stats !== undefined) {
+    if (!isObj(stats)) throw invalid(name('training_stats'), 'expected { feature: stats }');
+    card.trainingStats = {};
+    for (const [feature, s] of Object.entries(stats)) {
+      const key = `${name('training_stats')}.${feature}`;
+      if (!isObj(s) || !isNum(s.mean) || !isNum(s.std) || !isNum(s.min) || !isNum(s.max)) throw invalid(key, 'expected { mean, std, min, max }');
+      if (s.std < 0 || s.min > s.max) throw invalid(key, 'expected std >= 0 and min <= max');
+      const entry: FeatureStats = { mean: s.mean, std: s.std, min: s.min, max: s.max };
+      if (isNum(s.count) && s.count >= 0) entry.count = s.count;
+      if (s.histogram !== undefined) {
+        if (!isObj(s.histogram)) throw invalid(key, 'histogram must be { edges, counts }');
+        const edges = numArray(s.histogram.edges, `${key}.histogram.edges`);
+        const counts = numArray(s.histogram.counts, `${key}.histogram.counts`);
+        if (edges.length !== counts.length + 1) throw invalid(key, 'histogram needs one more edge than counts');
+        if (edges.some((e, i) => i > 0 && !(e > edges[i - 1]!))) throw invalid(key, 'histogram edges must increase');
+        if (counts.some((c) => c < 0)) throw invalid(key, 'histogram counts must be >= 0');
+        entry.histogram = { edges, counts };
+      }
+      card.trainingStats[feature] = entry;
+    }
+  }
+}
+
 /** Reads the model card from ONNX metadata_props. Throws EDGEML_MODELCARD_INVALID on a malformed key. */
 export function parseModelCard(metadata: Record<string, string>): ModelCard {
   const card: ModelCard = {};
   const p = MODEL_CARD_PREFIX;
   const str = (key: string): string | undefined => metadata[p + key];
 
-  if (str('name') !== undefined) card.name = str('name');
+  // An empty name is no name: the graph or file name applies (an empty name would leave a hole in every topic).
+  if (str('name')) card.name = str('name');
   if (str('version') !== undefined) card.version = str('version');
   if (str('description') !== undefined) card.description = str('description');
   if (str('input') !== undefined) card.input = str('input');
 
   const task = str('task');
   if (task !== undefined) {
-    if (task !== 'classification' && task !== 'regression' && task !== 'anomaly') throw invalid(p + 'task', `unknown task "${task}"`);
-    card.task = task;
+    if (!(MODEL_TASKS as readonly string[]).includes(task)) throw invalid(p + 'task', `unknown task "${task}"`);
+    card.task = task as ModelTask;
   }
   const nan = str('nan');
   if (nan !== undefined) {
@@ -111,68 +191,61 @@ export function parseModelCard(metadata: Record<string, string>): ModelCard {
   const logits = str('logits');
   if (logits !== undefined) card.logits = logits === 'true';
 
-  const features = json(metadata, 'features');
-  if (features !== undefined) card.features = strArray(features, p + 'features');
-  const labels = json(metadata, 'labels');
-  if (labels !== undefined) card.labels = strArray(labels, p + 'labels');
-  const units = json(metadata, 'units');
-  if (units !== undefined) card.units = strMap(units, p + 'units');
-  const outputs = json(metadata, 'outputs');
-  if (outputs !== undefined) card.outputs = strMap(outputs, p + 'outputs');
+  readStructured(card, (key) => json(metadata, key), (key) => p + key);
+  const image = json(metadata, 'image');
+  if (image !== undefined) card.image = parseImageCard(image);
+  const detection = json(metadata, 'detection');
+  if (detection !== undefined) card.detection = parseDetectionCard(detection);
+  return card;
+}
 
-  const scaler = json(metadata, 'scaler');
-  if (scaler !== undefined) {
-    if (!isObj(scaler)) throw invalid(p + 'scaler', 'expected { mean, scale }');
-    const mean = numArray(scaler.mean, p + 'scaler.mean');
-    const scale = numArray(scaler.scale, p + 'scaler.scale');
-    if (mean.length !== scale.length) throw invalid(p + 'scaler', 'mean and scale differ in length');
-    if (scale.some((s) => s === 0)) throw invalid(p + 'scaler', 'a scale of 0');
-    if (card.features && card.features.length !== mean.length) throw invalid(p + 'scaler', 'length differs from features');
-    card.scaler = { mean, scale };
-  }
+/** Card object properties by metadata key (the two that differ in spelling). */
+const CARD_PROPERTY: Record<string, keyof ModelCard> = { target_scaler: 'targetScaler', training_stats: 'trainingStats' };
+const CARD_KEYS = new Set<string>(['name', 'version', 'description', 'task', 'features', 'input', 'units', 'scaler', 'ranges', 'nan', 'labels', 'outputs', 'logits', 'targetScaler', 'thresholds', 'trainingStats', 'image', 'detection']);
 
-  const target = json(metadata, 'target_scaler');
-  if (target !== undefined) {
-    if (!isObj(target) || !isNum(target.mean) || !isNum(target.scale)) throw invalid(p + 'target_scaler', 'expected { mean, scale } numbers');
-    card.targetScaler = { mean: target.mean, scale: target.scale };
-  }
+/** True when `v` survives JSON.stringify as it is (no BigInt, function, symbol or non-finite number). */
+function jsonSafe(v: unknown, depth = 0): boolean {
+  if (v === null || typeof v === 'string' || typeof v === 'boolean') return true;
+  if (typeof v === 'number') return Number.isFinite(v);
+  if (typeof v !== 'object' || depth > 64) return false;
+  return Array.isArray(v) ? v.every((x) => jsonSafe(x, depth + 1)) : Object.values(v).every((x) => jsonSafe(x, depth + 1));
+}
 
-  const ranges = json(metadata, 'ranges');
-  if (ranges !== undefined) {
-    if (!isObj(ranges)) throw invalid(p + 'ranges', 'expected { feature: [min, max] }');
-    card.ranges = {};
-    for (const [name, r] of Object.entries(ranges)) {
-      const pair = numArray(r, `${p}ranges.${name}`);
-      if (pair.length !== 2 || pair[0]! > pair[1]!) throw invalid(`${p}ranges.${name}`, 'expected [min, max] with min <= max');
-      card.ranges[name] = [pair[0]!, pair[1]!];
-    }
+/**
+ * Checks a card that arrives as an object (msg.modelCard): the same rules as parseModelCard, and a
+ * fresh card object as the result. An empty name counts as no name. Keys this package does not know
+ * are kept if they are plain JSON. Throws EDGEML_MODELCARD_INVALID with the key and the reason.
+ */
+export function checkModelCard(value: unknown, where = 'msg.modelCard'): ModelCard {
+  if (!isObj(value)) throw invalid(where, 'expected an object');
+  const name = (key: string): string => `${where}.${CARD_PROPERTY[key] ?? key}`;
+  const card: ModelCard = {};
+  for (const key of ['name', 'version', 'description', 'input'] as const) {
+    const v = value[key];
+    if (v === undefined) continue;
+    if (typeof v !== 'string') throw invalid(name(key), 'expected a string');
+    if (key !== 'name' || v !== '') card[key] = v;
   }
-
-  const thresholds = json(metadata, 'thresholds');
-  if (thresholds !== undefined) {
-    if (!isObj(thresholds) || !Object.values(thresholds).every(isNum)) throw invalid(p + 'thresholds', 'expected an object of numbers');
-    card.thresholds = thresholds as ModelCard['thresholds'];
+  if (value.task !== undefined) {
+    if (typeof value.task !== 'string' || !(MODEL_TASKS as readonly string[]).includes(value.task)) throw invalid(name('task'), `expected one of ${MODEL_TASKS.join(', ')}`);
+    card.task = value.task as ModelTask;
   }
-
-  const stats = json(metadata, 'training_stats');
-  if (stats !== undefined) {
-    if (!isObj(stats)) throw invalid(p + 'training_stats', 'expected { feature: stats }');
-    card.trainingStats = {};
-    for (const [name, s] of Object.entries(stats)) {
-      const key = `${p}training_stats.${name}`;
-      if (!isObj(s) || !isNum(s.mean) || !isNum(s.std) || !isNum(s.min) || !isNum(s.max)) throw invalid(key, 'expected { mean, std, min, max }');
-      const entry: FeatureStats = { mean: s.mean, std: s.std, min: s.min, max: s.max };
-      if (isNum(s.count)) entry.count = s.count;
-      if (s.histogram !== undefined) {
-        if (!isObj(s.histogram)) throw invalid(key, 'histogram must be { edges, counts }');
-        const edges = numArray(s.histogram.edges, `${key}.histogram.edges`);
-        const counts = numArray(s.histogram.counts, `${key}.histogram.counts`);
-        if (edges.length !== counts.length + 1) throw invalid(key, 'histogram needs one more edge than counts');
-        entry.histogram = { edges, counts };
-      }
-      card.trainingStats[name] = entry;
-    }
+  if (value.nan !== undefined) {
+    if (value.nan !== 'forbid' && value.nan !== 'allow') throw invalid(name('nan'), 'expected "forbid" or "allow"');
+    card.nan = value.nan;
   }
+  if (value.logits !== undefined) {
+    if (typeof value.logits !== 'boolean') throw invalid(name('logits'), 'expected true or false');
+    card.logits = value.logits;
+  }
+  readStructured(card, (key) => value[CARD_PROPERTY[key] ?? key], name);
+  for (const [key, v] of Object.entries(value)) {
+    if (CARD_KEYS.has(key)) continue;
+    if (!jsonSafe(v)) throw invalid(`${where}.${key}`, 'not plain JSON');
+    (card as Record<string, unknown>)[key] = v;
+  }
+  if (value.image !== undefined) card.image = parseImageCard(value.image);
+  if (value.detection !== undefined) card.detection = parseDetectionCard(value.detection);
   return card;
 }
 
@@ -199,5 +272,7 @@ export function modelCardToMetadata(card: ModelCard): Record<string, string> {
   put('ranges', card.ranges);
   put('thresholds', card.thresholds);
   put('training_stats', card.trainingStats);
+  put('image', card.image);
+  put('detection', card.detection);
   return out;
 }

@@ -15,6 +15,8 @@ export interface TestBroker {
   readonly kind: 'mosquitto' | 'aedes';
   readonly port: number;
   readonly url: string;
+  /** The broker's process id (mosquitto; undefined for the embedded broker or while down). */
+  readonly pid?: number | undefined;
   stop(): Promise<void>;
   restart(): Promise<void>;
   /** Stops the broker process/server but keeps its port and persistence for up(). */
@@ -38,21 +40,23 @@ export interface BrokerOptions {
   persistent?: boolean;
   /** Use the embedded broker even where mosquitto is installed. */
   embedded?: boolean;
+  /** Extra mosquitto.conf lines (e.g. a bridge `connection`, `sys_interval 1`); mosquitto only. */
+  config?: string;
 }
 
 export async function startBroker(options: BrokerOptions = {}): Promise<TestBroker> {
   const port = options.port ?? (await freePort());
-  return hasMosquitto() && !options.embedded ? startMosquitto(port, options.persistent ?? false) : startAedes(port, options.persistent ?? false);
+  return hasMosquitto() && !options.embedded ? startMosquitto(port, options.persistent ?? false, options.config) : startAedes(port, options.persistent ?? false);
 }
 
-async function startMosquitto(port: number, persistent: boolean): Promise<TestBroker> {
+async function startMosquitto(port: number, persistent: boolean, extra = ''): Promise<TestBroker> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'edgeml-mosquitto-'));
   const conf = path.join(dir, 'mosquitto.conf');
   const persistence = persistent ? `persistence true\npersistence_location ${dir}/\n` : 'persistence false\n';
   // Started as root, mosquitto switches to its own user, which could not write the persistence
   // file into our private temp folder: stay the user we are.
   const user = `user ${os.userInfo().username}\n`;
-  writeFileSync(conf, `listener ${port} 127.0.0.1\nallow_anonymous true\nmax_queued_messages 100000\n${user}${persistence}`);
+  writeFileSync(conf, `listener ${port} 127.0.0.1\nallow_anonymous true\nmax_queued_messages 100000\n${user}${persistence}${extra ? `${extra.replace(/\n?$/, '\n')}` : ''}`);
   let child: ChildProcess | undefined;
   const start = async (): Promise<void> => {
     child = spawn(mosquittoBinary(), ['-c', conf], { stdio: 'ignore' });
@@ -72,6 +76,9 @@ async function startMosquitto(port: number, persistent: boolean): Promise<TestBr
     kind: 'mosquitto',
     port,
     url: `mqtt://127.0.0.1:${port}`,
+    get pid() {
+      return child?.pid;
+    },
     async stop() {
       await stop();
       rmSync(dir, { recursive: true, force: true });

@@ -1,9 +1,14 @@
 /**
  * onnx-infer output + model card -> the public prediction payload (schemas/ml-format-payload.schema.json).
  *
- * JSON safety: every number in the payload is finite. A core field whose value would be NaN or
- * +-Infinity is left out and its name is listed in `invalid` (e.g. `["score", "topk"]`); passthrough
- * tensors spell non-finite values "NaN", "Infinity", "-Infinity". Nothing is ever null.
+ * Non-finite results: a class label, top-k, score, anomaly verdict or value is never computed from
+ * NaN or +-Infinity. Any non-finite number in the output a result is read from (the scores, the
+ * value, the anomaly score) refuses the whole message with EDGEML_FORMAT_NONFINITE (a consumer that
+ * reads only `label` must never see "normal" for a broken sensor).
+ *
+ * JSON safety: every number in the payload is finite. Input features that are not finite are left
+ * out and listed in `invalid` (`features.<name>`); passthrough tensors (`raw`) spell non-finite
+ * values "NaN", "Infinity", "-Infinity". Nothing is ever null.
  */
 import { EdgeMlError } from '../errors';
 import type { ModelCard, ModelTask } from '../model-card';
@@ -166,6 +171,18 @@ function round(v: number, decimals: number | undefined): number {
   return plain(Number.isFinite(r) ? r : v);
 }
 
+/** The refusal of a result read from a non-finite number (see the header). */
+function nonFinite(output: string, role: string, row: number, value: number): EdgeMlError {
+  return new EdgeMlError('EDGEML_FORMAT_NONFINITE', `output "${output}" row ${row} holds ${value}; no ${role} is published from a non-finite value`, {
+    output,
+    role,
+    row,
+    value: String(value),
+  });
+}
+
+const firstNonFinite = (values: number[]): number | undefined => values.find((v) => !Number.isFinite(v));
+
 const labelOf = (labels: string[] | undefined, index: number): string => labels?.[index] ?? String(index);
 
 function featureMap(features: unknown, names: string[] | undefined, invalid: string[]): Record<string, number> | undefined {
@@ -225,9 +242,13 @@ export function formatPrediction(input: FormatInput, opts: FormatOptions): Predi
       const scoreRows = tensorRows(tensorNumbers(t), t.dims);
       scoreRows.forEach((raw, i) => {
         const r = row(i);
+        const bad = firstNonFinite(raw);
+        if (bad !== undefined) throw nonFinite(scoresName, 'label', i, bad);
         const useSoftmax = opts.logits === 'auto' ? looksLikeLogits(raw) : opts.logits;
         const probs = useSoftmax ? softmax(raw) : raw;
-        if (probs.length === 0 || probs.some((p) => !Number.isFinite(p))) {
+        const badProb = firstNonFinite(probs);
+        if (badProb !== undefined) throw nonFinite(scoresName, 'label', i, badProb);
+        if (probs.length === 0) {
           r.invalid.push('score', 'topk');
           if (!labelName) r.invalid.push('label');
           return;
@@ -268,8 +289,10 @@ export function formatPrediction(input: FormatInput, opts: FormatOptions): Predi
     valueRows.forEach((raw, i) => {
       const r = row(i);
       const values = raw.map((y) => round(s ? y * s.scale + s.mean : y, opts.decimals));
-      if (values.some((v) => !Number.isFinite(v))) r.invalid.push('value');
-      else r.payload.value = values.length === 1 ? (values[0] as number) : values;
+      // The model's own value, or the target scaler's result (a finite value can overflow it).
+      const bad = firstNonFinite(raw) ?? firstNonFinite(values);
+      if (bad !== undefined) throw nonFinite(name, 'value', i, bad);
+      r.payload.value = values.length === 1 ? (values[0] as number) : values;
       if (opts.unit) r.payload.unit = opts.unit;
     });
   } else {
@@ -286,9 +309,8 @@ export function formatPrediction(input: FormatInput, opts: FormatOptions): Predi
       });
     }
     tensorNumbers(t).forEach((v, i) => {
-      const r = row(i);
-      if (Number.isFinite(v)) r.payload.score = plain(v);
-      else r.invalid.push('score');
+      if (!Number.isFinite(v)) throw nonFinite(name, 'anomaly verdict', i, v);
+      row(i).payload.score = plain(v);
     });
   }
 

@@ -4,6 +4,7 @@
  * numbers (in-process) or the strings "NaN", "Infinity", "-Infinity" (after a JSON round trip).
  */
 import { EdgeMlError } from '../errors';
+import { checkDims } from '../tensor-dims';
 
 export type TensorValue = number | string | boolean | bigint;
 
@@ -35,7 +36,19 @@ export function asTensorMap(payload: unknown): TensorMap {
         reason: `output "${name}" is not a tensor`,
       });
     }
-    out[name] = { dtype: t.dtype, dims: t.dims as number[], data: t.data as ArrayLike<TensorValue> };
+    const data = t.data as ArrayLike<TensorValue>;
+    const dims = checkDims(t.dims, data.length, name);
+    if (Array.isArray(data)) {
+      for (let i = 0; i < data.length; i++) {
+        const kind = typeof data[i];
+        if (kind !== 'number' && kind !== 'string' && kind !== 'boolean' && kind !== 'bigint') {
+          throw new EdgeMlError('EDGEML_FORMAT_INPUT', `output "${name}" holds a ${kind} at index ${i}`, {
+            reason: `output "${name}" holds ${data[i] === null ? 'null' : `a ${kind}`} at index ${i} (values are numbers, strings or booleans)`,
+          });
+        }
+      }
+    }
+    out[name] = { dtype: t.dtype, dims: [...dims], data };
   }
   return out;
 }
@@ -45,6 +58,7 @@ export function elementToNumber(v: TensorValue): number {
   if (typeof v === 'number') return v;
   if (typeof v === 'bigint') return Number(v);
   if (typeof v === 'boolean') return v ? 1 : 0;
+  if (typeof v !== 'string') return NaN;
   const s = v.trim();
   if (s === 'NaN') return NaN;
   if (s === 'Infinity' || s === '+Infinity') return Infinity;
@@ -65,7 +79,9 @@ export const isFloatTensor = (t: TensorLike): boolean => /^(float|double|bfloat)
 /** Rows of a tensor: the last dimension is the row length (a [1, C] or [C] tensor is one row). */
 export function tensorRows(values: number[], dims: number[]): number[][] {
   const width = dims.length === 0 ? 1 : (dims[dims.length - 1] ?? 1);
-  if (width <= 0 || values.length === 0) return [];
+  // dims are checked where tensors enter (checkDims); a width that is not a positive integer would
+  // never step through the values, so it yields no rows even if a caller skipped the check.
+  if (!Number.isSafeInteger(width) || width <= 0 || values.length === 0) return [];
   const rows: number[][] = [];
   for (let i = 0; i < values.length; i += width) rows.push(values.slice(i, i + width));
   return rows;
@@ -85,5 +101,5 @@ export function jsonSafeTensor(t: TensorLike): { dtype: string; dims: number[]; 
     else if (typeof v === 'string' && t.dtype !== 'string' && /^-?\d+$/.test(v) && Number.isSafeInteger(Number(v))) data[i] = Number(v);
     else data[i] = v;
   }
-  return { dtype: t.dtype, dims: t.dims.map(Number), data };
+  return { dtype: t.dtype, dims: [...t.dims], data };
 }

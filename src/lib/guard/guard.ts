@@ -36,6 +36,8 @@ export interface GuardConfig {
   staleMs?: number;
   policies?: Partial<Record<GuardCheck, GuardPolicy>>;
   replaceWith?: Partial<Record<FeatureCheck, ReplaceWith>>;
+  /** Distinct feature names counted per check in the statistics; further names count as OTHER_FEATURE. */
+  featureTable?: number;
 }
 
 export interface GuardIssue {
@@ -91,6 +93,10 @@ const DEFAULT_REPLACE: Record<FeatureCheck, ReplaceWith> = {
 };
 
 export const MAX_TRACKED_FEATURES = 1024;
+/** Default size of the per-check findings table (distinct feature names). */
+export const DEFAULT_FEATURE_TABLE = 256;
+/** Where findings of feature names beyond the table are counted. */
+export const OTHER_FEATURE = '(other)';
 
 const SEVERITY: Record<GuardAction, number> = { pass: 0, flag: 1, route: 2, drop: 3 };
 
@@ -110,6 +116,7 @@ export interface GuardOptions {
   staleMs: number;
   policies: Record<GuardCheck, GuardPolicy>;
   replaceWith: Record<FeatureCheck, ReplaceWith>;
+  featureTable: number;
 }
 
 /** Node config over model card (feature names, ranges) over defaults. */
@@ -131,6 +138,7 @@ export function resolveGuardOptions(config: GuardConfig, card: ModelCard = {}): 
     staleMs: config.staleMs ?? 0,
     policies,
     replaceWith: { ...DEFAULT_REPLACE, ...(config.replaceWith ?? {}) },
+    featureTable: config.featureTable ?? DEFAULT_FEATURE_TABLE,
   };
 }
 
@@ -160,8 +168,13 @@ export function parseTimestamp(v: unknown): number | undefined {
 export class DataGuard {
   private readonly state = new Map<string, FeatureState>();
   private counters: GuardStats = emptyStats();
+  /** Distinct names in each check's table (the tables are plain objects, for the stats reply). */
+  private tableSizes = new Map<string, number>();
+  private readonly known: Set<string>;
 
-  constructor(readonly options: GuardOptions) {}
+  constructor(readonly options: GuardOptions) {
+    this.known = new Set(options.features ?? []);
+  }
 
   get stats(): GuardStats {
     return JSON.parse(JSON.stringify(this.counters)) as GuardStats;
@@ -169,6 +182,7 @@ export class DataGuard {
 
   resetStats(): void {
     this.counters = emptyStats();
+    this.tableSizes = new Map();
   }
 
   /** Number of features with history (bounded by the feature names seen). */
@@ -176,9 +190,20 @@ export class DataGuard {
     return this.state.size;
   }
 
+  /**
+   * Counts a finding. Configured feature names always have their own entry; any other name (an
+   * object payload without configured names can bring any keys) gets one while the check's table
+   * has room, else it is counted under OTHER_FEATURE: the statistics stay bounded.
+   */
   private count(check: GuardCheck, feature = '*'): void {
     const byFeature = (this.counters.checks[check] ??= {});
-    byFeature[feature] = (byFeature[feature] ?? 0) + 1;
+    let key = feature;
+    if (byFeature[key] === undefined && !this.known.has(key)) {
+      const size = this.tableSizes.get(check) ?? 0;
+      if (size >= this.options.featureTable) key = OTHER_FEATURE;
+      else this.tableSizes.set(check, size + 1);
+    }
+    byFeature[key] = (byFeature[key] ?? 0) + 1;
   }
 
   private featureState(name: string): FeatureState {

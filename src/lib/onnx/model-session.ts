@@ -103,14 +103,14 @@ class SessionHost {
     for (const handler of this.crashHandlers.values()) handler(err);
   }
 
-  request(session: number, body: RequestBody): Promise<WorkerReply> {
+  request(session: number, body: RequestBody, transfer: ArrayBuffer[] = []): Promise<WorkerReply> {
     if (this.exited) {
       return Promise.reject(new EdgeMlError('EDGEML_ONNX_WORKER_FAILED', 'the inference worker has stopped', { reason: 'stopped' }));
     }
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
-      this.worker.postMessage({ ...body, id, session } as WorkerRequest);
+      this.worker.postMessage({ ...body, id, session } as WorkerRequest, transfer);
     });
   }
 
@@ -265,11 +265,16 @@ export function shutdownSessionWorkers(): Promise<void> {
   return SessionHost.shutdown();
 }
 
-/** Describes a model file in the session worker (the editor's model-info endpoint). */
-export async function inspectModelFile(workerFile: string, path: string): Promise<ModelDescription> {
+/**
+ * Describes a model file in the session worker (the editor's model-info endpoint). With `bytes`
+ * (read by the caller, e.g. confined by model-paths.ts) the worker parses those and reads nothing;
+ * their buffer is moved to the worker, not copied.
+ */
+export async function inspectModelFile(workerFile: string, path: string, bytes?: Uint8Array): Promise<ModelDescription> {
   const host = SessionHost.acquire(workerFile);
   try {
-    const reply = await host.request(0, { op: 'inspect', path });
+    const transfer = bytes && bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength && bytes.buffer instanceof ArrayBuffer ? [bytes.buffer] : [];
+    const reply = await host.request(0, bytes ? { op: 'inspect', path, bytes } : { op: 'inspect', path }, transfer);
     if (!reply.ok) throw fromWire(reply.error);
     if (reply.op !== 'inspect') throw new EdgeMlError('EDGEML_INTERNAL', 'unexpected reply', { reason: 'unexpected reply' });
     return reply.description;

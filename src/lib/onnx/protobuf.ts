@@ -11,6 +11,9 @@ export const WIRE_GROUP_START = 3;
 export const WIRE_GROUP_END = 4;
 export const WIRE_FIXED32 = 5;
 
+/** Groups nested deeper than this are refused (ONNX uses none; embedded messages stop at 64 too). */
+export const MAX_GROUP_DEPTH = 64;
+
 /** Thrown on bytes that are not a well-formed protobuf message. */
 export class ProtoError extends Error {
   constructor(message: string) {
@@ -87,7 +90,8 @@ export function decodeFields(bytes: Uint8Array, start = 0, end = bytes.length): 
   return fields;
 }
 
-function readField(bytes: Uint8Array, pos: number, end: number): ProtoField {
+/** One field at `pos`; with `flat`, a group start is only its tag (the caller tracks the nesting). */
+function readField(bytes: Uint8Array, pos: number, end: number, flat = false): ProtoField {
   const tag = readSmall(bytes, pos, end, 'tag');
   const no = Math.floor(tag.value / 8);
   const wireType = tag.value & 7;
@@ -118,14 +122,24 @@ function readField(bytes: Uint8Array, pos: number, end: number): ProtoField {
     }
     case WIRE_GROUP_START: {
       // Deprecated groups: skip to the matching end-group so the field can still be copied whole.
+      // A loop with a stack of the open groups, not a recursion: 200,000 nested groups in a hostile
+      // file must end in a ProtoError (or be skipped), never in a stack overflow.
+      if (flat) return field;
+      const open = [no];
       while (true) {
         if (p >= end) throw new ProtoError(`unterminated group ${no} at offset ${pos}`);
-        const inner = readField(bytes, p, end);
-        if (inner.wireType === WIRE_GROUP_END) {
-          if (inner.no !== no) throw new ProtoError(`group ${no} closed by ${inner.no} at offset ${p}`);
-          field.dataEnd = p;
-          field.end = inner.end;
-          return field;
+        const inner = readField(bytes, p, end, true);
+        if (inner.wireType === WIRE_GROUP_START) {
+          if (open.length >= MAX_GROUP_DEPTH) throw new ProtoError(`groups nested deeper than ${MAX_GROUP_DEPTH} at offset ${p}`);
+          open.push(inner.no);
+        } else if (inner.wireType === WIRE_GROUP_END) {
+          const closes = open.pop()!;
+          if (inner.no !== closes) throw new ProtoError(`group ${closes} closed by ${inner.no} at offset ${p}`);
+          if (open.length === 0) {
+            field.dataEnd = p;
+            field.end = inner.end;
+            return field;
+          }
         }
         p = inner.end;
       }

@@ -88,7 +88,8 @@ export type WireRunResult = RunResult | { ok: true; batch: number; row: number; 
 export type WorkerRequest =
   | { op: 'load'; id: number; session: number; path: string; threads: number }
   | { op: 'reload'; id: number; session: number; path: string }
-  | { op: 'inspect'; id: number; session: number; path: string }
+  /** `bytes`: the file as the caller read it (confined, size-checked); read from `path` when absent. */
+  | { op: 'inspect'; id: number; session: number; path: string; bytes?: Uint8Array }
   | { op: 'run'; id: number; session: number; items: unknown[]; options: RunOptions }
   | { op: 'close'; id: number; session: number };
 

@@ -4,7 +4,6 @@
  * Runs are done one at a time in arrival order; a reload builds the new session beside the old one
  * and swaps between two runs, so no message is answered by a half-loaded model.
  */
-import { readFile } from 'node:fs/promises';
 import type { MessagePort } from 'node:worker_threads';
 import type * as ort from 'onnxruntime-node';
 import { EdgeMlError, toEdgeMlError } from '../errors';
@@ -15,6 +14,7 @@ import type { ModelDescription, ModelRef, RunOptions, WireBatch, WireError, Wire
 import { buildFeeds, sampleFeeds } from './tensor-input';
 import type { Feeds, IoSpec } from './tensor-input';
 import { modelIdentity, readModelInfo, sha256Hex } from './model-file';
+import { MODEL_LOAD_MAX_BYTES, readRegularFile } from './model-paths';
 import type { ModelFileInfo } from './model-file';
 import { runtime } from './runtime-loader';
 import { toJsonTensor } from './tensor-output';
@@ -46,13 +46,9 @@ function ioSpecs(meta: readonly ort.InferenceSession.ValueMetadata[], fromFile: 
   });
 }
 
-async function readModelBytes(file: string): Promise<Uint8Array> {
-  try {
-    return await readFile(file);
-  } catch (e) {
-    const reason = (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found' : (e as Error).message;
-    throw new EdgeMlError('EDGEML_ONNX_LOAD_FAILED', `cannot read model ${file}: ${reason}`, { path: file, reason });
-  }
+/** A regular file only, opened without blocking: a FIFO or device named as a model never holds a thread of the file pool. */
+function readModelBytes(file: string): Promise<Uint8Array> {
+  return readRegularFile(file, MODEL_LOAD_MAX_BYTES);
 }
 
 /** Reads, checks and describes a model file; with `session` also creates its ORT session. */
@@ -114,8 +110,8 @@ function runtimeOrProblem(): Pick<ModelDescription, 'runtime' | 'runtimeFallback
 }
 
 /** Describes a model file without creating a session (for the editor). */
-export async function inspectModel(file: string): Promise<ModelDescription> {
-  const bytes = await readModelBytes(file);
+export async function inspectModel(file: string, given?: Uint8Array): Promise<ModelDescription> {
+  const bytes = given ?? (await readModelBytes(file));
   const info = readModelInfo(bytes);
   const spec = (v: ModelFileInfo['inputs'][number]): IoSpec => ({
     name: v.name,
@@ -238,7 +234,7 @@ export class SessionWorker {
         case 'reload':
           return await this.reload(req.id, req.path);
         case 'inspect':
-          return { id: req.id, ok: true, op: 'inspect', description: await inspectModel(req.path) };
+          return { id: req.id, ok: true, op: 'inspect', description: await inspectModel(req.path, req.bytes) };
         case 'run':
           return await this.serial(() => this.run(req.id, req.items, req.options));
         case 'close':

@@ -25,7 +25,7 @@ export interface IoSpec {
 export interface FeedContext {
   inputs: IoSpec[];
   card: ModelCard;
-  /** NaN refused in float inputs (the model card's edgeml.nan). */
+  /** NaN and +-Infinity refused in float inputs (the model card's edgeml.nan). */
   forbidNaN: boolean;
   /** Feature order configured on the node; overrides the card's `features`. */
   featureOrder?: string[];
@@ -142,7 +142,7 @@ export function toStorage(values: ArrayLike<unknown>, dtype: OnnxDtype, input: s
   if (ArrayBuffer.isView(values) && values.constructor === out.constructor && dtype !== 'float16' && dtype !== 'bool') {
     (out as Float32Array).set(values as unknown as Float32Array);
     if (forbidNaN && isFloatDtype(dtype)) {
-      for (let i = 0; i < n; i++) if (Number.isNaN((out as Float32Array)[i])) throw nanError(input, i);
+      for (let i = 0; i < n; i++) if (!Number.isFinite((out as Float32Array)[i] as number)) throw nanError(input, i, (out as Float32Array)[i] as number);
     }
     return out;
   }
@@ -150,8 +150,10 @@ export function toStorage(values: ArrayLike<unknown>, dtype: OnnxDtype, input: s
     const target = out as Float32Array | Float64Array | Uint16Array;
     for (let i = 0; i < n; i++) {
       const x = floatValue(values[i], input, i);
-      if (forbidNaN && Number.isNaN(x)) throw nanError(input, i);
+      if (forbidNaN && !Number.isFinite(x)) throw nanError(input, i, x);
       target[i] = dtype === 'float16' ? toFloat16Bits(x) : x;
+      // A finite number beyond the storage's range (1e39 as float32) would reach the model as Infinity.
+      if (forbidNaN && dtype === 'float32' && !Number.isFinite(target[i] as number)) throw nanError(input, i, target[i] as number);
     }
     return out;
   }
@@ -190,8 +192,10 @@ export function toStorage(values: ArrayLike<unknown>, dtype: OnnxDtype, input: s
   return out;
 }
 
-function nanError(input: string, index: number): EdgeMlError {
-  return new EdgeMlError('EDGEML_ONNX_NAN', `input "${input}" element ${index} is NaN, which the model card forbids`, { input, index });
+/** NaN and +-Infinity alike: a reading that is not a number is refused wherever NaN is (the card's edgeml.nan). */
+function nanError(input: string, index: number, value: number): EdgeMlError {
+  const shown = String(value);
+  return new EdgeMlError('EDGEML_ONNX_NAN', `input "${input}" element ${index} is ${shown}, which the model card forbids`, { input, index, value: shown });
 }
 
 function stringError(input: string, index: number, value: string): EdgeMlError {
@@ -343,7 +347,7 @@ function featuresToTensor(ctx: FeedContext, spec: IoSpec, names: string[], paylo
       const v = column[r];
       if (typeof v === 'string') throw stringError(name, r, v);
       if (typeof v !== 'number') throw valueError(name, r, `${v === null ? 'null' : typeof v} is not a number`);
-      if (ctx.forbidNaN && Number.isNaN(v)) throw nanError(name, r);
+      if (ctx.forbidNaN && !Number.isFinite(v)) throw nanError(name, r, v);
       values[r * names.length + j] = scaler ? (v - scaler.mean[j]!) / scaler.scale[j]! : v;
     }
   });
@@ -356,7 +360,7 @@ function featuresToTensor(ctx: FeedContext, spec: IoSpec, names: string[], paylo
       actual: spec.dtype || 'non-tensor',
     });
   }
-  return { dtype: spec.dtype, dims, data: toStorage(values, spec.dtype, spec.name, false) };
+  return { dtype: spec.dtype, dims, data: toStorage(values, spec.dtype, spec.name, ctx.forbidNaN) };
 }
 
 /** Builds every input tensor from a message payload. */

@@ -21,9 +21,24 @@ export interface UpdateManifest {
   /** Device ids or group names this update is for; absent means every device that receives it. */
   targets?: string[];
   createdAt: string;
+  /**
+   * Monotonic per model name: a device refuses a manifest older than the newest it accepted
+   * (replay). Absent in manifests of older publishers: their createdAt (ms since 1970) stands in.
+   */
+  sequence?: number;
+  /** After this time the device refuses the manifest. */
+  expiresAt?: string;
+  /** A version lower than the device runs is refused unless the (signed) manifest says so. */
+  downgrade?: boolean;
   /** base64 Ed25519 signature over canonicalManifest(manifest). */
   signature?: string;
 }
+
+/**
+ * Default bytes per chunk: well below common broker packet limits (mosquitto's default is 256 MB,
+ * EMQX's documented max_packet_size example 1 MB, AWS IoT Core 128 KB is the one it exceeds).
+ */
+export const DEFAULT_CHUNK_SIZE = 256 * 1024;
 
 const HEX64 = /^[0-9a-f]{64}$/;
 const SAFE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
@@ -58,6 +73,11 @@ export function parseManifest(raw: unknown): UpdateManifest {
   }
   if (typeof m.createdAt !== 'string' || Number.isNaN(Date.parse(m.createdAt))) throw invalid('createdAt must be an ISO 8601 time');
   if (m.signature !== undefined && (typeof m.signature !== 'string' || m.signature.length === 0)) throw invalid('signature must be base64');
+  if (m.sequence !== undefined && (typeof m.sequence !== 'number' || !Number.isSafeInteger(m.sequence) || m.sequence < 0)) {
+    throw invalid('sequence must be an integer >= 0');
+  }
+  if (m.expiresAt !== undefined && (typeof m.expiresAt !== 'string' || Number.isNaN(Date.parse(m.expiresAt)))) throw invalid('expiresAt must be an ISO 8601 time');
+  if (m.downgrade !== undefined && typeof m.downgrade !== 'boolean') throw invalid('downgrade must be true or false');
   const manifest: UpdateManifest = {
     format: MANIFEST_FORMAT,
     name: m.name as string,
@@ -70,6 +90,9 @@ export function parseManifest(raw: unknown): UpdateManifest {
     createdAt: m.createdAt,
   };
   if (m.targets !== undefined) manifest.targets = m.targets as string[];
+  if (m.sequence !== undefined) manifest.sequence = m.sequence as number;
+  if (m.expiresAt !== undefined) manifest.expiresAt = m.expiresAt as string;
+  if (m.downgrade !== undefined) manifest.downgrade = m.downgrade as boolean;
   if (m.signature !== undefined) manifest.signature = m.signature as string;
   return manifest;
 }
@@ -126,9 +149,18 @@ export function sha256Hex(bytes: Uint8Array): string {
 /** Builds the manifest and chunks for a model file (host side). */
 export function prepareUpdate(
   bytes: Uint8Array,
-  options: { name: string; version: string; chunkSize?: number; targets?: string[]; createdAt?: string },
+  options: {
+    name: string;
+    version: string;
+    chunkSize?: number;
+    targets?: string[];
+    createdAt?: string;
+    sequence?: number;
+    expiresAt?: string;
+    downgrade?: boolean;
+  },
 ): { manifest: UpdateManifest; chunks: Buffer[] } {
-  const chunkSize = options.chunkSize ?? 64 * 1024;
+  const chunkSize = options.chunkSize ?? DEFAULT_CHUNK_SIZE;
   const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const chunks: Buffer[] = [];
   for (let at = 0; at < buf.length; at += chunkSize) chunks.push(buf.subarray(at, Math.min(buf.length, at + chunkSize)));
@@ -143,11 +175,56 @@ export function prepareUpdate(
     chunkSha256: chunks.map(sha256Hex),
     createdAt: options.createdAt ?? new Date().toISOString(),
   };
+  manifest.sequence = options.sequence ?? Date.parse(manifest.createdAt);
   if (options.targets) manifest.targets = options.targets;
+  if (options.expiresAt) manifest.expiresAt = options.expiresAt;
+  if (options.downgrade) manifest.downgrade = true;
   return { manifest: parseManifest(manifest), chunks };
 }
 
 export function isForDevice(manifest: UpdateManifest, deviceId: string, groups: readonly string[]): boolean {
   if (!manifest.targets) return true;
   return manifest.targets.includes(deviceId) || manifest.targets.some((t) => groups.includes(t));
+}
+
+/** The manifest's place in the order of its model name's manifests (replay protection). */
+export function manifestSequence(manifest: Pick<UpdateManifest, 'sequence' | 'createdAt'>): number {
+  return manifest.sequence ?? Date.parse(manifest.createdAt);
+}
+
+/**
+ * Orders version strings: dot/dash separated parts, numeric parts by value, others as text, a
+ * release above its pre-release ("2.0.0" > "2.0.0-rc1"). Negative when a < b.
+ */
+export function compareVersions(a: string, b: string): number {
+  const split = (v: string): { main: string[]; pre: string } => {
+    const dash = v.indexOf('-');
+    return { main: (dash < 0 ? v : v.slice(0, dash)).split('.'), pre: dash < 0 ? '' : v.slice(dash + 1) };
+  };
+  const part = (x: string | undefined, y: string | undefined): number => {
+    const nx = x !== undefined && /^\d+$/.test(x) ? Number(x) : undefined;
+    const ny = y !== undefined && /^\d+$/.test(y) ? Number(y) : undefined;
+    if (nx !== undefined && ny !== undefined) return nx - ny;
+    if (x === undefined) return y === undefined ? 0 : -1;
+    if (y === undefined) return 1;
+    if (nx !== undefined) return -1; // numbers before text
+    if (ny !== undefined) return 1;
+    return x < y ? -1 : x > y ? 1 : 0;
+  };
+  const va = split(a);
+  const vb = split(b);
+  for (let i = 0; i < Math.max(va.main.length, vb.main.length); i++) {
+    const c = part(va.main[i], vb.main[i]);
+    if (c !== 0) return c;
+  }
+  if (va.pre === vb.pre) return 0;
+  if (!va.pre) return 1;
+  if (!vb.pre) return -1;
+  const pa = va.pre.split('.');
+  const pb = vb.pre.split('.');
+  for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
+    const c = part(pa[i], pb[i]);
+    if (c !== 0) return c;
+  }
+  return 0;
 }

@@ -7,7 +7,7 @@
 import path from 'node:path';
 import { EdgeMlError, toEdgeMlError } from '../errors';
 import { ChunkAssembler } from './assembler';
-import { isForDevice, parseManifest, verifyManifest, type UpdateManifest } from './manifest';
+import { compareVersions, isForDevice, manifestSequence, parseManifest, verifyManifest, type UpdateManifest } from './manifest';
 import { ModelStore, type StoredModel } from './store';
 import { parseChunkTopic, updateTopics, type UpdateState, type UpdateStatus } from './topics';
 
@@ -32,6 +32,14 @@ export interface ReceiverOptions {
   onState?: (status: UpdateStatus) => void;
   /** While a transfer is open and nothing arrives for this long, report the missing chunks again (default 10 s). */
   stallMs?: number;
+  /**
+   * Subscribe to / leave a topic filter (QoS 1). Given, the receiver takes a file's chunks from the
+   * content-addressed `<prefix>/blob/<sha256>/+` while it receives that file (fleet rollouts).
+   */
+  subscribe?: (filter: string) => void;
+  unsubscribe?: (filter: string) => void;
+  /** The clock for manifest expiry (tests). */
+  now?: () => number;
 }
 
 export class UpdateReceiver {
@@ -92,9 +100,73 @@ export class UpdateReceiver {
   /** After a reconnect: tell the host which chunks are still missing so it sends them again. */
   resume(): Promise<void> {
     this.queue = this.queue.then(() => {
-      if (this.transfer) this.report('receiving', this.transfer.manifest, { missing: this.transfer.assembler.missing() });
+      if (!this.transfer) return;
+      const filter = this.topics.blobFilter(this.transfer.manifest.sha256);
+      // subscribing again delivers the retained chunks again (duplicates are ignored)
+      if (this.options.subscribe) {
+        this.options.unsubscribe?.(filter);
+        this.options.subscribe(filter);
+      }
+      this.report('receiving', this.transfer.manifest, { missing: this.transfer.assembler.missing() });
     });
     return this.queue;
+  }
+
+  private openTransfer(manifest: UpdateManifest): ChunkAssembler {
+    this.closeTransfer();
+    const assembler = new ChunkAssembler(manifest, path.join(this.options.storeDir, '.incoming'));
+    this.transfer = { manifest, assembler };
+    this.options.subscribe?.(this.topics.blobFilter(manifest.sha256));
+    return assembler;
+  }
+
+  /** Ends the open transfer (its partial chunks are deleted) and leaves its blob topic. */
+  private closeTransfer(): void {
+    const t = this.transfer;
+    if (!t) return;
+    this.transfer = undefined;
+    t.assembler.discard();
+    this.options.unsubscribe?.(this.topics.blobFilter(t.manifest.sha256));
+  }
+
+  private settle(m: UpdateManifest): void {
+    const rec = this.store.sequence(m.name);
+    if (rec && rec.sha256 === m.sha256 && !rec.settled) this.store.recordSequence(m.name, { ...rec, settled: true });
+  }
+
+  /**
+   * Replay, expiry and downgrade checks of a manifest whose signature holds. Returns 'ignore' for
+   * the manifest this device already settled (seen again, e.g. retained after a rollback).
+   */
+  private admit(m: UpdateManifest): 'accept' | 'resume' | 'ignore' {
+    const now = this.options.now?.() ?? Date.now();
+    if (m.expiresAt && Date.parse(m.expiresAt) <= now) {
+      throw new EdgeMlError('EDGEML_UPDATE_EXPIRED', `the manifest of ${m.name} ${m.version} expired at ${m.expiresAt}`, {
+        name: m.name,
+        version: m.version,
+        expiresAt: m.expiresAt,
+      });
+    }
+    const sequence = manifestSequence(m);
+    const rec = this.store.sequence(m.name);
+    if (rec && rec.sequence === sequence && rec.sha256 === m.sha256) return rec.settled ? 'ignore' : 'resume';
+    if (rec && sequence <= rec.sequence) {
+      throw new EdgeMlError('EDGEML_UPDATE_REPLAYED', `manifest ${sequence} of ${m.name} is not newer than the accepted ${rec.sequence}`, {
+        name: m.name,
+        version: m.version,
+        sequence,
+        accepted: rec.sequence,
+      });
+    }
+    const current = this.store.state(m.name).active ?? this.options.baseline?.();
+    if (current?.version && !m.downgrade && compareVersions(m.version, current.version) < 0) {
+      throw new EdgeMlError('EDGEML_UPDATE_DOWNGRADE', `${m.name} ${m.version} is older than the running ${current.version}`, {
+        name: m.name,
+        version: m.version,
+        running: current.version,
+      });
+    }
+    return 'accept';
   }
 
   private async dispatch(topic: string, payload: Buffer): Promise<void> {
@@ -137,17 +209,21 @@ export class UpdateReceiver {
       this.report('receiving', manifest, { missing: this.transfer.assembler.missing() });
       return;
     }
+    let admission: 'accept' | 'resume' | 'ignore';
     try {
       if (this.options.publicKey) verifyManifest(manifest, this.options.publicKey);
+      // checked before anything is discarded: a replayed manifest never ends a running transfer
+      admission = this.admit(manifest);
     } catch (e) {
       this.reject(manifest, e);
       return;
     }
-    this.transfer?.assembler.discard();
-    this.transfer = { manifest, assembler: new ChunkAssembler(manifest, path.join(this.options.storeDir, '.incoming')) };
+    if (admission === 'ignore') return;
+    if (admission === 'accept') this.store.recordSequence(manifest.name, { sequence: manifestSequence(manifest), sha256: manifest.sha256, settled: false });
+    const assembler = this.openTransfer(manifest);
     this.counts.received++;
-    if (this.transfer.assembler.isComplete()) return this.finish();
-    this.report('receiving', manifest, { missing: this.transfer.assembler.missing() });
+    if (assembler.isComplete()) return this.finish();
+    this.report('receiving', manifest, { missing: assembler.missing() });
   }
 
   private async onChunk(sha256: string, index: number, payload: Buffer): Promise<void> {
@@ -166,7 +242,6 @@ export class UpdateReceiver {
 
   private async finish(): Promise<void> {
     const t = this.transfer!;
-    this.transfer = undefined;
     const m = t.manifest;
     let stored: StoredModel | undefined;
     try {
@@ -177,12 +252,15 @@ export class UpdateReceiver {
       await this.options.activate(stored);
       this.store.activate(stored);
       this.counts.active++;
+      this.settle(m);
       this.report('active', m);
     } catch (e) {
       if (stored) this.store.discard(stored);
+      this.settle(m);
       this.reject(m, e);
     } finally {
-      t.assembler.discard();
+      if (this.transfer === t) this.closeTransfer();
+      else t.assembler.discard();
     }
   }
 

@@ -43,6 +43,14 @@ function writeAtomic(file: string, data: Uint8Array | string): void {
   }
 }
 
+/** The newest manifest accepted for a model name (kept across restarts against replays). */
+export interface SequenceRecord {
+  sequence: number;
+  sha256: string;
+  /** The transfer of this manifest ended (active, rejected or rolled back): seeing it again starts nothing. */
+  settled: boolean;
+}
+
 export class ModelStore {
   constructor(readonly root: string) {}
 
@@ -62,6 +70,20 @@ export class ModelStore {
 
   private saveState(name: string, state: StoreState): void {
     writeAtomic(path.join(this.dir(name), 'state.json'), JSON.stringify(state, null, 2));
+  }
+
+  sequence(name: string): SequenceRecord | undefined {
+    try {
+      const r = JSON.parse(readFileSync(path.join(this.dir(name), 'sequence.json'), 'utf8')) as SequenceRecord;
+      return Number.isSafeInteger(r.sequence) ? r : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  recordSequence(name: string, record: SequenceRecord): void {
+    mkdirSync(this.dir(name), { recursive: true });
+    writeAtomic(path.join(this.dir(name), 'sequence.json'), JSON.stringify(record));
   }
 
   /** Writes the model file atomically; does not make it active. */

@@ -1,6 +1,6 @@
 /** Editor definition of ml-drift. */
 import type { EditorNodeProperties, EditorRED } from 'node-red';
-import { intAtLeast } from '../../editor/validators';
+import { explain, fieldValue, oneOf, reason, inRangeOf } from '../../editor/validators';
 
 declare const RED: EditorRED;
 
@@ -24,8 +24,6 @@ interface MlDriftProps extends EditorNodeProperties {
   ksAlarm: string;
 }
 
-const nonNegative = (v: string): boolean => v !== '' && Number.isFinite(Number(v)) && Number(v) >= 0;
-const probability = (v: string): boolean => v !== '' && Number.isFinite(Number(v)) && Number(v) >= 0 && Number(v) <= 1;
 
 RED.nodes.registerType<MlDriftProps>('ml-drift', {
   category: 'edge ML',
@@ -36,27 +34,25 @@ RED.nodes.registerType<MlDriftProps>('ml-drift', {
   defaults: {
     name: { value: '' },
     model: { value: '', type: 'onnx-model', required: false },
-    reference: { value: 'card', validate: (v: string) => ['card', 'file', 'samples'].includes(v) },
+    reference: { value: 'card', validate: oneOf(['card', 'file', 'samples']) },
     referenceFile: {
       value: '',
-      validate: function (this: { reference?: string }, v: string) {
-        return $('#node-input-reference').length ? $('#node-input-reference').val() !== 'file' || !!v : this.reference !== 'file' || !!v;
-      },
+      validate: explain((v, node) => (fieldValue(node, 'reference') !== 'file' || String(v ?? '').trim() !== '' ? undefined : reason(node, 'file-needed'))),
     },
-    referenceSamples: { value: '500', validate: intAtLeast(2) },
+    referenceSamples: { value: '500', validate: inRangeOf('ml-drift', 'referenceSamples') },
     features: { value: '' },
     featuresProperty: { value: 'payload', validate: RED.validators.typedInput('msg') },
     predictionProperty: { value: '' },
-    window: { value: '200', validate: intAtLeast(2) },
-    mode: { value: 'tumbling', validate: (v: string) => v === 'tumbling' || v === 'sliding' },
-    step: { value: '50', validate: intAtLeast(1) },
-    bins: { value: '10', validate: intAtLeast(2) },
-    psiWarn: { value: '0.1', validate: nonNegative },
-    psiAlarm: { value: '0.25', validate: nonNegative },
-    shiftWarn: { value: '0.5', validate: nonNegative },
-    shiftAlarm: { value: '1', validate: nonNegative },
-    ksWarn: { value: '0.01', validate: probability },
-    ksAlarm: { value: '0.001', validate: probability },
+    window: { value: '200', validate: inRangeOf('ml-drift', 'window') },
+    mode: { value: 'tumbling', validate: oneOf(['tumbling', 'sliding']) },
+    step: { value: '50', validate: inRangeOf('ml-drift', 'step') },
+    bins: { value: '10', validate: inRangeOf('ml-drift', 'bins') },
+    psiWarn: { value: '0.1', validate: inRangeOf('ml-drift', 'psiWarn') },
+    psiAlarm: { value: '0.25', validate: inRangeOf('ml-drift', 'psiAlarm') },
+    shiftWarn: { value: '0.5', validate: inRangeOf('ml-drift', 'shiftWarn') },
+    shiftAlarm: { value: '1', validate: inRangeOf('ml-drift', 'shiftAlarm') },
+    ksWarn: { value: '0.01', validate: inRangeOf('ml-drift', 'ksWarn') },
+    ksAlarm: { value: '0.001', validate: inRangeOf('ml-drift', 'ksAlarm') },
   },
   inputLabels: function () {
     return this._('ml-drift.label.input');

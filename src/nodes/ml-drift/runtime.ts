@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
 import { EdgeMlError } from '../../lib/errors';
+import { numericSetting, type SettingOf } from '../../lib/config-ranges';
 import {
   DEFAULT_DRIFT_OPTIONS,
   DriftMonitor,
@@ -17,7 +18,7 @@ import {
 } from '../../lib/drift/drift';
 import { ModelCardSource, PerCard } from '../shared/model-card-source';
 import { metricsRegistry } from '../../lib/metrics';
-import { NodeStatus, onInput } from '../shared/runtime';
+import { NodeStatus, onInput, statusKeyOf } from '../shared/runtime';
 
 interface MlDriftDef extends NodeDef {
   model: string;
@@ -39,22 +40,18 @@ interface MlDriftDef extends NodeDef {
   ksAlarm: string | number;
 }
 
-function num(v: string | number | undefined, field: string, fallback: number): number {
-  if (v === undefined || v === null || (typeof v === 'string' && v.trim() === '')) return fallback;
-  const n = Number(v);
-  if (!Number.isFinite(n)) throw new EdgeMlError('EDGEML_DRIFT_CONFIG', `${field} is not a number`, { reason: `${field} is not a number: ${String(v)}` });
-  return n;
-}
+/** A numeric setting in its range (config-ranges.ts), else a coded error; blank gives the default. */
+const num = (v: string | number | undefined, field: SettingOf<'ml-drift'>, fallback: number): number => numericSetting('ml-drift', field, v, fallback);
 
 function optionsFromDef(def: MlDriftDef): DriftOptions {
   const d = DEFAULT_DRIFT_OPTIONS;
   const mode = def.mode === 'sliding' ? 'sliding' : 'tumbling';
   const o: DriftOptions = {
-    window: Math.floor(num(def.window, 'window', d.window)),
+    window: num(def.window, 'window', d.window),
     mode,
-    step: Math.floor(num(def.step, 'step', d.step)),
-    referenceSamples: Math.floor(num(def.referenceSamples, 'referenceSamples', d.referenceSamples)),
-    bins: Math.floor(num(def.bins, 'bins', d.bins)),
+    step: num(def.step, 'step', d.step),
+    referenceSamples: num(def.referenceSamples, 'referenceSamples', d.referenceSamples),
+    bins: num(def.bins, 'bins', d.bins),
     psi: { warn: num(def.psiWarn, 'psiWarn', d.psi.warn), alarm: num(def.psiAlarm, 'psiAlarm', d.psi.alarm) },
     meanShift: { warn: num(def.shiftWarn, 'shiftWarn', d.meanShift.warn), alarm: num(def.shiftAlarm, 'shiftAlarm', d.meanShift.alarm) },
     ksP: { warn: num(def.ksWarn, 'ksWarn', d.ksP.warn), alarm: num(def.ksAlarm, 'ksAlarm', d.ksP.alarm) },
@@ -161,7 +158,7 @@ export = function (RED: NodeAPI): void {
           status.update(() => ['loading', 'ml-drift.status.learning', { n: mon.phase.learned, total: (options as DriftOptions).referenceSamples }]);
         }
       },
-      () => status.show('error', 'ml-drift.status.error'),
+      (err) => status.show('error', statusKeyOf(RED, err.code)),
     );
     node.on('close', (_removed: boolean, done: () => void) => {
       status.close();

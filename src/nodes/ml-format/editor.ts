@@ -1,6 +1,6 @@
 /** Editor definition of ml-format. */
 import type { EditorNodeProperties, EditorRED } from 'node-red';
-import { blankOrNonNegative } from '../../editor/validators';
+import { matches, oneOf, inRangeOf } from '../../editor/validators';
 
 declare const RED: EditorRED;
 
@@ -34,10 +34,8 @@ interface MlFormatProps extends EditorNodeProperties {
   modelName: string;
 }
 
-const blankOrNumber = (v: string): boolean => v === '' || v === undefined || Number.isFinite(Number(v));
-const blankOrInteger = (v: string): boolean => v === '' || v === undefined || (Number.isInteger(Number(v)) && Number(v) >= 0);
 // Placeholders in a topic template are {name} with no nesting; braces must balance.
-const topicTemplate = (v: string): boolean => v === '' || v === undefined || /^([^{}]|\{[^{}]+\})*$/.test(v);
+const topicTemplate = matches(/^([^{}]|\{[^{}]+\})*$/, 'topic-template', { blank: true });
 
 RED.nodes.registerType<MlFormatProps>('ml-format', {
   category: 'edge ML',
@@ -48,24 +46,24 @@ RED.nodes.registerType<MlFormatProps>('ml-format', {
   defaults: {
     name: { value: '' },
     model: { value: '', type: 'onnx-model', required: false },
-    task: { value: 'auto', validate: (v: string) => ['auto', 'classification', 'regression', 'anomaly'].includes(v) },
+    task: { value: 'auto', validate: oneOf(['auto', 'classification', 'regression', 'anomaly']) },
     outLabel: { value: '' },
     outScores: { value: '' },
     outScore: { value: '' },
     outValue: { value: '' },
     labels: { value: '' },
-    logits: { value: 'auto', validate: (v: string) => ['auto', 'true', 'false'].includes(v) },
-    topK: { value: '3', validate: blankOrInteger },
-    confidence: { value: '', validate: blankOrNumber },
+    logits: { value: 'auto', validate: oneOf(['auto', 'true', 'false']) },
+    topK: { value: '3', validate: inRangeOf('ml-format', 'topK', true) },
+    confidence: { value: '', validate: inRangeOf('ml-format', 'confidence', true) },
     unknownLabel: { value: 'unknown' },
-    targetMean: { value: '', validate: blankOrNumber },
-    targetScale: { value: '', validate: blankOrNumber },
+    targetMean: { value: '', validate: inRangeOf('ml-format', 'targetMean', true) },
+    targetScale: { value: '', validate: inRangeOf('ml-format', 'targetScale', true) },
     unit: { value: '' },
-    decimals: { value: '', validate: blankOrInteger },
-    threshold: { value: '', validate: blankOrNumber },
-    hysteresis: { value: '', validate: blankOrNonNegative },
-    minSamples: { value: '1', validate: blankOrInteger },
-    minDurationMs: { value: '0', validate: blankOrNonNegative },
+    decimals: { value: '', validate: inRangeOf('ml-format', 'decimals', true) },
+    threshold: { value: '', validate: inRangeOf('ml-format', 'threshold', true) },
+    hysteresis: { value: '', validate: inRangeOf('ml-format', 'hysteresis', true) },
+    minSamples: { value: '1', validate: inRangeOf('ml-format', 'minSamples', true) },
+    minDurationMs: { value: '0', validate: inRangeOf('ml-format', 'minDurationMs', true) },
     passthrough: { value: '' },
     includeFeatures: { value: false },
     keepCard: { value: true },

@@ -5,13 +5,14 @@
  */
 import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
 import { EdgeMlError } from '../../lib/errors';
+import { numericSetting, type SettingOf } from '../../lib/config-ranges';
 import type { ModelTask } from '../../lib/model-card';
 import { AnomalyTrackers, type AnomalyOptions } from '../../lib/format/anomaly';
 import { formatPrediction, resolveFormatOptions, type FormatConfig, type FormatOptions, type PredictionPayload } from '../../lib/format/format';
 import { asTensorMap } from '../../lib/format/tensor';
 import { msgPath, renderTopic } from '../../lib/format/topic';
 import { ModelCardSource, PerCard } from '../shared/model-card-source';
-import { NodeStatus, onInput } from '../shared/runtime';
+import { NodeStatus, onInput, statusKeyOf } from '../shared/runtime';
 import type { StatusSpec } from '../shared/runtime';
 
 interface MlFormatDef extends NodeDef {
@@ -52,13 +53,8 @@ const list = (s: string | undefined): string[] =>
     .map((x) => x.trim())
     .filter(Boolean);
 
-/** '' means "not set here" (the model card or the default decides); anything else must be a number. */
-function optionalNumber(v: string | number | undefined, field: string): number | undefined {
-  if (v === undefined || v === null || (typeof v === 'string' && v.trim() === '')) return undefined;
-  const n = typeof v === 'number' ? v : Number(v);
-  if (!Number.isFinite(n)) throw new EdgeMlError('EDGEML_FORMAT_CONFIG', `setting ${field} is not a number`, { field, value: String(v) });
-  return n;
-}
+/** '' means "not set here" (the model card or the default decides); anything else must be in range. */
+const optionalNumber = (v: string | number | undefined, field: SettingOf<'ml-format'>): number | undefined => numericSetting('ml-format', field, v);
 
 function configFromDef(def: MlFormatDef): FormatConfig {
   const task = def.task || 'auto';
@@ -201,7 +197,7 @@ export = function (RED: NodeAPI): void {
         const last = payloads[payloads.length - 1];
         if (last) status.update(() => statusOf(last));
       },
-      () => status.show('error', 'ml-format.status.error'),
+      (err) => status.show('error', statusKeyOf(RED, err.code)),
     );
     node.on('close', (_removed: boolean, done: () => void) => {
       status.close();

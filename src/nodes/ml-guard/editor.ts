@@ -1,6 +1,6 @@
 /** Editor definition of ml-guard: per-feature rules in an editable list, one policy per check. */
 import type { EditorNodeProperties, EditorRED } from 'node-red';
-import { blankOrNonNegative } from '../../editor/validators';
+import { accepts, blankOrNonNegative, blankOrNumber, explain, reason, verdict, inRangeOf } from '../../editor/validators';
 
 declare const RED: EditorRED;
 
@@ -29,7 +29,34 @@ const FEATURE_CHECKS = ['missing', 'null', 'type', 'nan', 'range', 'spike', 'stu
 const POLICIES = ['drop', 'flag', 'replace', 'route', 'off'];
 const DEFAULT_POLICY: Record<string, string> = { missing: 'drop', null: 'drop', type: 'drop', nan: 'drop', range: 'flag', spike: 'flag', stuck: 'flag', count: 'drop', stale: 'drop' };
 const DEFAULT_REPLACE: Record<string, string> = { missing: 'last', null: 'last', type: 'last', nan: 'last', range: 'clamp', spike: 'last', stuck: 'last' };
-const blankOrNumber = (v: string): boolean => v === '' || v === undefined || Number.isFinite(Number(v));
+
+/** The first problem of a rule table, translated; undefined when every rule is valid. */
+function rulesProblem(rules: unknown, node: unknown): string | undefined {
+  if (!Array.isArray(rules)) return reason(node, 'required');
+  for (const [i, r] of (rules as FeatureRule[]).entries()) {
+    const row = i + 1;
+    if (!r.feature) return reason(node, 'rule-feature', { row });
+    const bad = (['min', 'max', 'default'] as const).find((k) => !accepts(blankOrNumber, r[k], node));
+    const why = bad
+      ? `${reason(node, `ml-guard.rule.${bad}`)}: ${verdict(blankOrNumber, r[bad], node)}`
+      : !accepts(blankOrNonNegative, r.maxDelta, node)
+        ? `${reason(node, 'ml-guard.rule.maxDelta')}: ${verdict(blankOrNonNegative, r.maxDelta, node)}`
+        : r.min !== '' && r.max !== '' && Number(r.min) > Number(r.max)
+          ? reason(node, 'min-above-max', { min: r.min, max: r.max })
+          : undefined;
+    if (why) return reason(node, 'rule-row', { row, feature: r.feature, reason: why });
+  }
+  return undefined;
+}
+
+/** The first policy that is not one for its check. */
+function policiesProblem(p: unknown, node: unknown): string | undefined {
+  if (typeof p !== 'object' || p === null) return reason(node, 'required');
+  for (const [check, policy] of Object.entries(p as Record<string, string>)) {
+    if (!POLICIES.includes(policy) || ((check === 'count' || check === 'stale') && policy === 'replace')) return reason(node, 'policy', { check, policy });
+  }
+  return undefined;
+}
 
 RED.nodes.registerType<MlGuardProps>('ml-guard', {
   category: 'edge ML',
@@ -41,22 +68,17 @@ RED.nodes.registerType<MlGuardProps>('ml-guard', {
     name: { value: '' },
     model: { value: '', type: 'onnx-model', required: false },
     features: { value: '' },
-    expectedCount: { value: '', validate: blankOrNonNegative },
+    expectedCount: { value: '', validate: inRangeOf('ml-guard', 'expectedCount', true) },
     rules: {
       value: [],
-      validate: (rules: unknown) =>
-        Array.isArray(rules) &&
-        (rules as FeatureRule[]).every(
-          (r) => !!r.feature && blankOrNumber(r.min) && blankOrNumber(r.max) && blankOrNumber(r.default) && blankOrNonNegative(r.maxDelta) && (r.min === '' || r.max === '' || Number(r.min) <= Number(r.max)),
-        ),
+      validate: explain(rulesProblem),
     },
-    stuckSamples: { value: '0', validate: blankOrNonNegative },
-    staleMs: { value: '0', validate: blankOrNonNegative },
+    stuckSamples: { value: '0', validate: inRangeOf('ml-guard', 'stuckSamples', true) },
+    staleMs: { value: '0', validate: inRangeOf('ml-guard', 'staleMs', true) },
     timestampProperty: { value: 'timestamp' },
     policies: {
       value: { ...DEFAULT_POLICY },
-      validate: (p: unknown) =>
-        typeof p === 'object' && p !== null && Object.entries(p as Record<string, string>).every(([c, v]) => POLICIES.includes(v) && !((c === 'count' || c === 'stale') && v === 'replace')),
+      validate: explain(policiesProblem),
     },
     replaceWith: { value: { ...DEFAULT_REPLACE } },
   },

@@ -5,9 +5,11 @@
  */
 import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
 import { EdgeMlError } from '../../lib/errors';
+import { numericSetting } from '../../lib/config-ranges';
 import {
   CHECKS,
   DataGuard,
+  DEFAULT_FEATURE_TABLE,
   FEATURE_CHECKS,
   resolveGuardOptions,
   type FeatureCheck,
@@ -17,8 +19,10 @@ import {
   type ReplaceWith,
 } from '../../lib/guard/guard';
 import { ModelCardSource, PerCard } from '../shared/model-card-source';
-import { metricsRegistry } from '../../lib/metrics';
-import { NodeStatus, onInput } from '../shared/runtime';
+import { DEFAULT_GUARD_SERIES, metricsRegistry } from '../../lib/metrics';
+import { NodeStatus, onInput, statusKeyOf } from '../shared/runtime';
+import { edgeMlSetting } from '../shared/settings';
+
 
 interface FeatureRule {
   feature: string;
@@ -62,10 +66,10 @@ function configFromDef(def: MlGuardDef): GuardConfig {
     policies: {},
     replaceWith: {},
   };
-  const count = num(def.expectedCount, 'expectedCount');
+  const count = numericSetting('ml-guard', 'expectedCount', def.expectedCount);
   if (count !== undefined) c.expectedCount = count;
-  c.stuckSamples = num(def.stuckSamples, 'stuckSamples') ?? 0;
-  c.staleMs = num(def.staleMs, 'staleMs') ?? 0;
+  c.stuckSamples = numericSetting('ml-guard', 'stuckSamples', def.stuckSamples, 0);
+  c.staleMs = numericSetting('ml-guard', 'staleMs', def.staleMs, 0);
   for (const r of def.rules ?? []) {
     if (!r.feature) continue;
     const min = num(r.min, `${r.feature} min`);
@@ -78,6 +82,7 @@ function configFromDef(def: MlGuardDef): GuardConfig {
     const d = num(r.default, `${r.feature} default`);
     if (d !== undefined) c.defaults![r.feature] = d;
     const delta = num(r.maxDelta, `${r.feature} maxDelta`);
+    if (delta !== undefined && delta < 0) throw new EdgeMlError('EDGEML_GUARD_CONFIG', `${r.feature}: max. change < 0`, { reason: `${r.feature}: max. change must be at least 0` });
     if (delta !== undefined) c.maxDelta![r.feature] = delta;
   }
   for (const check of CHECKS) {
@@ -105,6 +110,7 @@ export = function (RED: NodeAPI): void {
     const status = new NodeStatus(RED, node);
     try {
       config = configFromDef(def);
+      config.featureTable = edgeMlSetting(RED, 'guardFeatureTable', DEFAULT_FEATURE_TABLE);
       resolveGuardOptions(config); // fail at deploy on a bad combination, not at the first message
       status.show('idle', 'ml-guard.status.waiting');
     } catch (e) {
@@ -128,6 +134,7 @@ export = function (RED: NodeAPI): void {
       });
 
     const metrics = metricsRegistry();
+    metrics.guardSeriesLimit = edgeMlSetting(RED, 'guardFeatureTable', DEFAULT_GUARD_SERIES);
     onInput(
       RED,
       node,
@@ -151,7 +158,7 @@ export = function (RED: NodeAPI): void {
         else if (result.action === 'route') send([null, m]);
         showStatus(g);
       },
-      () => status.show('error', 'ml-guard.status.error'),
+      (err) => status.show('error', statusKeyOf(RED, err.code)),
     );
     node.on('close', (_removed: boolean, done: () => void) => {
       status.close();

@@ -1,5 +1,6 @@
 /** Editor definition of ml-model-update. */
 import type { EditorNodeProperties, EditorRED } from 'node-red';
+import { matches, publicKeyPem, inRangeOf } from '../../editor/validators';
 
 declare const RED: EditorRED;
 
@@ -26,13 +27,13 @@ RED.nodes.registerType<ModelUpdateProps>('ml-model-update', {
     name: { value: '' },
     broker: { value: '', type: 'mqtt-broker', required: true },
     model: { value: '', type: 'onnx-model', required: true },
-    deviceId: { value: '', validate: (v: string) => v === '' || /^[^/#+\s]+$/.test(v) },
+    deviceId: { value: '', validate: matches(/^[^/#+\s]+$/, 'mqtt-id', { blank: true }) },
     deviceIdType: { value: 'str' },
-    groups: { value: '', validate: (v: string) => v === '' || /^[^/#+]+(,[^/#+]+)*$/.test(v) },
-    prefix: { value: 'edge-ml', required: true, validate: (v: string) => /^[^#+]+$/.test(v) },
-    publicKey: { value: '', validate: (v: string) => v.trim() === '' || /-----BEGIN PUBLIC KEY-----[\s\S]+-----END PUBLIC KEY-----/.test(v) },
-    reportInterval: { value: 60, required: true, validate: RED.validators.number() },
-    stallSeconds: { value: 10, required: true, validate: RED.validators.number() },
+    groups: { value: '', validate: matches(/^[^/#+]+(,[^/#+]+)*$/, 'mqtt-groups', { blank: true }) },
+    prefix: { value: 'edge-ml', required: true, validate: matches(/^[^#+]+$/, 'topic') },
+    publicKey: { value: '', validate: publicKeyPem },
+    reportInterval: { value: 60, required: true, validate: inRangeOf('ml-model-update', 'reportInterval') },
+    stallSeconds: { value: 10, required: true, validate: inRangeOf('ml-model-update', 'stallSeconds') },
   },
   label: function () {
     return this.name || 'model update';

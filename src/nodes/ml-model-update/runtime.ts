@@ -7,13 +7,15 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Node, NodeAPI, NodeDef } from 'node-red';
 import { EdgeMlError } from '../../lib/errors';
+import { MODEL_REPORT_FORMAT, VersionFigureTracker } from '../../lib/fleet/device-status';
 import { metricsRegistry } from '../../lib/metrics';
 import { UpdateReceiver } from '../../lib/update/receiver';
 import { DEFAULT_PREFIX, isValidSegment, updateTopics, type UpdateStatus } from '../../lib/update/topics';
 import { registerMetricsEndpoint } from '../shared/admin';
 import type { MqttBrokerNode } from '../shared/mqtt-broker';
 import type { OnnxModelNode } from '../onnx-model/types';
-import { onInput, setStatus } from '../shared/runtime';
+import { onInput, setStatus, statusWords, refuseConfig } from '../shared/runtime';
+import { numericSetting } from '../../lib/config-ranges';
 
 interface UpdateNodeDef extends NodeDef {
   broker: string;
@@ -47,6 +49,15 @@ export = function register(RED: NodeAPI): void {
     const prefix = (config.prefix || DEFAULT_PREFIX).trim();
     const topics = updateTopics(prefix);
 
+    let reportSeconds: number;
+    let stallSeconds: number;
+    try {
+      reportSeconds = numericSetting('ml-model-update', 'reportInterval', config.reportInterval, 60);
+      stallSeconds = numericSetting('ml-model-update', 'stallSeconds', config.stallSeconds, 10);
+    } catch (e) {
+      refuseConfig(RED, node, e);
+      return;
+    }
     if (!broker || !model) {
       setStatus(RED, node, 'error', 'ml-model-update.status.unconfigured');
       node.error(RED._('ml-model-update.errors.unconfigured'));
@@ -65,6 +76,17 @@ export = function register(RED: NodeAPI): void {
 
     // read from the configured file once: the receiver only takes updates for this model name
     const modelName = model.modelName?.();
+    const figures = new VersionFigureTracker();
+    const observe = (): ReturnType<VersionFigureTracker['observe']> => {
+      const metrics = metricsRegistry();
+      const snapshot = metrics.snapshot();
+      return figures.observe(metrics.modelSnapshot(model.id), snapshot.guard, snapshot.drift);
+    };
+    const onMessage = (t: string, payload: Buffer): void => {
+      if (t === topics.command(deviceId) && isReportCommand(payload)) report();
+      else void receiver.handle(t, payload);
+    };
+    const dynamic = new Set<string>();
     const receiver = new UpdateReceiver({
       deviceId,
       groups,
@@ -73,7 +95,7 @@ export = function register(RED: NodeAPI): void {
       prefix,
       ...(config.publicKey?.trim() ? { publicKey: config.publicKey.trim() } : {}),
       ...(modelName ? { modelName } : {}),
-      stallMs: Math.max(1, Number(config.stallSeconds) || 10) * 1000,
+      stallMs: stallSeconds * 1000,
       baseline: () => {
         const file = model.configuredPath;
         const id = file ? model.identify?.(file) : undefined;
@@ -84,11 +106,20 @@ export = function register(RED: NodeAPI): void {
           throw new EdgeMlError('EDGEML_UPDATE_UNSUPPORTED', 'the model node cannot swap models', {});
         }
         await model.swapModel(stored.file);
+        observe(); // the new version's figures count from here
+      },
+      // fleet rollouts send a file's chunks once, on <prefix>/blob/<sha256>/+
+      subscribe: (filter) => {
+        dynamic.add(filter);
+        broker.subscribe(filter, { qos: 1 }, onMessage, node.id);
+      },
+      unsubscribe: (filter) => {
+        if (dynamic.delete(filter)) broker.unsubscribe(filter, node.id);
       },
       publish,
       onState: (s: UpdateStatus) => {
         if (s.state === 'active' || s.state === 'rolled-back') setStatus(RED, node, 'ready', 'ml-model-update.status.active', { version: s.version });
-        else if (s.state === 'rejected') setStatus(RED, node, 'error', 'ml-model-update.status.rejected', { code: s.code ?? '' });
+        else if (s.state === 'rejected') setStatus(RED, node, 'error', 'ml-model-update.status.rejected', { reason: statusWords(RED, s.code) });
         else if (s.state === 'receiving') setStatus(RED, node, 'loading', 'ml-model-update.status.receiving', { version: s.version });
         node.send({ topic: topics.updateStatus(deviceId), payload: s });
       },
@@ -97,7 +128,7 @@ export = function register(RED: NodeAPI): void {
     const subscriptions = receiver.subscriptions();
     broker.register(node);
     for (const topic of subscriptions) {
-      broker.subscribe(topic, { qos: 1 }, (t: string, payload: Buffer) => void receiver.handle(t, payload), node.id);
+      broker.subscribe(topic, { qos: 1 }, onMessage, node.id);
     }
     setStatus(RED, node, 'idle', 'ml-model-update.status.waiting');
 
@@ -108,25 +139,35 @@ export = function register(RED: NodeAPI): void {
       model.swapModel(delivered.file).then(
         () => setStatus(RED, node, 'ready', 'ml-model-update.status.active', { version: delivered.version }),
         (e: unknown) => {
-          setStatus(RED, node, 'error', 'ml-model-update.status.rejected', { code: (e as EdgeMlError).code ?? 'EDGEML_INTERNAL' });
+          setStatus(RED, node, 'error', 'ml-model-update.status.rejected', { reason: statusWords(RED, (e as EdgeMlError).code ?? 'EDGEML_INTERNAL') });
           node.warn(RED._('ml-model-update.errors.restore', { version: delivered.version, reason: (e as Error).message }));
         },
       );
     }
 
-    const report = (): void => {
-      if (!broker.connected) return;
+    function report(): void {
+      if (!broker!.connected) return;
       const metrics = metricsRegistry();
       const snapshot = metrics.snapshot();
       // the figures of this node's own model (metrics are kept per onnx-model node)
-      const served = metrics.modelSnapshot(model.id);
+      const served = metrics.modelSnapshot(model!.id);
+      const versions = observe();
       publish(
         topics.modelStatus(deviceId),
-        JSON.stringify({ device: deviceId, ts: new Date().toISOString(), model: served ?? null, guard: snapshot.guard, drift: snapshot.drift }),
+        JSON.stringify({
+          format: MODEL_REPORT_FORMAT,
+          device: deviceId,
+          ts: new Date().toISOString(),
+          groups,
+          model: served ?? null,
+          guard: snapshot.guard,
+          drift: snapshot.drift,
+          ...versions,
+        }),
         true,
       );
-    };
-    const interval = Math.max(1, Number(config.reportInterval) || 60) * 1000;
+    }
+    const interval = reportSeconds * 1000;
     const reporter = setInterval(report, interval);
 
     onInput(RED, node, async (msg, send) => {
@@ -145,10 +186,19 @@ export = function register(RED: NodeAPI): void {
     node.on('close', (_removed: boolean, done: () => void) => {
       clearInterval(reporter);
       receiver.close();
-      for (const topic of subscriptions) broker.unsubscribe(topic, node.id);
+      for (const topic of [...subscriptions, ...dynamic]) broker.unsubscribe(topic, node.id);
       broker.deregister(node, done, false);
     });
   }
 
   RED.nodes.registerType('ml-model-update', MlModelUpdateNode);
+
+  /** {"command":"report"} on the command topic: a host (a rollout's gate) asks for fresh figures. */
+  function isReportCommand(payload: Buffer): boolean {
+    try {
+      return (JSON.parse(payload.toString('utf8')) as { command?: unknown }).command === 'report';
+    } catch {
+      return false;
+    }
+  }
 };

@@ -1,6 +1,6 @@
 /** Editor definition of ml-outbox. */
 import type { EditorNodeProperties, EditorRED } from 'node-red';
-import { intAtLeast } from '../../editor/validators';
+import { matches, oneOf, inRangeOf } from '../../editor/validators';
 
 declare const RED: EditorRED;
 
@@ -24,11 +24,11 @@ RED.nodes.registerType<OutboxProps>('ml-outbox', {
   defaults: {
     name: { value: '' },
     broker: { value: '', type: 'mqtt-broker', required: true },
-    topic: { value: '', validate: (v: string) => v === '' || /^[^+#]+$/.test(v) },
-    qos: { value: '1', validate: (v: string) => ['0', '1', '2'].includes(String(v)) },
+    topic: { value: '', validate: matches(/^[^+#]+$/, 'topic', { blank: true }) },
+    qos: { value: '1', validate: inRangeOf('ml-outbox', 'qos') },
     retain: { value: false },
-    capacity: { value: 10000, required: true, validate: intAtLeast(1) },
-    overflow: { value: 'drop-oldest', validate: (v: string) => v === 'drop-oldest' || v === 'drop-newest' },
+    capacity: { value: 10000, required: true, validate: inRangeOf('ml-outbox', 'capacity') },
+    overflow: { value: 'drop-oldest', validate: oneOf(['drop-oldest', 'drop-newest']) },
   },
   label: function () {
     return this.name || this.topic || 'mqtt outbox';

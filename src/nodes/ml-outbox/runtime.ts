@@ -8,7 +8,8 @@ import type { Node, NodeAPI, NodeDef, NodeMessageInFlow } from 'node-red';
 import { EdgeMlError } from '../../lib/errors';
 import { OUTBOX_OVERFLOW, Outbox, type OutboxOverflow } from '../../lib/outbox/outbox';
 import type { MqttBrokerNode } from '../shared/mqtt-broker';
-import { NodeStatus, onInput } from '../shared/runtime';
+import { NodeStatus, onInput, refuseConfig } from '../shared/runtime';
+import { numericSetting } from '../../lib/config-ranges';
 
 interface OutboxDef extends NodeDef {
   broker: string;
@@ -51,10 +52,17 @@ export = function register(RED: NodeAPI): void {
       node.error(RED._('ml-outbox.errors.unconfigured'));
       return;
     }
-    const qos = [0, 1, 2].includes(Number(config.qos)) ? Number(config.qos) : 1;
+    let qos: number;
+    let capacity: number;
+    try {
+      qos = numericSetting('ml-outbox', 'qos', config.qos, 1);
+      capacity = numericSetting('ml-outbox', 'capacity', config.capacity, 10000);
+    } catch (e) {
+      refuseConfig(RED, node, e);
+      return;
+    }
     const retain = config.retain === true || config.retain === 'true';
     const overflow: OutboxOverflow = (OUTBOX_OVERFLOW as readonly string[]).includes(config.overflow) ? (config.overflow as OutboxOverflow) : 'drop-oldest';
-    const capacity = Math.max(1, Math.floor(Number(config.capacity)) || 10000);
 
     const outbox = new Outbox<Outgoing>({
       capacity,

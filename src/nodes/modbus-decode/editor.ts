@@ -12,6 +12,7 @@ import {
   parseRegisterMapCsv,
   previewField,
 } from '../../lib/modbus';
+import { errorReason, explain, oneOf, type Validator } from '../../editor/validators';
 
 declare const RED: EditorRED;
 
@@ -26,15 +27,18 @@ interface ModbusDecodeProps extends ModbusFieldsProps {
   int64: string;
 }
 
-/** Config validation shared by both nodes: the whole table must pass the runtime's own check. */
-export function fieldsAreValid(fields: unknown, order: string | undefined): boolean {
+/**
+ * Config validation shared by both nodes: the whole table must pass the runtime's own check; the
+ * reason is the runtime's coded error, translated in the node's catalogue.
+ */
+export const fieldsValidator: Validator = explain((fields, node) => {
   try {
-    normalizeFields(fields, order || 'ABCD');
-    return true;
-  } catch {
-    return false;
+    normalizeFields(fields, (node as { order?: string } | null)?.order || 'ABCD');
+    return undefined;
+  } catch (e) {
+    return errorReason(node, e);
   }
-}
+});
 
 /** Translates within the node's own catalogue (RED._ alone does not know the namespace). */
 export type Translate = (key: string, params?: Record<string, string | number>) => string;
@@ -180,14 +184,11 @@ if (!RED.nodes.getType('modbus-decode')) {
     outputs: 1,
     defaults: {
       name: { value: '' },
-      fields: { value: [{ name: 'value', register: 0, type: 'uint16' }], validate: function (v: string) {
-          return fieldsAreValid(v, this.order);
-        },
-      },
-      order: { value: 'ABCD', validate: (v: string) => (BYTE_ORDERS as readonly string[]).includes(v) },
-      addressing: { value: 'relative', validate: (v: string) => v === 'relative' || v === 'absolute' },
-      output: { value: 'object', validate: (v: string) => v === 'object' || v === 'array' },
-      int64: { value: 'auto', validate: (v: string) => ['auto', 'number', 'string', 'bigint'].includes(v) },
+      fields: { value: [{ name: 'value', register: 0, type: 'uint16' }], validate: fieldsValidator },
+      order: { value: 'ABCD', validate: oneOf(BYTE_ORDERS) },
+      addressing: { value: 'relative', validate: oneOf(['relative', 'absolute']) },
+      output: { value: 'object', validate: oneOf(['object', 'array']) },
+      int64: { value: 'auto', validate: oneOf(['auto', 'number', 'string', 'bigint']) },
     },
     label: function () {
       return this.name || `modbus-decode (${this.fields?.length ?? 0})`;

@@ -15,7 +15,7 @@ import {
   registersOf,
 } from '../../lib/modbus';
 import { EdgeMlError } from '../../lib/errors';
-import { onInput, setStatus, toNodeError } from '../shared/runtime';
+import { onInput, setStatus, statusKeyOf, toNodeError } from '../shared/runtime';
 
 interface ModbusDecodeDef extends NodeDef {
   fields: unknown;
@@ -89,7 +89,7 @@ export = function (RED: NodeAPI): void {
       },
       (err) => {
         shown = 'error';
-        setStatus(RED, node, 'error', 'modbus-decode.status.error', { code: err.code });
+        setStatus(RED, node, 'error', statusKeyOf(RED, err.code));
       },
     );
   }

@@ -1,7 +1,8 @@
 /** Editor definition of modbus-encode (shares the field-table editor of modbus-decode). */
 import type { EditorRED } from 'node-red';
 import { BYTE_ORDERS } from '../../lib/modbus';
-import { type ModbusFieldsProps, fieldsAreValid, resizeFieldTable, setupFieldTable } from '../modbus-decode/editor';
+import { oneOf, inRangeOf } from '../../editor/validators';
+import { type ModbusFieldsProps, fieldsValidator, resizeFieldTable, setupFieldTable } from '../modbus-decode/editor';
 
 declare const RED: EditorRED;
 
@@ -11,7 +12,6 @@ interface ModbusEncodeProps extends ModbusFieldsProps {
   payload: string;
 }
 
-const integerIn = (min: number, max: number) => (v: string): boolean => Number.isInteger(Number(v)) && Number(v) >= min && Number(v) <= max && String(v).trim() !== '';
 
 let table: ReturnType<typeof setupFieldTable> | undefined;
 
@@ -24,17 +24,12 @@ RED.nodes.registerType<ModbusEncodeProps>('modbus-encode', {
   outputs: 1,
   defaults: {
     name: { value: '' },
-    fields: {
-      value: [{ name: 'value', register: 0, type: 'uint16' }],
-      validate: function (v: string) {
-        return fieldsAreValid(v, this.order);
-      },
-    },
-    order: { value: 'ABCD', validate: (v: string) => (BYTE_ORDERS as readonly string[]).includes(v) },
-    addressing: { value: 'relative', validate: (v: string) => v === 'relative' || v === 'absolute' },
-    address: { value: '0', validate: integerIn(0, 65535) },
-    unitid: { value: '1', validate: integerIn(0, 255) },
-    payload: { value: 'registers', validate: (v: string) => v === 'registers' || v === 'flex-write' },
+    fields: { value: [{ name: 'value', register: 0, type: 'uint16' }], validate: fieldsValidator },
+    order: { value: 'ABCD', validate: oneOf(BYTE_ORDERS) },
+    addressing: { value: 'relative', validate: oneOf(['relative', 'absolute']) },
+    address: { value: '0', validate: inRangeOf('modbus-encode', 'address') },
+    unitid: { value: '1', validate: inRangeOf('modbus-encode', 'unitid') },
+    payload: { value: 'registers', validate: oneOf(['registers', 'flex-write']) },
   },
   label: function () {
     return this.name || `modbus-encode (${this.fields?.length ?? 0})`;

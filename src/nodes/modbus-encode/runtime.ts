@@ -5,7 +5,8 @@
 import type { Node, NodeAPI, NodeDef } from 'node-red';
 import { type FlexWritePayload, type ValueEncoder, compileEncoder, normalizeFields } from '../../lib/modbus';
 import { EdgeMlError } from '../../lib/errors';
-import { onInput, setStatus, toNodeError } from '../shared/runtime';
+import { onInput, setStatus, statusKeyOf, toNodeError } from '../shared/runtime';
+import { numericSetting } from '../../lib/config-ranges';
 
 interface ModbusEncodeDef extends NodeDef {
   fields: unknown;
@@ -14,11 +15,6 @@ interface ModbusEncodeDef extends NodeDef {
   address?: number | string;
   unitid?: number | string;
   payload?: 'registers' | 'flex-write';
-}
-
-function integerIn(value: unknown, min: number, max: number, fallback: number): number | undefined {
-  const n = value === undefined || value === '' ? fallback : Number(value);
-  return Number.isInteger(n) && n >= min && n <= max ? n : undefined;
 }
 
 export = function (RED: NodeAPI): void {
@@ -30,15 +26,11 @@ export = function (RED: NodeAPI): void {
     let encoder: ValueEncoder | undefined;
     let configError: EdgeMlError | undefined;
     let fieldCount = 0;
-    const address = integerIn(config.address, 0, 65535, 0);
-    const unitid = integerIn(config.unitid, 0, 255, 1);
+    let address = 0;
+    let unitid = 1;
     try {
-      if (address === undefined) {
-        throw new EdgeMlError('EDGEML_MODBUS_FIELDS_INVALID', 'address must be an integer 0..65535', { field: '-', reason: 'address must be an integer 0..65535' });
-      }
-      if (unitid === undefined) {
-        throw new EdgeMlError('EDGEML_MODBUS_FIELDS_INVALID', 'unit id must be an integer 0..255', { field: '-', reason: 'unit id must be an integer 0..255' });
-      }
+      address = numericSetting('modbus-encode', 'address', config.address, address);
+      unitid = numericSetting('modbus-encode', 'unitid', config.unitid, unitid);
       const fields = normalizeFields(config.fields, config.order);
       fieldCount = fields.length;
       encoder = compileEncoder(fields);
@@ -75,7 +67,7 @@ export = function (RED: NodeAPI): void {
       },
       (err) => {
         failed = true;
-        setStatus(RED, node, 'error', 'modbus-encode.status.error', { code: err.code });
+        setStatus(RED, node, 'error', statusKeyOf(RED, err.code));
       },
     );
   }

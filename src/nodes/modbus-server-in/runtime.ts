@@ -18,7 +18,8 @@ import {
   isMemoryArea,
   parseFlowWrite,
 } from '../../lib/modbus-server';
-import { onInput, setStatus, toNodeError } from '../shared/runtime';
+import { onInput, setStatus, statusWords, toNodeError } from '../shared/runtime';
+import { numericSetting, type SettingOf } from '../../lib/config-ranges';
 
 interface ModbusServerInDef extends NodeDef {
   host?: string;
@@ -40,17 +41,6 @@ interface ModbusServerInDef extends NodeDef {
   writeArea?: string;
   writeAddress?: number | string;
   topic?: string;
-}
-
-function integer(value: unknown, fallback: number | undefined, min: number, max: number, name: string): number | undefined {
-  if (value === undefined || value === null || String(value).trim() === '') return fallback;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < min || n > max) {
-    throw new EdgeMlError('EDGEML_MODBUS_SERVER_CONFIG', `${name} must be an integer ${min}..${max}, got ${String(value)}`, {
-      reason: `${name} must be an integer ${min}..${max}, got ${String(value)}`,
-    });
-  }
-  return n;
 }
 
 /** What the node sends: msg.modbus for this package, msg.modbusRequest as node-red-contrib-modbus shapes it. */
@@ -87,6 +77,7 @@ export = function (RED: NodeAPI): void {
     let writesInWindow = 0;
     let lastStatus = '';
     const warnedRefusals = new Set<string>();
+    let configError: EdgeMlError | undefined;
 
     const showReady = (): void => {
       if (!server) return;
@@ -99,29 +90,29 @@ export = function (RED: NodeAPI): void {
     };
 
     try {
-      const size = (v: unknown): number => integer(v, 1024, 0, 65536, 'area size')!;
+      const setting = (field: SettingOf<'modbus-server-in'>, v: unknown, fallback?: number): number | undefined => numericSetting('modbus-server-in', field, v, fallback);
       memory = new ModbusMemory({
-        holding: size(config.holdingSize),
-        input: size(config.inputSize),
-        coils: size(config.coilsSize),
-        discrete: size(config.discreteSize),
+        holding: setting('holdingSize', config.holdingSize, 1024)!,
+        input: setting('inputSize', config.inputSize, 1024)!,
+        coils: setting('coilsSize', config.coilsSize, 1024)!,
+        discrete: setting('discreteSize', config.discreteSize, 1024)!,
       });
       writeArea = isMemoryArea(config.writeArea) ? config.writeArea : 'holding';
-      writeAddress = integer(config.writeAddress, undefined, 0, 65535, 'write address');
+      writeAddress = setting('writeAddress', config.writeAddress);
       const host = String(config.host ?? '').trim() || '127.0.0.1';
-      const port = integer(config.port, 10502, 1, 65535, 'port')!;
-      const unitId = integer(config.unitId, 1, 0, 255, 'unit id')!;
+      const port = setting('port', config.port, 10502)!;
+      const unitId = setting('unitId', config.unitId, 1)!;
       const allow = compileAllowList(config.allowList);
-      const maxConnections = integer(config.maxConnections, 8, 1, 1000, 'connection limit')!;
-      const idleTimeoutMs = integer(config.idleTimeout, 0, 0, 86400, 'idle timeout')! * 1000;
+      const maxConnections = setting('maxConnections', config.maxConnections, 8)!;
+      const idleTimeoutMs = setting('idleTimeout', config.idleTimeout, 0)! * 1000;
       if (config.mode === 'frame') {
-        const trigger = integer(config.frameTrigger, undefined, 0, 65535, 'trigger register');
+        const trigger = setting('frameTrigger', config.frameTrigger);
         const frame: FrameOptions = {
-          start: integer(config.frameStart, 0, 0, 65535, 'block start')!,
-          length: integer(config.frameLength, 10, 1, 65536, 'block length')!,
+          start: setting('frameStart', config.frameStart, 0)!,
+          length: setting('frameLength', config.frameLength, 10)!,
           ...(trigger === undefined ? {} : { trigger }),
           whenAllWritten: config.frameAllWritten === true,
-          quietMs: integer(config.frameQuiet, 0, 0, 3600000, 'quiet time')!,
+          quietMs: setting('frameQuiet', config.frameQuiet, 0)!,
         };
         checkFrameOptions(frame, memory.size('holding'));
         assembler = new FrameAssembler(frame, () => emitFrame('quiet'));
@@ -130,6 +121,7 @@ export = function (RED: NodeAPI): void {
     } catch (e) {
       memory ??= new ModbusMemory({ holding: 0, input: 0, coils: 0, discrete: 0 });
       const err = toNodeError(RED, e);
+      configError = err;
       node.error(err.message);
       setStatus(RED, node, 'error', 'modbus-server-in.status.config-error');
     }
@@ -180,12 +172,13 @@ export = function (RED: NodeAPI): void {
         (e: unknown) => {
           const err = toNodeError(RED, e);
           node.error(err.message);
-          setStatus(RED, node, 'error', 'modbus-server-in.status.listen-error', { reason: String(err.params.reason ?? err.code) });
+          setStatus(RED, node, 'error', 'modbus-server-in.status.listen-error', { reason: statusWords(RED, String(err.params.reason ?? err.code)) });
         },
       );
     }
 
     onInput(RED, node, (msg) => {
+      if (configError) throw configError; // nothing written into a server that is not running
       const write = parseFlowWrite(msg as unknown as Record<string, unknown>, { area: writeArea, ...(writeAddress === undefined ? {} : { address: writeAddress }) });
       memory.writeFromFlow(write.area, write.address, write.values);
     });

@@ -1,6 +1,6 @@
 /** Editor definition of onnx-infer: which model, where the input is, queue and batching. */
 import type { EditorNodeProperties, EditorRED } from 'node-red';
-import { intAtLeast } from '../../editor/validators';
+import { oneOf, rule, inRangeOf } from '../../editor/validators';
 
 declare const RED: EditorRED;
 
@@ -25,14 +25,14 @@ RED.nodes.registerType<OnnxInferProps>('onnx-infer', {
   defaults: {
     name: { value: '' },
     model: { value: '', type: 'onnx-model', required: true },
-    property: { value: 'payload', required: true, validate: (v: string) => typeof v === 'string' && v.trim().length > 0 },
+    property: { value: 'payload', required: true, validate: rule((v) => v.length > 0, 'property') },
     outputNames: { value: "" },
     features: { value: '' },
-    queueSize: { value: '100', validate: intAtLeast(1) },
-    overflow: { value: 'drop-oldest', validate: (v: string) => ['drop-oldest', 'drop-newest', 'error'].includes(v) },
+    queueSize: { value: '100', validate: inRangeOf('onnx-infer', 'queueSize') },
+    overflow: { value: 'drop-oldest', validate: oneOf(['drop-oldest', 'drop-newest', 'error']) },
     batch: { value: false },
-    maxBatch: { value: '32', validate: intAtLeast(1) },
-    batchWindow: { value: '0', validate: intAtLeast(0) },
+    maxBatch: { value: '32', validate: inRangeOf('onnx-infer', 'maxBatch') },
+    batchWindow: { value: '0', validate: inRangeOf('onnx-infer', 'batchWindow') },
   },
   inputLabels: function () {
     return this._('onnx-infer.label.input');

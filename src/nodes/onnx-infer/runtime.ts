@@ -10,7 +10,8 @@ import type { OverflowPolicy } from '../../lib/onnx/infer-queue';
 import { fromWire } from '../../lib/onnx/model-session';
 import type { ModelSession } from '../../lib/onnx/model-session';
 import type { RunOptions } from '../../lib/onnx/protocol';
-import { NodeStatus, onInput, setStatus } from '../shared/runtime';
+import { NodeStatus, onInput, setStatus, statusWords, refuseConfig } from '../shared/runtime';
+import { numericSetting } from '../../lib/config-ranges';
 import type { SendFn, StatusSpec } from '../shared/runtime';
 import type { OnnxModelNode } from '../onnx-model/types';
 import { metricsRegistry } from '../../lib/metrics';
@@ -45,18 +46,23 @@ const list = (s: string | undefined): string[] =>
     .map((x) => x.trim())
     .filter(Boolean);
 
-function intOr(value: unknown, fallback: number, min: number): number {
-  const n = Math.floor(Number(value));
-  return Number.isFinite(n) && n >= min ? n : fallback;
-}
-
 export = function (RED: NodeAPI): void {
   function OnnxInferNode(this: Node, config: OnnxInferDef): void {
     RED.nodes.createNode(this, config);
     const node = this;
     const property = (config.property || 'payload').trim();
     const modelNode = RED.nodes.getNode(config.model) as OnnxModelNode | null;
-    const queueSize = intOr(config.queueSize, 100, 1);
+    let queueSize = 100;
+    let maxBatch = 32;
+    let batchWindowMs = 0;
+    try {
+      queueSize = numericSetting('onnx-infer', 'queueSize', config.queueSize, queueSize);
+      maxBatch = numericSetting('onnx-infer', 'maxBatch', config.maxBatch, maxBatch);
+      batchWindowMs = numericSetting('onnx-infer', 'batchWindow', config.batchWindow, batchWindowMs);
+    } catch (e) {
+      refuseConfig(RED, node, e);
+      return;
+    }
     const runOptions: RunOptions = {
       outputs: list(config.outputNames),
       featureOrder: list(config.features),
@@ -72,6 +78,10 @@ export = function (RED: NodeAPI): void {
       });
       return;
     }
+    if (modelNode.configError) {
+      refuseConfig(RED, node, modelNode.configError);
+      return;
+    }
     const session: ModelSession = modelNode.register(node);
 
     const status = new NodeStatus(RED, node);
@@ -81,7 +91,7 @@ export = function (RED: NodeAPI): void {
         return ['error', 'onnx-infer.status.runtimeUnavailable', { platform: `${process.platform}/${process.arch}` }];
       }
       if (session.state === 'failed') {
-        return ['error', 'onnx-infer.status.failed', { reason: String(session.loadError?.params.reason ?? session.loadError?.message ?? '') }];
+        return ['error', 'onnx-infer.status.failed', { reason: statusWords(RED, session.loadError?.code) }];
       }
       if (session.state !== 'ready') return undefined;
       const name = session.description?.name ?? '';
@@ -106,8 +116,8 @@ export = function (RED: NodeAPI): void {
         size: queueSize,
         overflow: OVERFLOW_POLICIES.includes(config.overflow) ? config.overflow : 'drop-oldest',
         batch: runOptions.batch,
-        maxBatch: intOr(config.maxBatch, 32, 1),
-        batchWindowMs: intOr(config.batchWindow, 0, 0),
+        maxBatch,
+        batchWindowMs,
         inFlight: 2,
         maxPerRequest: 16,
       },
@@ -158,7 +168,7 @@ export = function (RED: NodeAPI): void {
       showStatus();
     };
     const onReloadFailed = (err: EdgeMlError): void => {
-      reloadProblem = String(err.params.reason ?? err.message);
+      reloadProblem = statusWords(RED, err.code);
       showStatus();
     };
     session.on('state', onState);

@@ -1,5 +1,6 @@
 /** Editor definition of onnx-model: the model file, and a live listing of what the file contains. */
 import type { EditorNodeProperties, EditorRED } from 'node-red';
+import { rule, inRangeOf } from '../../editor/validators';
 
 declare const RED: EditorRED;
 
@@ -61,9 +62,9 @@ RED.nodes.registerType<OnnxModelProps>('onnx-model', {
   category: 'config',
   defaults: {
     name: { value: '' },
-    path: { value: '', required: true, validate: (v: string) => typeof v === 'string' && v.trim().length > 0 },
+    path: { value: '', required: true, validate: rule((v) => v.length > 0, 'path') },
     watch: { value: true },
-    threads: { value: '1', validate: (v: string) => v === '' || (Number.isInteger(Number(v)) && Number(v) >= 0) },
+    threads: { value: '1', validate: inRangeOf('onnx-model', 'threads', true) },
   },
   label: function () {
     return this.name || (this.path ? this.path.split(/[\\/]/).pop() ?? this.path : this._('onnx-model.label.node'));

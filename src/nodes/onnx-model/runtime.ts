@@ -10,15 +10,22 @@ import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
 import { EdgeMlError } from '../../lib/errors';
 import { modelIdentity, readModelInfo } from '../../lib/onnx/model-file';
 import { registerMetricsEndpoint } from '../shared/admin';
+import { byteLimit, confineModelPath, DEFAULT_MODEL_INFO_MAX_BYTES, ModelFileRefused, modelDirs, readRegularFile } from '../../lib/onnx/model-paths';
+import type { EdgeMlSettings } from '../../lib/onnx/model-paths';
 import { inspectModelFile, liveModelSessions, liveSessionWorkers, ModelSession } from '../../lib/onnx/model-session';
 import type { ReloadOutcome } from '../../lib/onnx/model-session';
 import type { ModelIdentity } from '../../lib/metrics';
 import type { OnnxModelDef, OnnxModelNode } from './types';
 import { resolveModelPath } from './types';
-import { toNodeError } from '../shared/runtime';
+import { logErrorsAsText, toNodeError } from '../shared/runtime';
+import { numericSetting } from '../../lib/config-ranges';
 import { metricsRegistry } from '../../lib/metrics';
 
 const WORKER_FILE = path.join(__dirname, 'onnx-model.session.worker.js');
+/** The package folder (this bundle lives in its nodes/ folder): its example models may be read by the editor. */
+const PACKAGE_ROOT = path.resolve(__dirname, '..');
+/** One reason for a path outside the allowed folders, a missing file and one that is not a regular file. */
+const NOT_FOUND_REASON = 'no such model file in the user directory or the example models';
 /** File events come in bursts (write, chmod, rename); one reload after they settle. */
 const WATCH_SETTLE_MS = 250;
 /** The fallback to onnxruntime-web is said once per process, not once per model or deploy. */
@@ -27,13 +34,21 @@ let fallbackAnnounced = false;
 function onnxModel(RED: NodeAPI): void {
   function OnnxModelNodeCtor(this: OnnxModelNode, config: OnnxModelDef): void {
     RED.nodes.createNode(this, config);
+    logErrorsAsText(this);
     const node = this;
     const settings = RED.settings as unknown as { userDir?: string };
     node.modelPath = resolveModelPath(config.path ?? '', settings.userDir);
     node.configuredPath = node.modelPath;
     node.users = {};
     node.session = undefined;
-    const threads = Math.max(0, Math.floor(Number(config.threads ?? 1)) || 0);
+    // absent (an old flow): 1 thread; blank: 0, ONNX Runtime's own choice
+    let threads = config.threads === undefined ? 1 : 0;
+    try {
+      threads = numericSetting('onnx-model', 'threads', config.threads, threads);
+    } catch (e) {
+      node.configError = toNodeError(RED, e);
+      node.error(node.configError.message);
+    }
     let watcher: FSWatcher | undefined;
     let settleTimer: NodeJS.Timeout | undefined;
 
@@ -142,22 +157,40 @@ function onnxModel(RED: NodeAPI): void {
   registerMetricsEndpoint(RED);
   RED.nodes.registerType('onnx-model', OnnxModelNodeCtor as unknown as (this: Node, def: NodeDef) => void);
 
-  // The editor lists a model's inputs, outputs and metadata before it is deployed.
+  // The editor lists a model's inputs, outputs and metadata before it is deployed. A user with read
+  // permission may read model files only inside the user directory, the package's example models
+  // and edgeMl.modelDirs; outside, missing and not-a-regular-file get the same 404, so the answer
+  // tells nothing about files elsewhere.
   RED.httpAdmin.get('/edge-ml/model-info', RED.auth.needsPermission('onnx-model.read'), (req, res) => {
     const requested = typeof req.query.path === 'string' ? req.query.path : '';
     if (!requested.trim()) {
       res.status(400).json({ code: 'EDGEML_ONNX_LOAD_FAILED', message: 'no path given' });
       return;
     }
-    const settings = RED.settings as unknown as { userDir?: string };
-    const file = resolveModelPath(requested, settings.userDir);
-    inspectModelFile(WORKER_FILE, file).then(
-      (description) => res.json(description),
-      (e: unknown) => {
-        const err = toNodeError(RED, e);
-        res.status(err.code === 'EDGEML_ONNX_LOAD_FAILED' ? 404 : 422).json({ code: err.code, message: err.message, params: err.params });
-      },
-    );
+    const settings = RED.settings as unknown as EdgeMlSettings;
+    const refuse = (status: number, e: unknown): void => {
+      const err = toNodeError(RED, e);
+      res.status(status).json({ code: err.code, message: err.message, params: err.params });
+    };
+    const notFound = (): void =>
+      refuse(404, new EdgeMlError('EDGEML_ONNX_LOAD_FAILED', `no model file ${requested}`, { path: requested, reason: NOT_FOUND_REASON }));
+    const describe = async (): Promise<void> => {
+      const file = await confineModelPath(requested, modelDirs(settings, PACKAGE_ROOT));
+      if (!file) return notFound();
+      let bytes: Uint8Array;
+      try {
+        bytes = await readRegularFile(file, byteLimit(settings.edgeMl?.modelInfoMaxBytes, DEFAULT_MODEL_INFO_MAX_BYTES));
+      } catch (e) {
+        if (e instanceof ModelFileRefused && e.refusal === 'too-large') return refuse(413, e);
+        return notFound();
+      }
+      try {
+        res.json(await inspectModelFile(WORKER_FILE, file, bytes));
+      } catch (e) {
+        refuse(422, e);
+      }
+    };
+    describe().catch((e: unknown) => refuse(500, e));
   });
 }
 

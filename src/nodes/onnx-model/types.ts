@@ -17,6 +17,8 @@ export interface OnnxModelNode extends Node {
   configuredPath: string;
   users: Record<string, Node>;
   session: ModelSession | undefined;
+  /** Set when a setting is out of range (e.g. threads): its users refuse every message with it. */
+  configError?: Error & { code: string };
   /** Adds a user and returns the shared session (created on the first user). */
   register(user: Node): ModelSession;
   /** Removes a user; the last one out releases the session. */

@@ -4,7 +4,8 @@
  * already holds the parsed card. Nodes still work with neither: every card value has a node setting.
  */
 import type { Node, NodeAPI } from 'node-red';
-import type { ModelCard } from '../../lib/model-card';
+import { checkModelCard, type ModelCard } from '../../lib/model-card';
+import { isEdgeMlError, type EdgeMlError } from '../../lib/errors';
 import type { OnnxModelNode } from '../onnx-model/types';
 
 type CardSession = { ready(): Promise<{ card: ModelCard }>; description?: { card: ModelCard } | undefined };
@@ -26,10 +27,13 @@ export class ModelCardSource {
     return this.session !== undefined;
   }
 
-  /** msg.modelCard when it is an object, else the configured model's card (waiting for its load), else undefined. */
+  /**
+   * msg.modelCard when it is an object (checked: EDGEML_MODELCARD_INVALID when malformed), else the
+   * configured model's card (waiting for its load), else undefined.
+   */
   async cardFor(msg: Record<string, unknown>): Promise<ModelCard | undefined> {
     const own = msg.modelCard;
-    if (typeof own === 'object' && own !== null && !Array.isArray(own)) return own as ModelCard;
+    if (typeof own === 'object' && own !== null && !Array.isArray(own)) return checkedCard(own);
     if (!this.session) return undefined;
     const loaded = await this.session.ready();
     // After a reload the session's description is the new one; the same object until the next reload.
@@ -39,6 +43,27 @@ export class ModelCardSource {
   close(): Promise<void> {
     return this.modelNode ? this.modelNode.deregister(this.node) : Promise.resolve();
   }
+}
+
+/**
+ * Cards checked so far, by object: onnx-infer hands on the same card object with every message, so
+ * it is checked once; a copy (Node-RED clones at every fan-out) is checked again.
+ */
+const checked = new WeakMap<object, ModelCard | EdgeMlError>();
+
+function checkedCard(card: object): ModelCard {
+  let result = checked.get(card);
+  if (result === undefined) {
+    try {
+      result = checkModelCard(card);
+    } catch (e) {
+      if (!isEdgeMlError(e)) throw e;
+      result = e;
+    }
+    checked.set(card, result);
+  }
+  if (result instanceof Error) throw result;
+  return result;
 }
 
 /**

@@ -4,7 +4,9 @@
  * exactly one done() per message and nothing thrown out of a handler.
  */
 import type { Node, NodeAPI, NodeMessage, NodeMessageInFlow } from 'node-red';
-import { EdgeMlError, toEdgeMlError } from '../../lib/errors';
+import { EdgeMlError, isEdgeMlError, toEdgeMlError } from '../../lib/errors';
+import { DEFAULT_MAX_MESSAGE_DEPTH, findTooDeep } from '../../lib/msg-depth';
+import { edgeMlSetting } from './settings';
 
 export type StatusState = 'idle' | 'loading' | 'ready' | 'error' | 'warn';
 
@@ -94,6 +96,25 @@ export class NodeStatus {
   }
 }
 
+/**
+ * The i18n key of the short status words for an error code (or an OS error code such as
+ * EADDRINUSE): `status-of.<code>` in src/locales/<lang>/status.json, else the generic "error".
+ * A status shows these words, never the code (the code stays in msg.error.code for Catch nodes).
+ */
+export function statusKeyOf(RED: NodeAPI, code: string | undefined): string {
+  const generic = 'status-of.error';
+  if (!code) return generic;
+  const key = `status-of.${code}`;
+  if (RED._(key) !== key) return key;
+  // no catalogue at all (a runtime that does not translate): keep the specific key
+  return RED._(generic) === generic ? key : generic;
+}
+
+/** The short status words of an error code, translated by the runtime (for statuses with params). */
+export function statusWords(RED: NodeAPI, code: string | undefined): string {
+  return RED._(statusKeyOf(RED, code));
+}
+
 export function clearStatus(node: Node): void {
   node.status({});
 }
@@ -113,12 +134,61 @@ export function toNodeError(RED: NodeAPI, value: unknown): EdgeMlError {
   return out;
 }
 
+interface FlowErrors {
+  _flow?: { handleError?: (node: Node, logMessage: unknown, msg: unknown) => boolean };
+}
+const TEXT_ERRORS = Symbol('edgeml.textErrors');
+
+/**
+ * done(err) with an Error shows in Debug as an object to expand; Node-RED's own nodes call
+ * node.error(text, msg), one readable line, but a string carries no code for Catch nodes. With this
+ * the node keeps both: a Catch node receives the Error (msg.error.code is its code, as Node-RED
+ * copies it), and where no Catch node takes it the log and Debug get the message as one line. It
+ * does what Node.prototype.error does (the flow's handleError first, the log only when unhandled);
+ * where a runtime has no handleError it leaves node.error as it is.
+ */
+export function logErrorsAsText(node: Node): void {
+  const own = node as Node & FlowErrors & { [TEXT_ERRORS]?: true };
+  if (own[TEXT_ERRORS]) return;
+  own[TEXT_ERRORS] = true;
+  const proto = Object.getPrototypeOf(node) as { error: (this: Node, logMessage?: unknown, msg?: unknown) => void };
+  Object.defineProperty(node, 'error', {
+    configurable: true,
+    writable: true,
+    value: function (this: Node, logMessage?: unknown, msg?: unknown): void {
+      const flow = own._flow;
+      if (isEdgeMlError(logMessage) && msg && typeof msg === 'object' && typeof flow?.handleError === 'function') {
+        if (!flow.handleError(this, logMessage, msg)) proto.error.call(this, logMessage.message);
+        return;
+      }
+      proto.error.call(this, logMessage, msg);
+    },
+  });
+}
+
 export type SendFn = (msg: NodeMessage | Array<NodeMessage | NodeMessage[] | null>) => void;
 export type DoneFn = (err?: Error) => void;
 
 /**
+ * A message nested deeper than the limit loses the too-deep top-level properties (so the error's
+ * message can be copied to Catch nodes without overflowing the stack) and yields EDGEML_MSG_TOO_DEEP.
+ */
+function refuseTooDeep(msg: NodeMessageInFlow, maxDepth: number): EdgeMlError | undefined {
+  const m = msg as unknown as Record<string, unknown>;
+  let first: { property: string } | undefined;
+  for (let found = findTooDeep(m, maxDepth); found; found = findTooDeep(m, maxDepth)) {
+    first ??= found;
+    delete m[found.property];
+  }
+  if (!first) return undefined;
+  return new EdgeMlError('EDGEML_MSG_TOO_DEEP', `msg.${first.property} is nested deeper than ${maxDepth} levels`, { limit: maxDepth, path: `msg.${first.property}` });
+}
+
+/**
  * Registers an input handler that may be async. Whatever it throws or rejects with ends in
  * done(err) with a coded, translated error; success ends in done(). Never throws into Node-RED.
+ * A message nested deeper than settings edgeMl.maxMessageDepth (default 64) never reaches the
+ * handler: it ends in EDGEML_MSG_TOO_DEEP (see refuseTooDeep).
  */
 export function onInput(
   RED: NodeAPI,
@@ -126,6 +196,8 @@ export function onInput(
   handler: (msg: NodeMessageInFlow, send: SendFn) => void | Promise<void>,
   onError?: (err: EdgeMlError, msg: NodeMessageInFlow) => void,
 ): void {
+  const maxDepth = edgeMlSetting(RED, 'maxMessageDepth', DEFAULT_MAX_MESSAGE_DEPTH);
+  logErrorsAsText(node);
   node.on('input', (msg: NodeMessageInFlow, send: SendFn, done: DoneFn) => {
     const fail = (e: unknown): void => {
       const err = toNodeError(RED, e);
@@ -137,6 +209,11 @@ export function onInput(
       done(err);
     };
     try {
+      const tooDeep = refuseTooDeep(msg, maxDepth);
+      if (tooDeep) {
+        fail(tooDeep);
+        return;
+      }
       const result = handler(msg, send);
       if (result && typeof (result as Promise<void>).then === 'function') {
         (result as Promise<void>).then(() => done(), fail);
@@ -147,4 +224,19 @@ export function onInput(
       fail(e);
     }
   });
+}
+
+/**
+ * A node whose configuration is invalid (e.g. a numeric setting out of its range): red status
+ * naming the setting, the reason logged once at deploy, and every message it receives fails with
+ * the same coded error (so a Catch node sees why, and nothing is silently corrected).
+ */
+export function refuseConfig(RED: NodeAPI, node: Node, problem: unknown): EdgeMlError {
+  const err = toNodeError(RED, problem);
+  setStatus(RED, node, 'error', 'configStatus.invalid', { field: String(err.params.field ?? '-') });
+  node.error(err.message);
+  onInput(RED, node, () => {
+    throw err;
+  });
+  return err;
 }
