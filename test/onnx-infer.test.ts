@@ -108,7 +108,7 @@ describe('input forms', () => {
     const msg = await got;
     assertClose(y(msg).data, mlpReference(cardMlp, [x])[0]!);
     // No fallback forced here: the native runtime answers (test/onnx-runtime-fallback.test.ts covers onnxruntime-web).
-    assert.deepEqual(msg.model, { name: 'pump-health', version: '2.1.0', sha256: (msg.model as { sha256: string }).sha256, runtime: 'onnxruntime-node' });
+    assert.deepEqual(msg.model, { name: 'pump-health', version: '2.1.0', sha256: (msg.model as { sha256: string }).sha256, runtime: 'onnxruntime-node', provider: 'cpu' });
   });
 
   test('a configured feature order maps a features object into a model without a card', async () => {

@@ -9,7 +9,7 @@
  * run on the host. With --conformance, the ONNX backend cases of ../shared/conformance run through
  * onnx-infer inside each image too (arm64: onnxruntime-node, armhf: onnxruntime-web).
  *
- *   npm run test:devices [-- --arch arm64,armhf] [--vectors 100] [--conformance] [--quick]
+ *   npm run test:devices [-- --arch arm64,armhf] [--vectors 100] [--conformance] [--host-install] [--quick]
  *
  * The full run installs inside the image with the image's own npm, as a user does. --quick (what
  * CI runs): arm64 only, 20 vectors, no conformance, and Node-RED 4.1 and the tarball installed
@@ -81,6 +81,7 @@ function parseArgs(argv: string[]): Options {
       options.vectors = Number(value());
       if (!Number.isInteger(options.vectors) || options.vectors < 1 || options.vectors > 10_000) throw new Error('--vectors: 1..10000');
     } else if (a === '--conformance') options.conformance = true;
+    else if (a === '--host-install') options.hostInstall = true;
     else if (a === '--quick') {
       options.archs = ['arm64'];
       options.vectors = 20;
@@ -159,7 +160,7 @@ async function checkArch(arch: Arch, tarball: string, options: Options, broker: 
   inside(root, `id ${USER} >/dev/null 2>&1 || useradd -m ${USER}`);
   const node = inside(root, 'node --version').trim();
   const npm = options.hostInstall ? `host ${execFileSync(hostNpm().command, ['--version'], { encoding: 'utf8' }).trim()}` : inside(root, 'npm --version').trim();
-  const nodeRed = options.hostInstall ? 'installed by the host' : ensureNodeRed(root, arch);
+  if (!options.hostInstall) ensureNodeRed(root, arch);
 
   // A fresh user directory owned by the unprivileged user, as on a device's data partition.
   const userDirInside = `/data/node-red-${arch}`;
@@ -216,6 +217,7 @@ async function checkArch(arch: Arch, tarball: string, options: Options, broker: 
     })};\n`,
   );
   inside(root, `chown -R ${USER}:${USER} ${userDirInside}`);
+  const nodeRed = (JSON.parse(readFileSync(path.join(root, GLOBAL_RED, 'package.json'), 'utf8')) as { version: string }).version;
 
   // Everything from here on must run; Node-RED is stopped in `finally`.
   let red: ChildProcess | undefined;

@@ -39,7 +39,7 @@ export const NUMERIC_SETTINGS = {
   },
   'modbus-encode': { address: int(0, 65535), unitid: int(0, 255) },
   'modbus-decode': {},
-  'onnx-model': { threads: int(0, 64) },
+  'onnx-model': { threads: int(0, 64), interOpThreads: int(0, 64) },
   'onnx-infer': { queueSize: int(1, 1_000_000), maxBatch: int(1, 4096), batchWindow: int(0, 60_000) },
   'ml-guard': { expectedCount: int(1, 100_000), stuckSamples: int(0, 1_000_000), staleMs: int(0, 365 * DAY_MS) },
   'ml-format': {
