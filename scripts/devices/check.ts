@@ -281,7 +281,9 @@ async function checkArch(arch: Arch, tarball: string, options: Options, broker: 
         await master.write(0, floatsToRegisters(rows[i]!, 'CDAB'));
         predictions.sent++;
         await new Promise<void>((resolve, reject) => {
-          const timer = setTimeout(() => reject(new Error(`no prediction for vector ${i} within 120 s`)), 120_000);
+          // the first answer waits for the model to load (WebAssembly under emulation: minutes)
+          const limit = i === 0 ? START_TIMEOUT_MS : 120_000;
+          const timer = setTimeout(() => reject(new Error(`no prediction for vector ${i} within ${limit / 1000} s`)), limit);
           const check = (): void => {
             if (arrived.length > i) {
               clearTimeout(timer);
@@ -290,7 +292,7 @@ async function checkArch(arch: Arch, tarball: string, options: Options, broker: 
           };
           check();
         });
-        const got = arrived[i] as { topk: Array<{ label: string; score: number }>; model?: { runtime?: string } };
+        const got = arrived[i] as { topk: Array<{ label: string; score: number }> };
         predictions.received++;
         const top = pumpCard.labels![want.labels[i]!]!;
         let diff = 0;
@@ -310,6 +312,7 @@ async function checkArch(arch: Arch, tarball: string, options: Options, broker: 
     log(arch, `${predictions.matching}/${rows.length} predictions match the host's onnxruntime-node (max score diff ${predictions.maxScoreDiff.toExponential(2)}), runtime ${runtime}`);
   } catch (error) {
     problems.push((error as Error).message);
+    problems.push(`Node-RED's log, last lines:\n${output.split('\n').slice(-30).join('\n')}`);
   } finally {
     if (red && red.exitCode === null) {
       const gone = new Promise((resolve) => red!.once('exit', resolve));
