@@ -55,6 +55,7 @@ interface ArchReport {
   conformance?: { cases: number; passed: number; failed: string[]; runtime: string; seconds: number };
   ok: boolean;
   problems: string[];
+  imageUnavailable?: boolean;
 }
 
 const OUT_DIR = path.join(ROOT, 'test-output', 'devices');
@@ -97,9 +98,18 @@ const seconds = (since: number): number => Math.round((performance.now() - since
 
 /** Builds or reuses the image (scripts/devices/rootfs.sh); returns its root folder. */
 function rootfs(arch: Arch, withNpm: boolean): string {
-  const out = execFileSync('bash', [ROOTFS, ...(withNpm ? ['--npm'] : []), arch], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], timeout: INSTALL_TIMEOUT_MS });
-  return out.trim().split('\n').pop()!;
+  try {
+    const out = execFileSync('bash', [ROOTFS, ...(withNpm ? ['--npm'] : []), arch], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], timeout: INSTALL_TIMEOUT_MS });
+    return out.trim().split('\n').pop()!;
+  } catch (error) {
+    throw new ImageUnavailable(`${arch} image could not be built (Debian mirror, debootstrap or qemu): ${(error as Error).message.split('\n')[0]}`);
+  }
 }
+
+/** The image could not be built (no mirror, no emulation): nothing about the package is known. */
+class ImageUnavailable extends Error {}
+/** Exit code when no image could be built at all, so a test can tell "not checked" from "failed". */
+const EXIT_NO_IMAGE = 3;
 
 /** Runs a shell command inside the image (as root unless `user`), returns its output. */
 function inside(root: string, script: string, options: { user?: string; env?: Record<string, string> } = {}): string {
@@ -380,7 +390,7 @@ async function main(): Promise<void> {
       try {
         report = await checkArch(arch, tarball, options, broker, reference);
       } catch (error) {
-        report = { arch, ok: false, problems: [(error as Error).message] } as ArchReport;
+        report = { arch, ok: false, problems: [(error as Error).message], ...(error instanceof ImageUnavailable ? { imageUnavailable: true } : {}) } as ArchReport;
       } finally {
         spawnSync('bash', [ROOTFS, '--umount', arch], { stdio: 'inherit' });
       }
@@ -396,7 +406,7 @@ async function main(): Promise<void> {
   }
   const failed = reports.filter((r) => !r.ok).length;
   console.log(`devices: ${reports.length - failed} of ${reports.length} images ok`);
-  process.exitCode = failed ? 1 : 0;
+  process.exitCode = failed === 0 ? 0 : reports.every((r) => r.imageUnavailable) ? EXIT_NO_IMAGE : 1;
 }
 
 main().catch((error: unknown) => {
