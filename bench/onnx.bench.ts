@@ -117,7 +117,7 @@ export async function run(): Promise<void> {
 
     // Cold start: the first session of the process also starts the worker thread and ONNX Runtime.
     const coldStart = performance.now();
-    const cold = new ModelSession(WORKER, mlpFile, 1);
+    const cold = new ModelSession(WORKER, mlpFile);
     await cold.ready();
     await cold.run([Array.from(row)], { batch: false });
     const coldLoadAndFirstRunMs = performance.now() - coldStart;
@@ -237,7 +237,7 @@ export async function run(): Promise<void> {
     await inline.run({ x: new ort.Tensor('float32', input.slice(), [1, 256]) });
     const inlineDelay = await busyFor(() => inline.run({ x: new ort.Tensor('float32', input.slice(), [1, 256]) }), 2000);
     await inline.release();
-    const worker = new ModelSession(WORKER, slowFile, 1);
+    const worker = new ModelSession(WORKER, slowFile);
     await worker.ready();
     await worker.run([Array.from(input)], { batch: false });
     const workerDelay = await busyFor(() => worker.run([Array.from(input)], { batch: false }), 2000);
@@ -260,7 +260,7 @@ export async function run(): Promise<void> {
     const steady: number[] = [];
     for (let r = 0; r < 5; r++) {
       const t0 = performance.now();
-      const s = new ModelSession(WORKER, mlpFile, 1);
+      const s = new ModelSession(WORKER, mlpFile);
       await s.ready();
       const t1 = performance.now();
       await s.run([rowArray], { batch: false });

@@ -127,7 +127,7 @@ describe('input forms', () => {
     const msg = await got;
     assertClose(y(msg).data, mlpReference(cardMlp, [x])[0]!);
     // No fallback forced here: the native runtime answers (test/onnx-runtime-fallback.test.ts covers onnxruntime-web).
-    assert.deepEqual(msg.model, { name: 'pump-health', version: '2.1.0', sha256: (msg.model as { sha256: string }).sha256, runtime: 'onnxruntime-node' });
+    assert.deepEqual(msg.model, { name: 'pump-health', version: '2.1.0', sha256: (msg.model as { sha256: string }).sha256, runtime: 'onnxruntime-node', provider: 'cpu' });
   });
 
   test('a configured feature order maps a features object into a model without a card', async () => {
@@ -292,7 +292,7 @@ describe('input size', () => {
 
 describe('the session', () => {
   test('an item postMessage cannot clone fails alone; the others of its request are answered', async () => {
-    const session = new ModelSession(path.join(ROOT, 'nodes', 'onnx-model.session.worker.js'), mlpPath, 1);
+    const session = new ModelSession(path.join(ROOT, 'nodes', 'onnx-model.session.worker.js'), mlpPath);
     try {
       await session.ready();
       const rows = [[1, 2, 3, 4], [0, 0, 1, 1], [4, 3, 2, 1]];
@@ -313,7 +313,7 @@ describe('the session', () => {
   });
 
   test('a big output arrives whole and JSON-safe (it travels as a typed array)', async () => {
-    const session = new ModelSession(path.join(ROOT, 'nodes', 'onnx-model.session.worker.js'), mlpPath, 1);
+    const session = new ModelSession(path.join(ROOT, 'nodes', 'onnx-model.session.worker.js'), mlpPath);
     try {
       await session.ready();
       const rows = Array.from({ length: 30_000 }, (_, i) => [i % 5, 1, -1, (i % 3) / 2]);

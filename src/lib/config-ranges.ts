@@ -41,7 +41,7 @@ export const NUMERIC_SETTINGS = {
   'modbus-decode': {},
   // sizes, scale (which may be a fraction such as 1/255) and the pixel limit: checked by ml-image's own parser (EDGEML_IMAGE_CONFIG)
   'ml-image': {},
-  'onnx-model': { threads: int(0, 64) },
+  'onnx-model': { threads: int(0, 64), interOpThreads: int(0, 64) },
   'onnx-infer': { queueSize: int(1, 1_000_000), maxBatch: int(1, 4096), batchWindow: int(0, 60_000) },
   'ml-guard': { expectedCount: int(1, 100_000), stuckSamples: int(0, 1_000_000), staleMs: int(0, 365 * DAY_MS) },
   'ml-format': {

@@ -13,11 +13,13 @@ export { helper };
 
 export const ROOT = path.resolve(__dirname, '..', '..');
 export const SHARED = path.resolve(ROOT, '..', 'shared');
+/** The built nodes; EDGEML_NODES_DIR points at an installed package's (scripts/devices/ runs the conformance cases so). */
+const NODES_DIR = process.env.EDGEML_NODES_DIR ?? path.join(ROOT, 'nodes');
 
 /** Loads a built node module (nodes/<type>.js), as Node-RED would. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export function nodeModule(type: string): any {
-  return require(path.join(ROOT, 'nodes', `${type}.js`));
+  return require(path.join(NODES_DIR, `${type}.js`));
 }
 
 export type FlowNode = Record<string, unknown> & { id: string; type: string };

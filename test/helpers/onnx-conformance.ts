@@ -7,7 +7,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { getNode, inject, loadFlow, SHARED, unloadFlow, type FlowNode, type Msg } from './flow';
 
-export const CONFORMANCE_DIR = path.join(SHARED, 'conformance', 'onnx-node');
+export const CONFORMANCE_DIR = process.env.EDGEML_CONFORMANCE_DIR ?? path.join(SHARED, 'conformance', 'onnx-node');
 
 export interface CaseTensor {
   dtype: string;

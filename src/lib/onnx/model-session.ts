@@ -2,6 +2,7 @@
  * The main-thread handle of one model: a worker thread that owns the ONNX Runtime session. Every
  * call is a message to the worker and a promise for its reply, so the event loop never runs a model.
  */
+import { DEFAULT_SESSION_SETTINGS, type SessionSettings } from './session-settings';
 import { EventEmitter } from 'node:events';
 import { Worker } from 'node:worker_threads';
 import { EdgeMlError } from '../errors';
@@ -159,7 +160,7 @@ export class ModelSession extends EventEmitter {
     workerFile: string,
     /** The file being served; changes when reload(file) swaps to another file. */
     public path: string,
-    threads: number,
+    settings: SessionSettings = DEFAULT_SESSION_SETTINGS,
   ) {
     super();
     this.host = SessionHost.acquire(workerFile);
@@ -169,7 +170,7 @@ export class ModelSession extends EventEmitter {
       this.loadError = err;
       this.setState('failed');
     });
-    this.loaded = this.host.request(this.sessionId, { op: 'load', path, threads }).then((reply) => {
+    this.loaded = this.host.request(this.sessionId, { op: 'load', path, settings }).then((reply) => {
       if (!reply.ok) throw fromWire(reply.error);
       if (reply.op !== 'load') throw new EdgeMlError('EDGEML_INTERNAL', 'unexpected reply', { reason: 'unexpected reply' });
       return reply.description;

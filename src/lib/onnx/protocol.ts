@@ -1,4 +1,5 @@
 /** Messages between the main thread (ModelSession) and the session worker thread. */
+import type { ExecutionProvider, SessionSettings } from './session-settings';
 import type { ModelCard } from '../model-card';
 import type { TensorStorage } from './dtypes';
 import type { IoSpec } from './tensor-input';
@@ -38,6 +39,10 @@ export interface ModelDescription {
   runtimeFallback?: string;
   /** Inspect only: why no ONNX Runtime can serve the model on this device (with the fix). */
   runtimeProblem?: string;
+  /** The execution provider serving the model (load/reload only). */
+  provider?: ExecutionProvider;
+  /** Preferred providers skipped on this device, and why (load/reload only). */
+  providerSkipped?: string;
 }
 
 export interface ModelRef {
@@ -46,6 +51,8 @@ export interface ModelRef {
   sha256: string;
   /** The ONNX Runtime build that answered. */
   runtime?: OrtRuntimeName;
+  /** The execution provider that answered. */
+  provider?: ExecutionProvider;
 }
 
 export interface RunOptions {
@@ -87,7 +94,7 @@ export type WireRunResult = RunResult | { ok: true; batch: number; row: number; 
 
 /** `session` picks one of the sessions the worker serves (one worker thread hosts many models). */
 export type WorkerRequest =
-  | { op: 'load'; id: number; session: number; path: string; threads: number }
+  | { op: 'load'; id: number; session: number; path: string; settings: SessionSettings }
   | { op: 'reload'; id: number; session: number; path: string }
   /** `bytes`: the file as the caller read it (confined, size-checked); read from `path` when absent. */
   | { op: 'inspect'; id: number; session: number; path: string; bytes?: Uint8Array }

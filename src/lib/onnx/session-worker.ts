@@ -6,6 +6,7 @@
  */
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
+import { createWithProviders, DEFAULT_SESSION_SETTINGS, describeSkipped, type ProviderChoice, type SessionSettings } from './session-settings';
 import type { MessagePort } from 'node:worker_threads';
 import type * as ort from 'onnxruntime-node';
 import { EdgeMlError, toEdgeMlError } from '../errors';
@@ -56,7 +57,7 @@ function readModelBytes(file: string): Promise<Uint8Array> {
 /** Reads, checks and describes a model file; with `session` also creates its ORT session. */
 export async function loadModel(
   file: string,
-  threads: number,
+  settings: SessionSettings,
   /** The file's bytes (and their hash) when the caller has read them already. */
   read?: { bytes: Uint8Array; sha256: string },
 ): Promise<LoadedModel> {
@@ -67,13 +68,10 @@ export async function loadModel(
   const { bytes: runnable, rewritten } = stripZipMap(bytes);
   const serving = runtime(); // throws EDGEML_ONNX_RUNTIME_UNAVAILABLE (with the fix) when none loads
   let session: ort.InferenceSession;
+  let chosen: ProviderChoice<ort.InferenceSession>;
   try {
-    const options: ort.InferenceSession.SessionOptions = { ...serving.sessionOptions, graphOptimizationLevel: 'all' };
-    if (threads > 0) {
-      options.intraOpNumThreads = threads;
-      options.interOpNumThreads = 1;
-    }
-    session = await serving.ort.InferenceSession.create(runnable, options);
+    chosen = await createWithProviders(settings, serving.name, (options) => serving.ort.InferenceSession.create(runnable, options as ort.InferenceSession.SessionOptions), { ...serving.sessionOptions });
+    session = chosen.session;
   } catch (e) {
     const reason = (e as Error).message.split('\n')[0] ?? String(e);
     throw new EdgeMlError('EDGEML_ONNX_LOAD_FAILED', `ONNX Runtime cannot load ${file}: ${reason}`, { path: file, reason });
@@ -93,7 +91,9 @@ export async function loadModel(
     rewritten,
     loadMs: 0,
     ...runtimeFields(serving),
+    provider: chosen.provider,
   };
+  if (chosen.skipped.length > 0) description.providerSkipped = describeSkipped(chosen.skipped);
   description.loadMs = performance.now() - started;
   return { session, ort: serving.ort, description };
 }
@@ -237,7 +237,7 @@ function feedBytes(feeds: Feeds): number {
 /** The worker's state machine; `handle` answers one request. Exported for in-process benchmarks. */
 export class SessionWorker {
   private current: LoadedModel | undefined;
-  private threads = 0;
+  private settings: SessionSettings = DEFAULT_SESSION_SETTINGS;
   private lastGoodFeeds: Feeds | undefined;
   /** Runs and swaps happen strictly one after another. */
   private chain: Promise<unknown> = Promise.resolve();
@@ -257,8 +257,8 @@ export class SessionWorker {
     try {
       switch (req.op) {
         case 'load': {
-          this.threads = req.threads;
-          const loaded = await loadModel(req.path, req.threads);
+          this.settings = req.settings;
+          const loaded = await loadModel(req.path, req.settings);
           await this.serial(async () => {
             const old = this.current;
             this.current = loaded;
@@ -296,7 +296,7 @@ export class SessionWorker {
       if (current && sha256 === current.description.sha256) {
         return { id, ok: true, op: 'reload', description: current.description, unchanged: true };
       }
-      candidate = await loadModel(file, this.threads, { bytes, sha256 });
+      candidate = await loadModel(file, this.settings, { bytes, sha256 });
     } catch (e) {
       throw reloadError(e);
     }
@@ -330,7 +330,7 @@ export class SessionWorker {
     const model = this.current;
     if (!model) throw new EdgeMlError('EDGEML_ONNX_MODEL_NOT_LOADED', 'no model is loaded', { reason: 'no model is loaded' });
     const d = model.description;
-    const ref: ModelRef = { name: d.name, version: d.version, sha256: d.sha256, ...(d.runtime ? { runtime: d.runtime } : {}) };
+    const ref: ModelRef = { name: d.name, version: d.version, sha256: d.sha256, ...(d.runtime ? { runtime: d.runtime } : {}), ...(d.provider ? { provider: d.provider } : {}) };
     const results: WireRunResult[] = new Array(items.length);
     const batches: WireBatch[] = [];
     const tensorOutputs = d.outputs.filter((o) => o.isTensor).map((o) => o.name);

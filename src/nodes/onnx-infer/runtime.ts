@@ -102,7 +102,9 @@ export = function (RED: NodeAPI): void {
         return ['error', 'onnx-infer.status.failed', { reason: statusWords(RED, session.loadError?.code) }];
       }
       if (session.state !== 'ready') return undefined;
-      const name = session.description?.name ?? '';
+      const provider = session.description?.provider;
+      // a model on an accelerator says so; CPU is the default and goes unsaid
+      const name = `${session.description?.name ?? ''}${provider && provider !== 'cpu' ? ` · ${provider}` : ''}`;
       const waiting = queue.length;
       if (reloadProblem) return ['warn', 'onnx-infer.status.reloadFailed', { reason: reloadProblem }];
       if (waiting > 0 || queue.droppedCount > 0) {

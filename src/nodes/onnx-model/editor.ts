@@ -1,6 +1,7 @@
 /** Editor definition of onnx-model: the model file, and a live listing of what the file contains. */
 import type { EditorNodeProperties, EditorRED } from 'node-red';
-import { rule, inRangeOf } from '../../editor/validators';
+import { rule, inRangeOf, oneOf } from '../../editor/validators';
+import { EXECUTION_PROVIDERS, GRAPH_OPTIMIZATION_LEVELS } from '../../lib/onnx/session-settings';
 
 declare const RED: EditorRED;
 
@@ -8,7 +9,19 @@ interface OnnxModelProps extends EditorNodeProperties {
   path: string;
   watch: boolean;
   threads: string;
+  providers: string;
+  interOpThreads: string;
+  graphOptimization: string;
+  memoryArena: boolean;
 }
+
+const PROVIDER_NAMES = [...EXECUTION_PROVIDERS, 'directml', 'gpu', 'trt'];
+/** Execution providers, comma-separated; the reason names the first unknown one. */
+const providerList = rule(
+  (v) => v.split(/[\s,;]+/).filter(Boolean).every((p) => PROVIDER_NAMES.includes(p.toLowerCase())),
+  'providers',
+  { values: EXECUTION_PROVIDERS.join(', ') },
+);
 
 interface IoSpec {
   name: string;
@@ -65,6 +78,10 @@ RED.nodes.registerType<OnnxModelProps>('onnx-model', {
     path: { value: '', required: true, validate: rule((v) => v.length > 0, 'path') },
     watch: { value: true },
     threads: { value: '1', validate: inRangeOf('onnx-model', 'threads', true) },
+    providers: { value: 'cpu', validate: providerList },
+    interOpThreads: { value: '1', validate: inRangeOf('onnx-model', 'interOpThreads', true) },
+    graphOptimization: { value: 'all', validate: oneOf(GRAPH_OPTIMIZATION_LEVELS) },
+    memoryArena: { value: true },
   },
   label: function () {
     return this.name || (this.path ? this.path.split(/[\\/]/).pop() ?? this.path : this._('onnx-model.label.node'));

@@ -3,6 +3,7 @@
  * every onnx-infer node that uses it. Created on the first user, released when the last user leaves
  * or on redeploy. Watches the file and reloads it (checked, then swapped) when it changes.
  */
+import { DEFAULT_SESSION_SETTINGS, parseGraphOptimization, parseProviders, type SessionSettings } from '../../lib/onnx/session-settings';
 import { watch } from 'node:fs';
 import type { FSWatcher } from 'node:fs';
 import path from 'node:path';
@@ -42,13 +43,18 @@ function onnxModel(RED: NodeAPI): void {
     node.users = {};
     node.session = undefined;
     // absent (an old flow): 1 thread; blank: 0, ONNX Runtime's own choice
-    let threads = config.threads === undefined ? 1 : 0;
+    const sessionSettings: SessionSettings = { ...DEFAULT_SESSION_SETTINGS, threads: config.threads === undefined ? 1 : 0 };
     try {
-      threads = numericSetting('onnx-model', 'threads', config.threads, threads);
+      sessionSettings.threads = numericSetting('onnx-model', 'threads', config.threads, sessionSettings.threads);
+      sessionSettings.interOpThreads = numericSetting('onnx-model', 'interOpThreads', config.interOpThreads, DEFAULT_SESSION_SETTINGS.interOpThreads);
+      sessionSettings.providers = parseProviders(config.providers);
+      sessionSettings.graphOptimization = parseGraphOptimization(config.graphOptimization);
+      sessionSettings.memoryArena = config.memoryArena !== false;
     } catch (e) {
       node.configError = toNodeError(RED, e);
       node.error(node.configError.message);
     }
+    let announcedProvider: string | undefined;
     let watcher: FSWatcher | undefined;
     let settleTimer: NodeJS.Timeout | undefined;
 
@@ -93,6 +99,11 @@ function onnxModel(RED: NodeAPI): void {
     // Which ONNX Runtime serves goes to the log: once when onnxruntime-web stands in for the native
     // one, and as an error with the fix when neither can load.
     const reportRuntime = (session: ModelSession): void => {
+      if (session.state === 'ready' && session.description?.providerSkipped && session.description.provider !== announcedProvider) {
+        // a preferred execution provider could not start here: once per provider that serves instead
+        announcedProvider = session.description.provider;
+        node.warn(RED._('onnx-model.log.providerSkipped', { provider: session.description.provider ?? 'cpu', skipped: session.description.providerSkipped }));
+      }
       if (session.state === 'ready' && session.description?.runtimeFallback && !fallbackAnnounced) {
         fallbackAnnounced = true;
         node.warn(RED._('onnx-model.log.fallback', { reason: session.description.runtimeFallback }));
@@ -104,7 +115,7 @@ function onnxModel(RED: NodeAPI): void {
     node.register = (user: Node): ModelSession => {
       node.users[user.id] = user;
       if (!node.session) {
-        const session = new ModelSession(WORKER_FILE, node.modelPath, threads);
+        const session = new ModelSession(WORKER_FILE, node.modelPath, sessionSettings);
         node.session = session;
         session.on('state', () => reportRuntime(session));
         startWatching();

@@ -8,6 +8,11 @@ export interface OnnxModelDef extends NodeDef {
   path: string;
   watch: boolean;
   threads: number | string;
+  /** Execution providers in order of preference, e.g. "cuda, cpu" (blank: cpu). */
+  providers?: string;
+  interOpThreads?: number | string;
+  graphOptimization?: string;
+  memoryArena?: boolean;
 }
 
 export interface OnnxModelNode extends Node {
