@@ -163,8 +163,7 @@ export = function register(RED: NodeAPI): void {
     if (adopted.length) settle();
 
     // the flow drains into this node first, then what it holds goes out while the broker is up
-    let draining: Promise<boolean> | undefined;
-    const drain = (): Promise<boolean> => (draining ??= whenQuiet().then(() => (broker.connected ? outbox.whenIdle(DRAIN_MS) : false)));
+    const drain = (): Promise<boolean> => whenQuiet().then(() => (broker.connected ? outbox.whenIdle(DRAIN_MS) : false));
     const releaseBroker = holdBrokerOpen(broker, drain);
 
     onInput(
