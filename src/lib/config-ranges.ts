@@ -115,3 +115,10 @@ export function numericSetting<T extends NodeType>(type: T, field: SettingOf<T>,
   if (!inRange(spec, value)) throw rangeError(type, field, spec, value);
   return Number(value);
 }
+
+/** Several numeric settings of one node at once: `defaults` names them and gives each its default. */
+export function numericSettings<T extends NodeType, K extends SettingOf<T>>(type: T, def: object, defaults: Record<K, number>): Record<K, number> {
+  const out = {} as Record<K, number>;
+  for (const field of Object.keys(defaults) as K[]) out[field] = numericSetting(type, field, (def as Record<string, unknown>)[field], defaults[field]);
+  return out;
+}

@@ -12,7 +12,7 @@
  *   edgeml.units           { "flow": "m3/h", ... }
  *   edgeml.scaler          { "mean": [...], "scale": [...] }  model input = (x - mean) / scale
  *   edgeml.ranges          { "flow": [min, max], ... }  physically plausible ranges (ml-guard)
- *   edgeml.nan             "forbid" | "allow"  whether NaN may reach the model (default forbid)
+ *   edgeml.nan             "forbid" | "allow"  whether NaN (and +-Infinity alike) may reach the model (default forbid)
  *   edgeml.labels          ["normal", "cavitation", ...]  class index -> label
  *   edgeml.outputs         { "label": "...", "scores": "...", "score": "...", "value": "..." }
  *                          which output plays which role (ml-format)

@@ -190,11 +190,22 @@ export class MbapFramer {
     return { frames };
   }
 
+  /** Bytes of a request that has started but is not complete yet. */
+  get hasPartial(): boolean {
+    return this.pending.length > 0;
+  }
+
   private fail(frames: MbapFrame[], error: 'protocol' | 'length'): FramerResult {
     this.failed = true;
     this.pending = new Uint8Array(0);
     return { frames, error };
   }
+}
+
+/** Write function codes (5, 6, 15, 16): what a broadcast (unit 0) may carry. */
+export function isWriteRequest(pdu: Uint8Array): boolean {
+  const fc = pdu[0];
+  return fc === 5 || fc === 6 || fc === 15 || fc === 16;
 }
 
 /** MBAP header + PDU for a response. */

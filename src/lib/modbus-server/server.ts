@@ -16,7 +16,7 @@ import net from 'node:net';
 import { EdgeMlError } from '../errors';
 import type { AllowList } from './allow-list';
 import type { ModbusMemory } from './memory';
-import { type AppliedWrite, MbapFramer, encodeAdu, processPdu } from './protocol';
+import { type AppliedWrite, MbapFramer, encodeAdu, isWriteRequest, processPdu } from './protocol';
 
 export interface ClientInfo {
   address: string;
@@ -29,13 +29,17 @@ export interface WriteEvent extends AppliedWrite {
 }
 
 export type RefusalReason = 'allow-list' | 'limit';
-export type DropReason = 'protocol' | 'length' | 'backlog' | 'idle';
+export type DropReason = 'protocol' | 'length' | 'backlog' | 'idle' | 'partial' | 'evicted';
 
 export interface ModbusTcpServerOptions {
   host: string;
   /** 0 binds an ephemeral port; `port` after start() tells which. */
   port: number;
-  /** The unit id this server answers; 0 answers every unit id. */
+  /**
+   * The unit id this server answers, and 0xFF (the Modbus TCP guide's id for a device addressed
+   * directly over TCP); 0 answers every unit id. A request for unit 0 is a broadcast: a write is
+   * applied (and reported) but not answered, a read is ignored.
+   */
   unitId: number;
   memory: ModbusMemory;
   allow: AllowList;
@@ -44,7 +48,21 @@ export interface ModbusTcpServerOptions {
   idleTimeoutMs: number;
   /** Close a client that stops reading once this many response bytes queue up. */
   maxBacklogBytes?: number;
+  /** Close a connection whose started request is not complete within this time (default 3000 ms). */
+  frameTimeoutMs?: number;
+  /**
+   * At the connection limit, a new client takes the slot of the connection that has gone longest
+   * without a complete request, if that is at least this long (default 1000 ms); else it is refused.
+   */
+  evictIdleMs?: number;
 }
+
+/** Unit id of a device addressed directly over TCP (Modbus Messaging on TCP/IP Implementation Guide). */
+export const UNIT_ID_TCP = 0xff;
+/** Unit id 0: a broadcast. */
+export const UNIT_ID_BROADCAST = 0;
+export const DEFAULT_FRAME_TIMEOUT_MS = 3000;
+export const DEFAULT_EVICT_IDLE_MS = 1000;
 
 export interface ModbusTcpServerEvents {
   write: [WriteEvent];
@@ -57,6 +75,8 @@ export class ModbusTcpServer extends EventEmitter<ModbusTcpServerEvents> {
   private readonly server: net.Server;
   /** Open connections, each with a promise of its (already handled) close event. */
   private readonly sockets = new Map<net.Socket, Promise<void>>();
+  /** When each connection last completed a request (its connect time before the first). */
+  private readonly lastRequest = new Map<net.Socket, number>();
   private boundPort = 0;
   private closing: Promise<void> | undefined;
   /** Requests answered (reads and writes), for status figures. */
@@ -123,7 +143,7 @@ export class ModbusTcpServer extends EventEmitter<ModbusTcpServerEvents> {
       this.emit('refused', client, 'allow-list');
       return;
     }
-    if (this.sockets.size >= this.options.maxConnections) {
+    if (this.sockets.size >= this.options.maxConnections && !this.evictIdlest()) {
       socket.destroy();
       this.emit('refused', client, 'limit');
       return;
@@ -133,6 +153,8 @@ export class ModbusTcpServer extends EventEmitter<ModbusTcpServerEvents> {
       new Promise<void>((resolve) =>
         socket.once('close', () => {
           this.sockets.delete(socket);
+          this.lastRequest.delete(socket);
+          if (partialTimer) clearTimeout(partialTimer);
           this.emit('connections', this.sockets.size);
           resolve();
         }),
@@ -146,20 +168,54 @@ export class ModbusTcpServer extends EventEmitter<ModbusTcpServerEvents> {
 
     const framer = new MbapFramer();
     const maxBacklog = this.options.maxBacklogBytes ?? 64 * 1024;
+    const frameTimeoutMs = this.options.frameTimeoutMs ?? DEFAULT_FRAME_TIMEOUT_MS;
+    // A request that has started must be complete within frameTimeoutMs: a client dripping bytes
+    // (one a second) is closed instead of holding its slot. Counted from the request's first byte.
+    let partialTimer: NodeJS.Timeout | undefined;
+    this.lastRequest.set(socket, Date.now());
     socket.on('data', (chunk: Buffer) => {
       const { frames, error } = framer.push(chunk);
+      if (frames.length) this.lastRequest.set(socket, Date.now());
       for (const frame of frames) {
         if (socket.destroyed) return;
         const { unitId } = this.options;
-        if (unitId !== 0 && frame.unitId !== unitId) continue; // another device's request: not ours to answer
+        const broadcast = frame.unitId === UNIT_ID_BROADCAST && unitId !== 0;
+        // another device's request: not ours to answer
+        if (!broadcast && unitId !== 0 && frame.unitId !== unitId && frame.unitId !== UNIT_ID_TCP) continue;
+        if (broadcast && !isWriteRequest(frame.pdu)) continue; // a broadcast read has no one to answer
         const result = processPdu(frame.pdu, this.options.memory);
         this.requests++;
-        socket.write(encodeAdu(frame.transactionId, frame.unitId, result.response));
+        if (!broadcast) socket.write(encodeAdu(frame.transactionId, frame.unitId, result.response));
         if (socket.writableLength > maxBacklog) return this.drop(socket, client, 'backlog');
         if (result.write) this.emit('write', { ...result.write, unitId: frame.unitId, client });
       }
-      if (error) this.drop(socket, client, error);
+      if (error) return this.drop(socket, client, error);
+      if (!framer.hasPartial) {
+        if (partialTimer) clearTimeout(partialTimer);
+        partialTimer = undefined;
+      } else if (!partialTimer || frames.length) {
+        if (partialTimer) clearTimeout(partialTimer);
+        partialTimer = setTimeout(() => this.drop(socket, client, 'partial'), frameTimeoutMs);
+      }
     });
+  }
+
+  /** Closes the connection longest without a complete request, if idle long enough; true when a slot was freed. */
+  private evictIdlest(): boolean {
+    let idlest: net.Socket | undefined;
+    let since = Infinity;
+    for (const [socket, t] of this.lastRequest) {
+      if (t < since && !socket.destroyed) {
+        since = t;
+        idlest = socket;
+      }
+    }
+    if (!idlest || Date.now() - since < (this.options.evictIdleMs ?? DEFAULT_EVICT_IDLE_MS)) return false;
+    // the slot is free now: the close event that frees it in `sockets` comes later
+    this.sockets.delete(idlest);
+    this.lastRequest.delete(idlest);
+    this.drop(idlest, { address: idlest.remoteAddress ?? '', port: idlest.remotePort ?? 0 }, 'evicted');
+    return true;
   }
 
   private drop(socket: net.Socket, client: ClientInfo, reason: DropReason): void {

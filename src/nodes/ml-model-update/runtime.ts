@@ -15,7 +15,7 @@ import { registerMetricsEndpoint } from '../shared/admin';
 import type { MqttBrokerNode } from '../shared/mqtt-broker';
 import type { OnnxModelNode } from '../onnx-model/types';
 import { onInput, setStatus, statusWords, refuseConfig } from '../shared/runtime';
-import { numericSetting } from '../../lib/config-ranges';
+import { numericSettings } from '../../lib/config-ranges';
 import { edgeMlSetting } from '../shared/settings';
 import { DEFAULT_MAX_UPDATE_BYTES } from '../../lib/update/store';
 
@@ -51,15 +51,14 @@ export = function register(RED: NodeAPI): void {
     const prefix = (config.prefix || DEFAULT_PREFIX).trim();
     const topics = updateTopics(prefix);
 
-    let reportSeconds: number;
-    let stallSeconds: number;
+    let settings: { reportInterval: number; stallSeconds: number };
     try {
-      reportSeconds = numericSetting('ml-model-update', 'reportInterval', config.reportInterval, 60);
-      stallSeconds = numericSetting('ml-model-update', 'stallSeconds', config.stallSeconds, 10);
+      settings = numericSettings('ml-model-update', config, { reportInterval: 60, stallSeconds: 10 });
     } catch (e) {
       refuseConfig(RED, node, e);
       return;
     }
+    const { reportInterval: reportSeconds, stallSeconds } = settings;
     if (!broker || !model) {
       setStatus(RED, node, 'error', 'ml-model-update.status.unconfigured');
       node.error(RED._('ml-model-update.errors.unconfigured'));

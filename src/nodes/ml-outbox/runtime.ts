@@ -17,7 +17,7 @@ import { EdgeMlError } from '../../lib/errors';
 import { OUTBOX_OVERFLOW, Outbox, type OutboxOverflow } from '../../lib/outbox/outbox';
 import type { MqttBrokerNode } from '../shared/mqtt-broker';
 import { DRAIN_MS, NodeStatus, onInput, refuseConfig, whenQuiet } from '../shared/runtime';
-import { numericSetting } from '../../lib/config-ranges';
+import { numericSettings } from '../../lib/config-ranges';
 
 interface OutboxDef extends NodeDef {
   broker: string;
@@ -94,19 +94,15 @@ export = function register(RED: NodeAPI): void {
   function MlOutboxNode(this: Node, config: OutboxDef): void {
     RED.nodes.createNode(this, config);
     const node = this;
-    let qos: number;
-    let capacity: number;
-    let maxBytes: number;
-    let maxInFlight: number;
+    let settings: { qos: number; capacity: number; maxMiB: number; maxInFlight: number };
     try {
-      qos = numericSetting('ml-outbox', 'qos', config.qos, 1);
-      capacity = numericSetting('ml-outbox', 'capacity', config.capacity, 10000);
-      maxBytes = numericSetting('ml-outbox', 'maxMiB', config.maxMiB, 64) * 1024 * 1024;
-      maxInFlight = numericSetting('ml-outbox', 'maxInFlight', config.maxInFlight, 100);
+      settings = numericSettings('ml-outbox', config, { qos: 1, capacity: 10000, maxMiB: 64, maxInFlight: 100 });
     } catch (e) {
       refuseConfig(RED, node, e);
       return;
     }
+    const { qos, capacity, maxInFlight } = settings;
+    const maxBytes = settings.maxMiB * 1024 * 1024;
     const status = new NodeStatus(RED, node);
     const broker = RED.nodes.getNode(config.broker) as DrainingBroker | null;
     if (!broker) {
@@ -167,8 +163,7 @@ export = function register(RED: NodeAPI): void {
     if (adopted.length) settle();
 
     // the flow drains into this node first, then what it holds goes out while the broker is up
-    let draining: Promise<boolean> | undefined;
-    const drain = (): Promise<boolean> => (draining ??= whenQuiet().then(() => (broker.connected ? outbox.whenIdle(DRAIN_MS) : false)));
+    const drain = (): Promise<boolean> => whenQuiet().then(() => (broker.connected ? outbox.whenIdle(DRAIN_MS) : false));
     const releaseBroker = holdBrokerOpen(broker, drain);
 
     onInput(

@@ -6,7 +6,7 @@ import type { Node, NodeAPI, NodeDef } from 'node-red';
 import { type FlexWritePayload, type ValueEncoder, compileEncoder, normalizeFields } from '../../lib/modbus';
 import { EdgeMlError } from '../../lib/errors';
 import { onInput, setStatus, statusKeyOf, toNodeError } from '../shared/runtime';
-import { numericSetting } from '../../lib/config-ranges';
+import { numericSettings } from '../../lib/config-ranges';
 
 interface ModbusEncodeDef extends NodeDef {
   fields: unknown;
@@ -26,11 +26,9 @@ export = function (RED: NodeAPI): void {
     let encoder: ValueEncoder | undefined;
     let configError: EdgeMlError | undefined;
     let fieldCount = 0;
-    let address = 0;
-    let unitid = 1;
+    let target = { address: 0, unitid: 1 };
     try {
-      address = numericSetting('modbus-encode', 'address', config.address, address);
-      unitid = numericSetting('modbus-encode', 'unitid', config.unitid, unitid);
+      target = numericSettings('modbus-encode', config, target);
       const fields = normalizeFields(config.fields, config.order);
       fieldCount = fields.length;
       encoder = compileEncoder(fields);
@@ -52,8 +50,8 @@ export = function (RED: NodeAPI): void {
         const flexWrite: FlexWritePayload = {
           value: registers,
           fc: 16,
-          unitid: unitid!,
-          address: absolute ? first : address! + first,
+          unitid: target.unitid,
+          address: absolute ? first : target.address + first,
           quantity: registers.length,
         };
         m.registers = registers;

@@ -11,7 +11,7 @@ import { fromWire } from '../../lib/onnx/model-session';
 import type { ModelSession } from '../../lib/onnx/model-session';
 import type { RunOptions } from '../../lib/onnx/protocol';
 import { NodeStatus, onInput, setStatus, statusWords, refuseConfig, whenQuiet } from '../shared/runtime';
-import { numericSetting } from '../../lib/config-ranges';
+import { numericSettings } from '../../lib/config-ranges';
 import type { OnnxInferOutput } from '../../lib/contracts';
 import type { SendFn, StatusSpec } from '../shared/runtime';
 import type { OnnxModelNode } from '../onnx-model/types';
@@ -59,17 +59,14 @@ export = function (RED: NodeAPI): void {
     const node = this;
     const property = (config.property || 'payload').trim();
     const modelNode = RED.nodes.getNode(config.model) as OnnxModelNode | null;
-    let queueSize = 100;
-    let maxBatch = 32;
-    let batchWindowMs = 0;
+    let settings: { queueSize: number; maxBatch: number; batchWindow: number };
     try {
-      queueSize = numericSetting('onnx-infer', 'queueSize', config.queueSize, queueSize);
-      maxBatch = numericSetting('onnx-infer', 'maxBatch', config.maxBatch, maxBatch);
-      batchWindowMs = numericSetting('onnx-infer', 'batchWindow', config.batchWindow, batchWindowMs);
+      settings = numericSettings('onnx-infer', config, { queueSize: 100, maxBatch: 32, batchWindow: 0 });
     } catch (e) {
       refuseConfig(RED, node, e);
       return;
     }
+    const { queueSize, maxBatch, batchWindow: batchWindowMs } = settings;
     const maxInputBytes = byteLimit((RED.settings as unknown as EdgeMlSettings).edgeMl?.maxInputBytes, DEFAULT_MAX_INPUT_BYTES);
     const runOptions: RunOptions = {
       outputs: list(config.outputNames),
