@@ -88,6 +88,8 @@ before(async () => {
   red = await startNodeRed({
     nodesDir: ROOT,
     flows: flow(path.join(dir, 'wide.onnx')),
+    // 60 x 5 MB wait together: more than the default 256 MiB a queue may hold
+    settings: { edgeMl: { maxQueuedBytes: 512 * MB } },
     settingsSource: PROBE_SOURCE,
     // EDGEML_MEMORY_NODE: another Node.js binary, e.g. the Node 18 of scripts/node18.sh
     ...(process.env.EDGEML_MEMORY_NODE ? { node: process.env.EDGEML_MEMORY_NODE } : {}),

@@ -242,6 +242,20 @@ describe('queue overflow', () => {
     assert.equal((await completes).length, 10); // dropped messages are completed, without output
   });
 
+  test('settings edgeMl.maxQueuedBytes bounds the waiting bytes as queueSize bounds the count', async (t) => {
+    // each message is 128 float32 = 512 bytes: two run, room for three to wait
+    helper.settings({ edgeMl: { maxQueuedBytes: 3 * 512 } } as Parameters<typeof helper.settings>[0]);
+    t.after(() => helper.settings({}));
+    await loadFlow(TYPES, flow(slow(), { queueSize: '100', overflow: 'error' }));
+    const outs = nextMessages('out', 5);
+    const caught = nextMessages('caught', 5);
+    send(10);
+    const errors = await caught;
+    assert.ok(errors.every((m) => (m.error as { code: string }).code === 'EDGEML_ONNX_QUEUE_FULL'));
+    assert.deepEqual(errors.map((m) => m.seq), [5, 6, 7, 8, 9]);
+    assert.deepEqual((await outs).map((m) => m.seq), [0, 1, 2, 3, 4]);
+  });
+
   test('drop-newest keeps the first waiting messages', async () => {
     await loadFlow(TYPES, flow(slow(), { queueSize: '2', overflow: 'drop-newest' }));
     const outs = nextMessages('out', 4);
