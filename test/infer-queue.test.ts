@@ -138,4 +138,41 @@ describe('infer queue', () => {
     assert.deepEqual(groups.flat(), sizes.map((_, i) => i), 'in order, none lost');
     assert.deepEqual(groups, [[0], [1, 2, 3], [4], [5, 6]]);
   });
+
+  test('maxWaitingBytes: a queue full by bytes applies its overflow policy like a queue full by count', () => {
+    const make = (overflow: QueueOptions['overflow']) => {
+      const events = { answered: [] as number[], failed: [] as Array<[number, string]>, dropped: [] as number[] };
+      const queue = new InferQueue<number>(
+        { size: 100, overflow, batch: false, maxBatch: 32, batchWindowMs: 0, inFlight: 1, maxPerRequest: 16, maxWaitingBytes: 100 },
+        () => new Promise(() => undefined), // the worker never answers: everything after the first waits
+        {
+          answer: (token) => events.answered.push(token),
+          fail: (token, err) => events.failed.push([token, (err as { code?: string }).code ?? '']),
+          dropped: (token) => events.dropped.push(token),
+          changed: () => undefined,
+        },
+      );
+      return { queue, events };
+    };
+    // message 0 goes to the worker at once; 1..4 wait with 40 bytes each: the third of them passes 100
+    const sizes = [40, 40, 40, 40, 40];
+    const error = make('error');
+    sizes.forEach((b, i) => error.queue.push(i, i, b));
+    assert.deepEqual(error.events.failed, [[3, 'EDGEML_ONNX_QUEUE_FULL'], [4, 'EDGEML_ONNX_QUEUE_FULL']]);
+    assert.equal(error.queue.length, 2);
+    const newest = make('drop-newest');
+    sizes.forEach((b, i) => newest.queue.push(i, i, b));
+    assert.deepEqual(newest.events.dropped, [3, 4]);
+    const oldest = make('drop-oldest');
+    sizes.forEach((b, i) => oldest.queue.push(i, i, b));
+    assert.deepEqual(oldest.events.dropped, [1, 2]);
+    assert.equal(oldest.queue.length, 2);
+    assert.equal(oldest.queue.droppedCount, 2);
+    // one message bigger than the whole budget still waits when it is alone
+    const alone = make('error');
+    alone.queue.push(0, 0, 10);
+    alone.queue.push(1, 1, 500);
+    assert.deepEqual(alone.events.failed, []);
+    assert.equal(alone.queue.length, 1);
+  });
 });

@@ -232,6 +232,16 @@ describe('queue overflow', () => {
     for (let i = 0; i < n; i++) inject('infer', { payload: new Float32Array(128).fill(i / 10), seq: i });
   };
   const slow = (): string => path.join(dir, 'slow.onnx');
+  /** Sends ten: the first `answered` are answered in order, the rest refused with EDGEML_ONNX_QUEUE_FULL. */
+  const expectQueueFull = async (answered: number): Promise<void> => {
+    const outs = nextMessages('out', answered);
+    const caught = nextMessages('caught', 10 - answered);
+    send(10);
+    const errors = await caught;
+    assert.ok(errors.every((m) => (m.error as { code: string }).code === 'EDGEML_ONNX_QUEUE_FULL'));
+    assert.deepEqual(errors.map((m) => m.seq), Array.from({ length: 10 - answered }, (_, i) => answered + i));
+    assert.deepEqual((await outs).map((m) => m.seq), Array.from({ length: answered }, (_, i) => i));
+  };
 
   test('drop-oldest keeps the newest waiting messages', async () => {
     await loadFlow(TYPES, flow(slow(), { queueSize: '2', overflow: 'drop-oldest' }));
@@ -240,6 +250,14 @@ describe('queue overflow', () => {
     send(10);
     assert.deepEqual((await outs).map((m) => m.seq), [0, 1, 8, 9]);
     assert.equal((await completes).length, 10); // dropped messages are completed, without output
+  });
+
+  test('settings edgeMl.maxQueuedBytes bounds the waiting bytes as queueSize bounds the count', async (t) => {
+    // each message is 128 float32 = 512 bytes: two run, room for three to wait
+    helper.settings({ edgeMl: { maxQueuedBytes: 3 * 512 } } as Parameters<typeof helper.settings>[0]);
+    t.after(() => helper.settings({}));
+    await loadFlow(TYPES, flow(slow(), { queueSize: '100', overflow: 'error' }));
+    await expectQueueFull(5);
   });
 
   test('drop-newest keeps the first waiting messages', async () => {
@@ -251,13 +269,7 @@ describe('queue overflow', () => {
 
   test('error refuses the overflow with EDGEML_ONNX_QUEUE_FULL and answers the rest', async () => {
     await loadFlow(TYPES, flow(slow(), { queueSize: '2', overflow: 'error' }));
-    const outs = nextMessages('out', 4);
-    const caught = nextMessages('caught', 6);
-    send(10);
-    const errors = await caught;
-    assert.ok(errors.every((m) => (m.error as { code: string }).code === 'EDGEML_ONNX_QUEUE_FULL'));
-    assert.deepEqual(errors.map((m) => m.seq), [4, 5, 6, 7, 8, 9]);
-    assert.deepEqual((await outs).map((m) => m.seq), [0, 1, 2, 3]);
+    await expectQueueFull(4);
   });
 
   test('the status shows the waiting queue', async () => {

@@ -9,6 +9,9 @@ import type { ModelRef, RunResult } from './protocol';
 
 export type OverflowPolicy = 'drop-oldest' | 'drop-newest' | 'error';
 
+/** Input bytes that may wait in one node's queue unless settings.js edgeMl.maxQueuedBytes says otherwise: 256 MiB. */
+export const DEFAULT_MAX_QUEUED_BYTES = 256 * 1024 * 1024;
+
 export const OVERFLOW_POLICIES: readonly OverflowPolicy[] = ['drop-oldest', 'drop-newest', 'error'];
 
 export interface QueueOptions {
@@ -27,6 +30,8 @@ export interface QueueOptions {
    * least one. Big inputs then travel (and are copied into the worker) a few at a time, not all at once.
    */
   maxRequestBytes?: number;
+  /** Input bytes that may wait (besides `size` messages): beyond it the overflow policy applies as for a full queue. */
+  maxWaitingBytes?: number;
 }
 
 export interface QueueEvents<T> {
@@ -42,6 +47,7 @@ export type BatchRunner = (payloads: unknown[]) => Promise<{ model: ModelRef; re
 export class InferQueue<T> {
   private readonly waiting: Array<{ token: T; payload: unknown; since: number; bytes: number }> = [];
   private running = 0;
+  private waitingBytes = 0;
   /** The pending departure of a partial batch. */
   private timer: { kind: 'timeout'; handle: NodeJS.Timeout } | { kind: 'immediate'; handle: NodeJS.Immediate } | undefined;
   private closed = false;
@@ -67,23 +73,29 @@ export class InferQueue<T> {
       this.events.fail(token, new EdgeMlError('EDGEML_ONNX_CLOSED', 'the node is closing', {}));
       return;
     }
-    if (this.waiting.length >= this.options.size) {
+    const maxBytes = this.options.maxWaitingBytes ?? Infinity;
+    // full by count, or by bytes while anything waits (one message alone may always wait)
+    const full = (): boolean => this.waiting.length >= this.options.size || (this.waiting.length > 0 && this.waitingBytes + bytes > maxBytes);
+    if (full()) {
       if (this.options.overflow === 'error') {
-        this.events.fail(
-          token,
-          new EdgeMlError('EDGEML_ONNX_QUEUE_FULL', `the queue is full (${this.options.size} messages waiting)`, { size: this.options.size }),
-        );
+        const waiting = this.waiting.length;
+        this.events.fail(token, new EdgeMlError('EDGEML_ONNX_QUEUE_FULL', `the queue is full (${waiting} messages waiting)`, { size: waiting }));
         return;
       }
-      this.droppedCount++;
       if (this.options.overflow === 'drop-newest') {
+        this.droppedCount++;
         this.events.dropped(token);
         this.events.changed();
         return;
       }
-      const oldest = this.waiting.shift()!;
-      this.events.dropped(oldest.token);
+      while (full()) {
+        this.droppedCount++;
+        const oldest = this.waiting.shift()!;
+        this.waitingBytes -= oldest.bytes;
+        this.events.dropped(oldest.token);
+      }
     }
+    this.waitingBytes += bytes;
     this.waiting.push({ token, payload, since: this.options.batch ? performance.now() : 0, bytes });
     this.events.changed();
     this.pump();
@@ -135,6 +147,7 @@ export class InferQueue<T> {
     let bytes = 0;
     while (take < want && take < this.waiting.length && (take === 0 || bytes + this.waiting[take]!.bytes <= budget)) bytes += this.waiting[take++]!.bytes;
     const jobs = this.waiting.splice(0, take);
+    this.waitingBytes -= bytes;
     if (jobs.length === 0) return;
     this.running++;
     this.events.changed();
@@ -157,6 +170,7 @@ export class InferQueue<T> {
     this.closed = true;
     this.cancelPartial();
     const left = this.waiting.splice(0);
+    this.waitingBytes = 0;
     for (const job of left) this.events.fail(job.token, new EdgeMlError('EDGEML_ONNX_CLOSED', 'the node is closing', {}));
   }
 }

@@ -24,6 +24,8 @@ export interface EdgeMlSettings {
     modelInfoMaxBytes?: unknown;
     /** Largest input one message may bring into onnx-infer (bytes of tensor data). */
     maxInputBytes?: unknown;
+    /** Input bytes that may wait in one onnx-infer node's queue. */
+    maxQueuedBytes?: unknown;
   };
 }
 

@@ -5,7 +5,7 @@
  */
 import type { Node, NodeAPI, NodeDef, NodeMessageInFlow } from 'node-red';
 import { EdgeMlError } from '../../lib/errors';
-import { InferQueue, OVERFLOW_POLICIES } from '../../lib/onnx/infer-queue';
+import { DEFAULT_MAX_QUEUED_BYTES, InferQueue, OVERFLOW_POLICIES } from '../../lib/onnx/infer-queue';
 import type { OverflowPolicy } from '../../lib/onnx/infer-queue';
 import { fromWire } from '../../lib/onnx/model-session';
 import type { ModelSession } from '../../lib/onnx/model-session';
@@ -67,7 +67,8 @@ export = function (RED: NodeAPI): void {
       return;
     }
     const { queueSize, maxBatch, batchWindow: batchWindowMs } = settings;
-    const maxInputBytes = byteLimit((RED.settings as unknown as EdgeMlSettings).edgeMl?.maxInputBytes, DEFAULT_MAX_INPUT_BYTES);
+    const limits = (RED.settings as unknown as EdgeMlSettings).edgeMl;
+    const maxInputBytes = byteLimit(limits?.maxInputBytes, DEFAULT_MAX_INPUT_BYTES);
     const runOptions: RunOptions = {
       outputs: list(config.outputNames),
       featureOrder: list(config.features),
@@ -128,6 +129,7 @@ export = function (RED: NodeAPI): void {
         inFlight: 2,
         maxPerRequest: 16,
         maxRequestBytes: MAX_REQUEST_BYTES,
+        maxWaitingBytes: byteLimit(limits?.maxQueuedBytes, DEFAULT_MAX_QUEUED_BYTES),
       },
       async (payloads) => {
         // errors made by the onnx-model bundle keep their code: onInput recognises them by shape
