@@ -21,7 +21,7 @@ test('emulated arm64 device (Debian 12, Node.js 18, Node-RED 4.1): the package i
   let output = '';
   const keep = (chunk: Buffer): void => {
     output += chunk.toString('utf8');
-    process.stdout.write(chunk.toString('utf8').replace(/^/gm, '# '));
+    process.stdout.write(chunk);
   };
   child.stdout.on('data', keep);
   child.stderr.on('data', keep);

@@ -335,7 +335,7 @@ async function checkArch(arch: Arch, tarball: string, options: Options, broker: 
   if (arch === 'arm64' && runtime !== 'onnxruntime-node') problems.push('arm64 should run onnxruntime-node');
 
   const report: ArchReport = { arch, node, npm, nodeRed, install, runtime, warning, start, predictions, ok: false, problems };
-  if (options.conformance) report.conformance = conformance(root, arch, userDirInside, problems);
+  if (options.conformance) report.conformance = conformance(root, arch, userDirInside, problems, options.hostInstall);
   report.ok = problems.length === 0;
   return report;
 }
@@ -345,7 +345,7 @@ async function checkArch(arch: Arch, tarball: string, options: Options, broker: 
  * with esbuild) loads the installed package's nodes into node-red-node-test-helper, with the
  * image's Node.js and Node-RED.
  */
-function conformance(root: string, arch: Arch, userDirInside: string, problems: string[]): ArchReport['conformance'] {
+function conformance(root: string, arch: Arch, userDirInside: string, problems: string[], hostInstall: boolean): ArchReport['conformance'] {
   const t = performance.now();
   const dir = '/opt/edgeml-conformance';
   const host = path.join(root, dir);
@@ -357,8 +357,14 @@ function conformance(root: string, arch: Arch, userDirInside: string, problems: 
     { stdio: 'inherit' },
   );
   if (!existsSync(path.join(host, 'node_modules', 'node-red-node-test-helper'))) {
-    log(arch, 'npm install node-red-node-test-helper inside the image (for the conformance runner)');
-    inside(root, `cd ${dir} && (test -f package.json || npm init -y >/dev/null) && npm install --no-audit --no-fund --omit=dev node-red-node-test-helper@0.3 2>&1`);
+    log(arch, 'npm install node-red-node-test-helper into the image (for the conformance runner)');
+    if (hostInstall) {
+      const { command, env } = hostNpm();
+      writeFileSync(path.join(host, 'package.json'), '{"name":"edgeml-conformance","private":true}\n');
+      execFileSync(command, ['install', '--no-audit', '--no-fund', '--omit=dev', '--omit=optional', `--cpu=${arch === 'arm64' ? 'arm64' : 'arm'}`, '--os=linux', 'node-red-node-test-helper@0.3'], { cwd: host, env, encoding: 'utf8', timeout: INSTALL_TIMEOUT_MS, stdio: ['ignore', 'pipe', 'pipe'] });
+    } else {
+      inside(root, `cd ${dir} && (test -f package.json || npm init -y >/dev/null) && npm install --no-audit --no-fund --omit=dev node-red-node-test-helper@0.3 2>&1`);
+    }
   }
   log(arch, 'ONNX conformance cases through onnx-infer (emulated: tens of minutes)');
   const out = inside(root, `cd ${dir} && node runner.js`, {
