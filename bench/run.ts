@@ -10,7 +10,14 @@ import path from 'node:path';
 const ONE = '--one';
 
 async function main(): Promise<void> {
-  const args = process.argv.slice(2);
+  const all = process.argv.slice(2);
+  // --ep <provider>: the execution provider bench/hardware.bench.ts compares with the CPU
+  const ep = all.indexOf('--ep');
+  if (ep >= 0) {
+    process.env.EDGEML_BENCH_EP = all[ep + 1] ?? '';
+    all.splice(ep, 2);
+  }
+  const args = all;
   if (args[0] === ONE) {
     const mod = (await import(path.join(__dirname, args[1]!))) as { run: () => Promise<void> };
     await mod.run();
