@@ -20,6 +20,8 @@
  *   edgeml.target_scaler   { "mean": m, "scale": s }  regression output = y * scale + mean
  *   edgeml.thresholds      { "anomaly": 0.8, "confidence": 0.5, "hysteresis": 0.1 }
  *   edgeml.training_stats  { "flow": { "mean", "std", "min", "max", "histogram"?: { "edges": [...], "counts": [...] } }, ... }
+ *   edgeml.provenance      { "training_data": { "sha256", "rows", "file"? }, "created", "source_commit"?, "tool"? }
+ *                          where the card came from (written by the edge-ml-card tool)
  */
 import { EdgeMlError } from './errors';
 
@@ -51,6 +53,14 @@ export interface ModelCard {
   targetScaler?: { mean: number; scale: number };
   thresholds?: { anomaly?: number; confidence?: number; hysteresis?: number };
   trainingStats?: Record<string, FeatureStats>;
+  provenance?: ModelProvenance;
+}
+
+export interface ModelProvenance {
+  trainingData: { sha256: string; rows: number; file?: string };
+  created: string;
+  sourceCommit?: string;
+  tool?: string;
 }
 
 export const MODEL_CARD_PREFIX = 'edgeml.';
@@ -173,7 +183,25 @@ export function parseModelCard(metadata: Record<string, string>): ModelCard {
       card.trainingStats[name] = entry;
     }
   }
+  const provenance = json(metadata, 'provenance');
+  if (provenance !== undefined) card.provenance = parseProvenance(provenance, p + 'provenance');
   return card;
+}
+
+function parseProvenance(v: unknown, key: string): ModelProvenance {
+  if (!isObj(v) || !isObj(v.training_data)) throw invalid(key, 'expected { training_data: { sha256, rows }, created }');
+  const data = v.training_data;
+  if (typeof data.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(data.sha256)) throw invalid(key, 'training_data.sha256 must be 64 hex digits');
+  if (!isNum(data.rows) || !Number.isInteger(data.rows) || data.rows < 0) throw invalid(key, 'training_data.rows must be a whole number');
+  if (typeof v.created !== 'string' || Number.isNaN(Date.parse(v.created))) throw invalid(key, 'created must be a date (ISO 8601)');
+  const out: ModelProvenance = { trainingData: { sha256: data.sha256, rows: data.rows }, created: v.created };
+  if (typeof data.file === 'string') out.trainingData.file = data.file;
+  if (v.source_commit !== undefined) {
+    if (typeof v.source_commit !== 'string') throw invalid(key, 'source_commit must be a string');
+    out.sourceCommit = v.source_commit;
+  }
+  if (typeof v.tool === 'string') out.tool = v.tool;
+  return out;
 }
 
 /** The inverse of parseModelCard: metadata_props entries for a card (used by model-writing scripts). */
@@ -199,5 +227,9 @@ export function modelCardToMetadata(card: ModelCard): Record<string, string> {
   put('ranges', card.ranges);
   put('thresholds', card.thresholds);
   put('training_stats', card.trainingStats);
+  if (card.provenance) {
+    const { trainingData, created, sourceCommit, tool } = card.provenance;
+    put('provenance', { training_data: trainingData, created, ...(sourceCommit !== undefined ? { source_commit: sourceCommit } : {}), ...(tool !== undefined ? { tool } : {}) });
+  }
   return out;
 }
