@@ -22,6 +22,8 @@
  *   edgeml.training_stats  { "flow": { "mean", "std", "min", "max", "histogram"?: { "edges": [...], "counts": [...] } }, ... }
  *   edgeml.image           image preprocessing for ml-image (src/lib/image/options.ts)
  *   edgeml.detection       detection decoding for ml-format (src/lib/format/detection.ts)
+ *   edgeml.provenance      { "training_data": { "sha256", "rows", "file"? }, "created", "source_commit"?, "tool"? }
+ *                          where the card came from (written by the edge-ml-card tool)
  */
 import { EdgeMlError } from './errors';
 import { parseImageCard, type ImageSpec } from './image/options';
@@ -58,6 +60,14 @@ export interface ModelCard {
   trainingStats?: Record<string, FeatureStats>;
   image?: ImageSpec;
   detection?: DetectionSpec;
+  provenance?: ModelProvenance;
+}
+
+export interface ModelProvenance {
+  trainingData: { sha256: string; rows: number; file?: string };
+  created: string;
+  sourceCommit?: string;
+  tool?: string;
 }
 
 export const MODEL_CARD_PREFIX = 'edgeml.';
@@ -196,6 +206,8 @@ export function parseModelCard(metadata: Record<string, string>): ModelCard {
   if (image !== undefined) card.image = parseImageCard(image);
   const detection = json(metadata, 'detection');
   if (detection !== undefined) card.detection = parseDetectionCard(detection);
+  const provenance = json(metadata, 'provenance');
+  if (provenance !== undefined) card.provenance = parseProvenance(provenance, p + 'provenance');
   return card;
 }
 
@@ -249,6 +261,22 @@ export function checkModelCard(value: unknown, where = 'msg.modelCard'): ModelCa
   return card;
 }
 
+function parseProvenance(v: unknown, key: string): ModelProvenance {
+  if (!isObj(v) || !isObj(v.training_data)) throw invalid(key, 'expected { training_data: { sha256, rows }, created }');
+  const data = v.training_data;
+  if (typeof data.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(data.sha256)) throw invalid(key, 'training_data.sha256 must be 64 hex digits');
+  if (!isNum(data.rows) || !Number.isInteger(data.rows) || data.rows < 0) throw invalid(key, 'training_data.rows must be a whole number');
+  if (typeof v.created !== 'string' || Number.isNaN(Date.parse(v.created))) throw invalid(key, 'created must be a date (ISO 8601)');
+  const out: ModelProvenance = { trainingData: { sha256: data.sha256, rows: data.rows }, created: v.created };
+  if (typeof data.file === 'string') out.trainingData.file = data.file;
+  if (v.source_commit !== undefined) {
+    if (typeof v.source_commit !== 'string') throw invalid(key, 'source_commit must be a string');
+    out.sourceCommit = v.source_commit;
+  }
+  if (typeof v.tool === 'string') out.tool = v.tool;
+  return out;
+}
+
 /** The inverse of parseModelCard: metadata_props entries for a card (used by model-writing scripts). */
 export function modelCardToMetadata(card: ModelCard): Record<string, string> {
   const p = MODEL_CARD_PREFIX;
@@ -274,5 +302,9 @@ export function modelCardToMetadata(card: ModelCard): Record<string, string> {
   put('training_stats', card.trainingStats);
   put('image', card.image);
   put('detection', card.detection);
+  if (card.provenance) {
+    const { trainingData, created, sourceCommit, tool } = card.provenance;
+    put('provenance', { training_data: trainingData, created, ...(sourceCommit !== undefined ? { source_commit: sourceCommit } : {}), ...(tool !== undefined ? { tool } : {}) });
+  }
   return out;
 }
