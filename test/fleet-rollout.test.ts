@@ -164,7 +164,7 @@ async function retained(client: MqttClient, topic: string): Promise<Buffer> {
     const onMessage = (t: string, payload: Buffer): void => {
       if (t !== topic || payload.length === 0) return;
       client.removeListener('message', onMessage);
-      void client.unsubscribeAsync(topic);
+      client.unsubscribeAsync(topic).catch(() => undefined);
       resolve(payload);
     };
     client.on('message', onMessage);
@@ -306,7 +306,10 @@ test('a downgrade is refused at the canary unless the rollout asks for it', asyn
 function runBin(args: string[]): { exit: Promise<number>; kill: () => void; output: () => string } {
   const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
-  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stdout.on('data', (d: Buffer) => {
+    out += d.toString();
+    if (process.env.FLEET_DEBUG) process.stderr.write(d);
+  });
   child.stderr.on('data', (d: Buffer) => (out += d.toString()));
   return {
     exit: new Promise((resolve) => child.once('exit', (code, signal) => resolve(code ?? (signal ? 128 : 1)))),
@@ -342,8 +345,12 @@ test('the publisher killed mid-rollout is resumed from the retained state and co
   });
   await f.host.subscribeAsync(stateTopic, { qos: 1 });
   const first = runBin(['rollout', '--broker', f.broker.url, '--file', file, '--name', 'pump', '--version', '2.0.0', '--plan', planFile, '--key', keyFile, '--id', id]);
-  const before = await soaking;
+  const before = await Promise.race([
+    soaking,
+    first.exit.then((code) => Promise.reject(new Error(`the publisher ended (${code}) before wave 2 soaked:\n${first.output()}`))),
+  ]);
   first.kill();
+  await f.host.unsubscribeAsync(stateTopic);
   assert.equal(await first.exit, 128, first.output());
   assert.equal(before.status, 'running');
   const status = runBin(['rollout', 'status', '--broker', f.broker.url, '--id', id, '--json']);
