@@ -248,7 +248,7 @@ test('abort mid-rollout rolls the current wave back and names nobody after it', 
   const f = await fleet(t);
   const good = simModel({ name: 'pump', version: '2.0.0', seed: 41 });
   let sent = false;
-  const { state } = await f.run(plan({ waves: [{ size: 1 }, { size: '25%' }, { size: '100%' }], soakMs: 60_000 }), good, '2.0.0', {
+  const { state } = await f.run(plan({ waves: [{ size: 1, soakMs: 100 }, { size: '25%' }, { size: '100%' }], soakMs: 60_000 }), good, '2.0.0', {
     onState: (s) => {
       if (!sent && s.waves[1]?.status === 'soaking') {
         sent = true;
