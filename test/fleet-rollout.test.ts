@@ -17,7 +17,7 @@ import { buildModel } from '../src/lib/onnx/build-model';
 import { sha256Hex } from '../src/lib/update/manifest';
 import { updateTopics, type UpdateStatus } from '../src/lib/update/topics';
 import { FleetSimulator, ModelValidator, simModel, HEALTHY_PROFILE } from '../src/lib/fleet/simulator';
-import { RolloutEngine, sendControl } from '../src/lib/fleet/rollout';
+import { readRollout, RolloutEngine, sendControl } from '../src/lib/fleet/rollout';
 import { parsePlan } from '../src/lib/fleet/plan';
 import { parseRolloutState, rolloutTopics, type RolloutPlan, type RolloutState } from '../src/lib/fleet/rollout-state';
 import { EdgeMlError } from '../src/lib/errors';
@@ -164,7 +164,7 @@ async function retained(client: MqttClient, topic: string): Promise<Buffer> {
     const onMessage = (t: string, payload: Buffer): void => {
       if (t !== topic || payload.length === 0) return;
       client.removeListener('message', onMessage);
-      void client.unsubscribeAsync(topic);
+      client.unsubscribeAsync(topic).catch(() => undefined);
       resolve(payload);
     };
     client.on('message', onMessage);
@@ -248,7 +248,7 @@ test('abort mid-rollout rolls the current wave back and names nobody after it', 
   const f = await fleet(t);
   const good = simModel({ name: 'pump', version: '2.0.0', seed: 41 });
   let sent = false;
-  const { state } = await f.run(plan({ waves: [{ size: 1 }, { size: '25%' }, { size: '100%' }], soakMs: 60_000 }), good, '2.0.0', {
+  const { state } = await f.run(plan({ waves: [{ size: 1, soakMs: 100 }, { size: '25%' }, { size: '100%' }], soakMs: 60_000 }), good, '2.0.0', {
     onState: (s) => {
       if (!sent && s.waves[1]?.status === 'soaking') {
         sent = true;
@@ -303,10 +303,45 @@ test('a downgrade is refused at the canary unless the rollout asks for it', asyn
   for (const d of f.sim.devices) assert.equal(d.serving.sha256, sha256Hex(older));
 });
 
+test('pause holds the next wave until resume; malformed reports and control messages change nothing', async (t) => {
+  const f = await fleet(t);
+  const good = simModel({ name: 'pump', version: '2.0.0', seed: 81 });
+  let pauseSent = false;
+  let paused = false;
+  let resumed = false;
+  let pendingWhilePaused: boolean | undefined;
+  const { state } = await f.run(parsePlan({ waves: [{ size: 1 }, { size: '100%' }], soakMs: 200, updateTimeoutMs: 8000, gates: { minInferences: 20 } }), good, '2.0.0', {
+    onState: (s) => {
+      if (!pauseSent && s.waves[0]!.status === 'soaking') {
+        pauseSent = true;
+        void sendControl(f.host, s.id, 'pause');
+      }
+      if (!paused && s.status === 'paused') paused = true;
+      if (paused && !resumed && s.waves[0]!.status === 'passed') {
+        resumed = true;
+        pendingWhilePaused = s.waves[1]!.devices.every((d) => s.devices[d]!.outcome === 'pending');
+        void (async () => {
+          await f.host.publishAsync(rolloutTopics().control(s.id), 'garbage', { qos: 1, retain: true });
+          await f.host.publishAsync('edge-ml/status/bogus/model', '{"device":', { qos: 1, retain: true });
+          await f.host.publishAsync(topics.updateStatus('bogus'), '[]', { qos: 1 });
+          await sendControl(f.host, s.id, 'resume');
+        })();
+      }
+    },
+  });
+  assert.ok(paused && resumed, 'the rollout paused and was resumed');
+  assert.equal(pendingWhilePaused, true, 'no device of the next wave was named while paused');
+  assert.equal(state.status, 'completed');
+  for (const d of f.sim.devices) assert.equal(d.serving.sha256, sha256Hex(good));
+});
+
 function runBin(args: string[]): { exit: Promise<number>; kill: () => void; output: () => string } {
   const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
-  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stdout.on('data', (d: Buffer) => {
+    out += d.toString();
+    if (process.env.FLEET_DEBUG) process.stderr.write(d);
+  });
   child.stderr.on('data', (d: Buffer) => (out += d.toString()));
   return {
     exit: new Promise((resolve) => child.once('exit', (code, signal) => resolve(code ?? (signal ? 128 : 1)))),
@@ -342,8 +377,12 @@ test('the publisher killed mid-rollout is resumed from the retained state and co
   });
   await f.host.subscribeAsync(stateTopic, { qos: 1 });
   const first = runBin(['rollout', '--broker', f.broker.url, '--file', file, '--name', 'pump', '--version', '2.0.0', '--plan', planFile, '--key', keyFile, '--id', id]);
-  const before = await soaking;
+  const before = await Promise.race([
+    soaking,
+    first.exit.then((code) => Promise.reject(new Error(`the publisher ended (${code}) before wave 2 soaked:\n${first.output()}`))),
+  ]);
   first.kill();
+  await f.host.unsubscribeAsync(stateTopic);
   assert.equal(await first.exit, 128, first.output());
   assert.equal(before.status, 'running');
   const status = runBin(['rollout', 'status', '--broker', f.broker.url, '--id', id, '--json']);
@@ -357,7 +396,40 @@ test('the publisher killed mid-rollout is resumed from the retained state and co
   // each device took the model once: the resumed publisher did not send it again to the first waves
   const activations = f.events.filter((e) => e.status.state === 'active' && e.status.sha256 === sha256Hex(good));
   assert.equal(new Set(activations.map((e) => e.device)).size, N);
+  // a completed rollout keeps its chunks for late devices; an ended rollout can be cleared from the broker
+  assert.equal((await readRetained(f.host, topics.blobFilter(sha256Hex(good)))).length, final.manifest.chunks);
+  const cleared = runBin(['rollout', 'clear', '--broker', f.broker.url, '--id', id]);
+  assert.equal(await cleared.exit, 0, cleared.output());
+  assert.equal(await readRollout(f.host, id), undefined);
+  const blob = await readRetained(f.host, topics.blobFilter(sha256Hex(good)));
+  assert.equal(blob.length, 0, 'no chunk left retained');
 });
+
+/** Every retained message under a filter (after the sync marker, nothing more is retained). */
+async function readRetained(client: MqttClient, filter: string): Promise<string[]> {
+  const seen: string[] = [];
+  const prefixOf = filter.replace(/\/\+$/, '/');
+  const on = (t: string, payload: Buffer, packet: { retain?: boolean }): void => {
+    if (t.startsWith(prefixOf) && packet.retain && payload.length) seen.push(t);
+  };
+  client.on('message', on);
+  await client.subscribeAsync(filter, { qos: 1 });
+  const marker = `edge-ml/test-sync/${Date.now()}`;
+  const synced = new Promise<void>((resolve) => {
+    const m = (t: string): void => {
+      if (t !== marker) return;
+      client.removeListener('message', m);
+      resolve();
+    };
+    client.on('message', m);
+  });
+  await client.subscribeAsync(marker, { qos: 1 });
+  await client.publishAsync(marker, '1', { qos: 1 });
+  await synced;
+  client.removeListener('message', on);
+  await client.unsubscribeAsync([filter, marker]);
+  return seen;
+}
 
 test('bad plans are refused with EDGEML_FLEET_PLAN_INVALID and a reason', () => {
   const bad: unknown[] = [

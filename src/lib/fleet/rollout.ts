@@ -129,6 +129,7 @@ export class RolloutEngine {
   private readonly reportAt = new Map<string, number>();
   private control: RolloutControl | undefined;
   private waiters: Array<() => void> = [];
+  private dirty = false;
   private stopped = false;
   private finalAsked: { wave: number; at: number } | undefined;
   private lastPublished = '';
@@ -172,6 +173,7 @@ export class RolloutEngine {
   };
 
   private poke(): void {
+    this.dirty = true;
     const waiters = this.waiters;
     this.waiters = [];
     for (const w of waiters) w();
@@ -179,6 +181,8 @@ export class RolloutEngine {
 
   /** Resolves on the next broker event, or at `until` (ms since 1970) at the latest. */
   private wait(until: number): Promise<void> {
+    // an event that came while the engine was busy (not waiting) must not be lost
+    if (this.dirty) return Promise.resolve();
     return new Promise((resolve) => {
       const timer = setTimeout(done, Math.max(0, Math.min(until - Date.now(), 2 ** 31 - 1)));
       function done(): void {
@@ -401,6 +405,7 @@ export class RolloutEngine {
 
   /** One pass over the state; returns when to look again at the latest (or 'now' to go on at once). */
   private async step(): Promise<number | 'now'> {
+    this.dirty = false;
     const s = this.state;
     const c = this.control;
     if (c && (!s.controlTs || Date.parse(c.ts) > Date.parse(s.controlTs))) {
@@ -622,6 +627,7 @@ export class RolloutEngine {
       const deadline = started + (s.plan.rollbackTimeoutMs ?? DEFAULT_ROLLBACK_TIMEOUT_MS);
       const haltAt = Date.parse(s.halt?.at ?? new Date(started).toISOString());
       for (;;) {
+        this.dirty = false;
         const pending = wave.devices.filter((d) => s.devices[d]?.outcome === 'rolling-back');
         for (const d of pending) {
           const u = this.updateOf(d, haltAt);
@@ -670,3 +676,17 @@ export function engineAlive(state: RolloutState, heartbeatMs = 10_000, now = Dat
   return now - Date.parse(e.at) < 3 * heartbeatMs;
 }
 
+
+/**
+ * Removes what a rollout that has ended left retained on the broker: its chunks, the manifests of
+ * its devices, its control topic and its state. A completed rollout keeps the chunks (so a device
+ * that was away can still fetch the model) until this runs.
+ */
+export async function clearRollout(client: MqttClient, state: RolloutState, prefix = DEFAULT_PREFIX): Promise<void> {
+  const topics = updateTopics(prefix);
+  const rollout = rolloutTopics(prefix);
+  for (let i = 0; i < state.manifest.chunks; i++) await client.publishAsync(topics.blob(state.model.sha256, i), '', { qos: 1, retain: true });
+  for (const device of Object.keys(state.devices)) await client.publishAsync(topics.manifest(device), '', { qos: 1, retain: true });
+  await client.publishAsync(rollout.control(state.id), '', { qos: 1, retain: true });
+  await client.publishAsync(rollout.state(state.id), '', { qos: 1, retain: true });
+}

@@ -335,24 +335,26 @@ export class SimDevice {
         s.scores[i] = (s.scores[i] ?? 0) + take(c, `score:${i}`, ok, share);
       });
     }
+    // one version serves since the simulated flow started: the cumulative figures are the version's
+    const current = figuresOf(s);
     const report: DeviceModelReport = {
       format: MODEL_REPORT_FORMAT,
       device: this.id,
       ts: new Date().toISOString(),
       groups: this.groups,
       model: {
-        name: s.name,
-        version: s.version,
-        sha256: s.sha256,
-        since: s.since,
-        inferences: s.inferences,
-        errors: s.errors,
+        name: current.name,
+        version: current.version,
+        sha256: current.sha256,
+        since: current.since,
+        inferences: current.inferences,
+        errors: current.errors,
         inferencesPerMinute: 0,
-        latencyMs: { p50: s.inferences ? s.profile.p50Ms : null, p99: s.inferences ? s.profile.p99Ms : null },
+        latencyMs: { p50: current.p50Ms, p99: current.p99Ms },
       },
       guard: s.guard ? { out_of_range: s.guard } : {},
       drift: { [s.profile.driftLevel]: 1 },
-      current: figuresOf(s),
+      current,
       ...(this.previous ? { previous: this.previous } : {}),
     };
     const client = this.client;
