@@ -20,17 +20,20 @@ export function labelShift(current: Record<string, number>, previous: Record<str
 
 /**
  * Population stability index, sum over bins of (a - e) * ln(a / e) with a, e the bin shares of the
- * current and the expected (previous) histogram; an empty bin counts as 0.0001 so the sum stays finite.
+ * current and the expected (previous) histogram, each bin smoothed by half a count (so an empty
+ * bin stays finite). Null until the current histogram holds 10 counts a bin: below that, sampling
+ * noise alone exceeds the usual 0.25 threshold.
  */
 export function psi(current: number[], expected: number[]): number | null {
-  if (current.length !== expected.length || current.length === 0) return null;
+  const k = current.length;
+  if (k !== expected.length || k === 0) return null;
   const nc = current.reduce((a, b) => a + b, 0);
   const ne = expected.reduce((a, b) => a + b, 0);
-  if (nc === 0 || ne === 0) return null;
+  if (nc < 10 * k || ne === 0) return null;
   let total = 0;
-  for (let i = 0; i < current.length; i++) {
-    const a = Math.max(current[i]! / nc, 1e-4);
-    const e = Math.max(expected[i]! / ne, 1e-4);
+  for (let i = 0; i < k; i++) {
+    const a = (current[i]! + 0.5) / (nc + 0.5 * k);
+    const e = (expected[i]! + 0.5) / (ne + 0.5 * k);
     total += (a - e) * Math.log(a / e);
   }
   return total;

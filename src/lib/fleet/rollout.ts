@@ -129,6 +129,7 @@ export class RolloutEngine {
   private readonly reportAt = new Map<string, number>();
   private control: RolloutControl | undefined;
   private waiters: Array<() => void> = [];
+  private dirty = false;
   private stopped = false;
   private finalAsked: { wave: number; at: number } | undefined;
   private lastPublished = '';
@@ -172,6 +173,7 @@ export class RolloutEngine {
   };
 
   private poke(): void {
+    this.dirty = true;
     const waiters = this.waiters;
     this.waiters = [];
     for (const w of waiters) w();
@@ -179,6 +181,8 @@ export class RolloutEngine {
 
   /** Resolves on the next broker event, or at `until` (ms since 1970) at the latest. */
   private wait(until: number): Promise<void> {
+    // an event that came while the engine was busy (not waiting) must not be lost
+    if (this.dirty) return Promise.resolve();
     return new Promise((resolve) => {
       const timer = setTimeout(done, Math.max(0, Math.min(until - Date.now(), 2 ** 31 - 1)));
       function done(): void {
@@ -401,6 +405,7 @@ export class RolloutEngine {
 
   /** One pass over the state; returns when to look again at the latest (or 'now' to go on at once). */
   private async step(): Promise<number | 'now'> {
+    this.dirty = false;
     const s = this.state;
     const c = this.control;
     if (c && (!s.controlTs || Date.parse(c.ts) > Date.parse(s.controlTs))) {
@@ -622,6 +627,7 @@ export class RolloutEngine {
       const deadline = started + (s.plan.rollbackTimeoutMs ?? DEFAULT_ROLLBACK_TIMEOUT_MS);
       const haltAt = Date.parse(s.halt?.at ?? new Date(started).toISOString());
       for (;;) {
+        this.dirty = false;
         const pending = wave.devices.filter((d) => s.devices[d]?.outcome === 'rolling-back');
         for (const d of pending) {
           const u = this.updateOf(d, haltAt);

@@ -279,7 +279,7 @@ export class SimDevice {
       if (this.serving.inferences + this.serving.errors > 0) this.previous = figuresOf(this.serving);
       this.serving = this.serve(model.name || v.name, model.version || v.version, model.sha256, v.profile);
     }
-    this.report(false);
+    void this.report(false);
   }
 
   get online(): boolean {
@@ -295,15 +295,15 @@ export class SimDevice {
     });
     this.client = client;
     client.on('message', (topic, payload) => {
-      if (topic === this.topics.command(this.id) && isCommand(payload, 'report')) this.report(false);
+      if (topic === this.topics.command(this.id) && isCommand(payload, 'report')) void this.report(false);
       else void this.receiver.handle(topic, payload);
     });
     client.on('connect', () => void this.receiver.resume());
     await client.subscribeAsync(this.receiver.subscriptions(), { qos: 1 });
-    this.report(false);
+    await this.report(false); // retained at the broker before anyone looks for this device
     const every = this.sim.options.reportMs ?? 5000;
     if (every > 0) {
-      this.timer = setInterval(() => this.report(true), every);
+      this.timer = setInterval(() => void this.report(true), every);
       this.timer.unref();
     }
   }
@@ -319,7 +319,7 @@ export class SimDevice {
   }
 
   /** Counts `inferencesPerReport` synthetic inferences on the serving version (when `run`) and publishes the model report. */
-  report(run: boolean): void {
+  report(run: boolean): Promise<void> {
     const s = this.serving;
     if (run) {
       const n = this.sim.options.inferencesPerReport ?? 100;
@@ -335,27 +335,34 @@ export class SimDevice {
         s.scores[i] = (s.scores[i] ?? 0) + take(c, `score:${i}`, ok, share);
       });
     }
+    // one version serves since the simulated flow started: the cumulative figures are the version's
+    const current = figuresOf(s);
     const report: DeviceModelReport = {
       format: MODEL_REPORT_FORMAT,
       device: this.id,
       ts: new Date().toISOString(),
       groups: this.groups,
       model: {
-        name: s.name,
-        version: s.version,
-        sha256: s.sha256,
-        since: s.since,
-        inferences: s.inferences,
-        errors: s.errors,
+        name: current.name,
+        version: current.version,
+        sha256: current.sha256,
+        since: current.since,
+        inferences: current.inferences,
+        errors: current.errors,
         inferencesPerMinute: 0,
-        latencyMs: { p50: s.inferences ? s.profile.p50Ms : null, p99: s.inferences ? s.profile.p99Ms : null },
+        latencyMs: { p50: current.p50Ms, p99: current.p99Ms },
       },
       guard: s.guard ? { out_of_range: s.guard } : {},
       drift: { [s.profile.driftLevel]: 1 },
-      current: figuresOf(s),
+      current,
       ...(this.previous ? { previous: this.previous } : {}),
     };
-    this.client?.publish(this.topics.modelStatus(this.id), JSON.stringify(report), { qos: 1, retain: true });
+    const client = this.client;
+    if (!client) return Promise.resolve();
+    return client.publishAsync(this.topics.modelStatus(this.id), JSON.stringify(report), { qos: 1, retain: true }).then(
+      () => undefined,
+      () => undefined, // a report lost to a dropped link is replaced by the next one
+    );
   }
 
   async close(): Promise<void> {
@@ -424,8 +431,8 @@ export class FleetSimulator {
   }
 
   /** Every device reports once now (runs `inferencesPerReport` synthetic inferences first when `run`). */
-  reportAll(run = true): void {
-    for (const d of this.devices) if (d.online) d.report(run);
+  async reportAll(run = true): Promise<void> {
+    await Promise.all(this.devices.filter((d) => d.online).map((d) => d.report(run)));
   }
 
   async stop(): Promise<void> {
