@@ -1,8 +1,8 @@
 /**
  * Across a broker bridge: the devices on a site mosquitto, the publisher and the fleet view on a
  * central one, the two bridged with `topic edge-ml/# both 1`. An update published on the central
- * broker (the real edge-ml-publish bin) reaches devices on the site broker, each device's real
- * UpdateReceiver validates it with ONNX Runtime and takes it, and the fleet view on the central
+ * broker (the real edge-ml-publish bin) reaches simulated devices on the site broker (FleetSimulator:
+ * the package's real UpdateReceiver and store; ONNX Runtime validates the file), and the fleet view on the central
  * broker (the real edge-ml-monitor bin) shows every device on the new version. Then a staged
  * rollout with the real `edge-ml-publish rollout` on the central broker and FleetSimulator devices
  * on the site broker: it completes wave by wave, a bad model after it halts at the canary (nobody
@@ -23,7 +23,6 @@ import type { FleetSnapshot } from '../src/lib/monitor/fleet';
 import { hasMosquitto, startBridgedBrokers } from './helpers/bridge';
 import { ROOT } from './helpers/flow';
 import { mlpModel } from './helpers/onnx-models';
-import { startSimDevices } from './helpers/sim-devices';
 
 const BIN = path.join(ROOT, 'nodes', 'bin');
 
@@ -49,16 +48,13 @@ test('an update published on the central broker reaches devices on the bridged s
   const dir = mkdtempSync(path.join(os.tmpdir(), 'edgeml-bridge-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
 
-  const v1 = mlpModel({ inputs: 4, hidden: 8, outputs: 3, seed: 1 });
-  const v2 = mlpModel({ inputs: 4, hidden: 8, outputs: 3, seed: 2 });
+  const card = (version: string): Record<string, string> => ({ 'edgeml.name': 'pump', 'edgeml.version': version });
+  const v1 = mlpModel({ inputs: 4, hidden: 8, outputs: 3, seed: 1, metadata: card('1.0.0') });
+  const v2 = mlpModel({ inputs: 4, hidden: 8, outputs: 3, seed: 2, metadata: card('2.0.0') });
   const ids = Array.from({ length: 6 }, (_, i) => `site-dev-${i + 1}`);
-  const devices = await startSimDevices({
-    url: brokers.site.url,
-    ids,
-    groups: ['line-1'],
-    storeDir: path.join(dir, 'devices'),
-    model: { name: 'pump', version: '1.0.0', bytes: Buffer.from(v1.bytes) },
-  });
+  const baseline = path.join(dir, 'pump-1.onnx');
+  writeFileSync(baseline, v1.bytes);
+  const devices = await FleetSimulator.start({ brokerUrl: brokers.site.url, devices: ids, groups: () => ['line-1'], storeRoot: path.join(dir, 'devices'), baseline: { file: baseline }, reportMs: 0 });
   t.after(() => devices.stop());
 
   // the devices' retained reports crossed the bridge: the central view shows all on 1.0.0
@@ -80,8 +76,7 @@ test('an update published on the central broker reaches devices on the bridged s
 
   // each device validated the bytes it received with ONNX Runtime and serves them
   const sha2 = createHash('sha256').update(v2.bytes).digest('hex');
-  for (const id of ids) assert.equal(devices.serving(id)?.sha256, sha2);
-  await devices.reportAll();
+  for (const id of ids) assert.equal(devices.device(id).serving.sha256, sha2);
   const after = await fleet(brokers.central.url);
   assert.equal(after.devices.length, ids.length);
   for (const d of after.devices) {
