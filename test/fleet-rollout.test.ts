@@ -303,6 +303,38 @@ test('a downgrade is refused at the canary unless the rollout asks for it', asyn
   for (const d of f.sim.devices) assert.equal(d.serving.sha256, sha256Hex(older));
 });
 
+test('pause holds the next wave until resume; malformed reports and control messages change nothing', async (t) => {
+  const f = await fleet(t);
+  const good = simModel({ name: 'pump', version: '2.0.0', seed: 81 });
+  let pauseSent = false;
+  let paused = false;
+  let resumed = false;
+  let pendingWhilePaused: boolean | undefined;
+  const { state } = await f.run(parsePlan({ waves: [{ size: 1 }, { size: '100%' }], soakMs: 200, updateTimeoutMs: 8000, gates: { minInferences: 20 } }), good, '2.0.0', {
+    onState: (s) => {
+      if (!pauseSent && s.waves[0]!.status === 'soaking') {
+        pauseSent = true;
+        void sendControl(f.host, s.id, 'pause');
+      }
+      if (!paused && s.status === 'paused') paused = true;
+      if (paused && !resumed && s.waves[0]!.status === 'passed') {
+        resumed = true;
+        pendingWhilePaused = s.waves[1]!.devices.every((d) => s.devices[d]!.outcome === 'pending');
+        void (async () => {
+          await f.host.publishAsync(rolloutTopics().control(s.id), 'garbage', { qos: 1, retain: true });
+          await f.host.publishAsync('edge-ml/status/bogus/model', '{"device":', { qos: 1, retain: true });
+          await f.host.publishAsync(topics.updateStatus('bogus'), '[]', { qos: 1 });
+          await sendControl(f.host, s.id, 'resume');
+        })();
+      }
+    },
+  });
+  assert.ok(paused && resumed, 'the rollout paused and was resumed');
+  assert.equal(pendingWhilePaused, true, 'no device of the next wave was named while paused');
+  assert.equal(state.status, 'completed');
+  for (const d of f.sim.devices) assert.equal(d.serving.sha256, sha256Hex(good));
+});
+
 function runBin(args: string[]): { exit: Promise<number>; kill: () => void; output: () => string } {
   const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';

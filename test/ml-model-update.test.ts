@@ -15,6 +15,8 @@ import { startBroker, type TestBroker } from './helpers/broker';
 import { mlpModel, mlpReference, type Mlp } from './helpers/onnx-models';
 import { prepareUpdate, signManifest } from '../src/lib/update/manifest';
 import { publishUpdate, sendRollback } from '../src/lib/update/publisher';
+import { RolloutEngine } from '../src/lib/fleet/rollout';
+import { parsePlan } from '../src/lib/fleet/plan';
 
 const coreMqtt = require(path.join(path.dirname(require.resolve('@node-red/nodes/package.json')), 'core', 'network', '10-mqtt.js'));
 const DEVICES = ['dev-1', 'dev-2', 'dev-3'];
@@ -181,3 +183,57 @@ test('an unknown command reaches the Catch node with a code and the node keeps w
   inject('upd-0', { payload: 'report' });
   assert.ok((await ok).payload);
 });
+
+test('a fleet rollout reaches the Node-RED devices over the blob topic; their reports carry groups and per-version figures', async () => {
+  const v4 = mlpModel({ inputs: 4, hidden: 8, outputs: 2, seed: 4, metadata: card('4.0.0') });
+  const active = Promise.all(DEVICES.map((_, i) => waitForState(i, 'active', sha(v4))));
+  const engine = await RolloutEngine.start(
+    { client: host, privateKey: keys.privateKey, reportGraceMs: 5000 },
+    { bytes: v4.bytes, name: 'pump', version: '4.0.0', plan: parsePlan({ waves: [{ size: '100%' }], soakMs: '1500ms', updateTimeoutMs: '20s', gates: { minInferences: 1 } }) },
+  );
+  const done = engine.run();
+  await active;
+  // each device answers with the new version; these inferences are the figures the gates judge
+  for (let i = 0; i < DEVICES.length; i++) {
+    const msg = await infer(i);
+    assert.equal(msg.model.sha256, sha(v4));
+    assertAnswersWith(msg, v4);
+  }
+  const state = await done;
+  assert.equal(state.status, 'completed', JSON.stringify(state.halt ?? state.devices));
+  assert.deepEqual(Object.values(state.devices).map((d) => d.outcome), DEVICES.map(() => 'healthy'));
+  const report = JSON.parse((await retainedOnce('edge-ml/status/dev-1/model')).toString()) as {
+    groups: string[];
+    current: { sha256: string; inferences: number };
+    previous?: { sha256: string };
+  };
+  assert.deepEqual(report.groups, ['line-1']);
+  assert.equal(report.current.sha256, sha(v4));
+  assert.ok(report.current.inferences >= 1);
+  assert.notEqual(report.previous?.sha256, sha(v4));
+});
+
+function waitForState(i: number, state: string, sha256: string): Promise<void> {
+  const node = getNode(`states-${i}`);
+  return new Promise((resolve) => {
+    const on = (msg: Msg): void => {
+      const p = msg.payload as { state: string; sha256: string };
+      if (p.state !== state || p.sha256 !== sha256) return;
+      node.removeListener('input', on);
+      resolve();
+    };
+    node.on('input', on);
+  });
+}
+
+function retainedOnce(topic: string): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const on = (t: string, payload: Buffer): void => {
+      if (t !== topic || payload.length === 0) return;
+      host.removeListener('message', on);
+      resolve(payload);
+    };
+    host.on('message', on);
+    host.unsubscribeAsync(topic).then(() => host.subscribeAsync(topic, { qos: 1 })).catch(reject);
+  });
+}

@@ -190,6 +190,20 @@ export class FleetDirectory {
   }
 }
 
+interface Counts {
+  sha256: string;
+  inferences: number;
+  errors: number;
+  guard: number;
+  drift: Record<string, number>;
+  since: string;
+}
+
+function countsOf(served: ModelSnapshot, guard: Record<string, number>, drift: Record<string, number>, since: string): Counts {
+  const total = Object.values(guard).reduce((a, b) => a + b, 0);
+  return { sha256: served.sha256, inferences: served.inferences, errors: served.errors, guard: total, drift: { ...drift }, since };
+}
+
 /**
  * Turns the process-wide, cumulative metrics of one served model into per-version figures: it
  * notes the counts when a new version starts serving (observe right after a swap, and at each
@@ -197,9 +211,20 @@ export class FleetDirectory {
  * before. The latency ring already restarts on a swap (MetricsRegistry.setModel).
  */
 export class VersionFigureTracker {
-  private base: { sha256: string; inferences: number; errors: number; guard: number; drift: Record<string, number>; since: string } | undefined;
+  private base: Counts | undefined;
+  private pending: Counts | undefined;
   private last: VersionFigures | undefined;
   private prev: VersionFigures | undefined;
+
+  /**
+   * Call right after a swap: the counts now are where the new version starts (the registry
+   * may learn the new identity only with its first inference).
+   */
+  markSwap(served: ModelSnapshot | undefined | null, guard: Record<string, number>, drift: Record<string, number>, now = new Date()): void {
+    if (!served) return;
+    if (this.base?.sha256 === served.sha256) this.observe(served, guard, drift, now); // the old version's final figures
+    this.pending = countsOf(served, guard, drift, now.toISOString());
+  }
 
   observe(served: ModelSnapshot | undefined | null, guard: Record<string, number>, drift: Record<string, number>, now = new Date()): {
     current?: VersionFigures;
@@ -210,15 +235,11 @@ export class VersionFigureTracker {
     if (!this.base || this.base.sha256 !== served.sha256) {
       if (this.base && this.last) this.prev = this.last;
       // the first version seen counts from zero: everything so far ran on it
-      const first = !this.base;
-      this.base = {
-        sha256: served.sha256,
-        inferences: first ? 0 : served.inferences,
-        errors: first ? 0 : served.errors,
-        guard: first ? 0 : guardTotal,
-        drift: first ? {} : { ...drift },
-        since: first ? served.since : now.toISOString(),
-      };
+      const first = !this.base && !this.pending;
+      this.base = first
+        ? { sha256: served.sha256, inferences: 0, errors: 0, guard: 0, drift: {}, since: served.since }
+        : { ...(this.pending ?? countsOf(served, guard, drift, now.toISOString())), sha256: served.sha256 };
+      this.pending = undefined;
     }
     const b = this.base;
     const grew = (level: string): boolean => (drift[level] ?? 0) > (b.drift[level] ?? 0);

@@ -96,7 +96,9 @@ export = function register(RED: NodeAPI): void {
           throw new EdgeMlError('EDGEML_UPDATE_UNSUPPORTED', 'the model node cannot swap models', {});
         }
         await model.swapModel(stored.file);
-        observe(); // the new version's figures count from here
+        const metrics = metricsRegistry();
+        const snapshot = metrics.snapshot();
+        figures.markSwap(metrics.modelSnapshot(model.id), snapshot.guard, snapshot.drift); // the new version's figures count from here
       },
       // fleet rollouts send a file's chunks once, on <prefix>/blob/<sha256>/+
       subscribe: (filter) => {
