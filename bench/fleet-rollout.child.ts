@@ -28,8 +28,10 @@ async function main(): Promise<void> {
     const engine = await RolloutEngine.start({ client, log: (l) => console.error(l) }, { id: o.id, bytes: readFileSync(o.file), name: o.name, version: o.version, plan: parsePlan(o.plan) });
     state = await engine.run();
   }
+  // what this host put on the wire to the broker: the file once, manifests, its state and commands
+  const bytesSent = (client.stream as { bytesWritten?: number }).bytesWritten ?? null;
   await client.endAsync();
-  console.log(JSON.stringify({ state, maxRssBytes: process.resourceUsage().maxRSS * 1024 }));
+  console.log(JSON.stringify({ state, maxRssBytes: process.resourceUsage().maxRSS * 1024, bytesSent }));
 }
 
 main().then(

@@ -16,7 +16,7 @@ interface Options {
 
 async function main(): Promise<void> {
   const o = JSON.parse(process.argv[2]!) as Options;
-  const sim = await FleetSimulator.start({ brokerUrl: o.url, devices: o.ids, storeRoot: o.storeRoot, reportMs: o.reportMs, stallMs: 30_000 });
+  const sim = await FleetSimulator.start({ brokerUrl: o.url, devices: o.ids, storeRoot: o.storeRoot, reportMs: o.reportMs, stallMs: 60_000 });
   process.on('message', (m: { cmd: string }) => {
     if (m.cmd === 'updates') {
       const devices = Object.fromEntries(

@@ -1,7 +1,7 @@
 /**
  * `npm run bench fleet` -> bench/results/fleet.json: a 1 MB and a 10 MB model rolled out by the
  * rollout engine to 1,000 simulated devices (4 processes) in 4 waves (1 %, 10 %, 50 %, 100 %
- * cumulative, 3 s soak each) through a real mosquitto, then a bad model halted at the canary.
+ * cumulative, 6 s soak each, devices reporting every 5 s) through a real mosquitto, then a bad model halted at the canary.
  * Figures against baselines of the same run: broker bytes against the model size and devices x
  * model size (less the idle fleet's reporting), publisher peak RSS against the same process idle.
  * Bounded: waves time out (update 10 min, rollback 2 min), the fleet is EDGEML_FLEET_BENCH_DEVICES
@@ -17,8 +17,8 @@ export async function run(): Promise<void> {
     processes: 4,
     sizes: [1_000_000, 10_000_000],
     waves: ['1%', '10%', '50%', '100%'],
-    soakMs: 3000,
-    reportMs: 2000,
+    soakMs: 6000,
+    reportMs: 5000,
     bad: true,
     log: (line) => console.log(`  ${line}`),
   });

@@ -54,10 +54,14 @@ export interface RolloutFigure {
   totalMs: number;
   brokerBytesReceived: number;
   brokerBytesSent: number;
-  /** the same, less the fleet's background reporting over the rollout's duration */
+  /** the same, less the fleet's background reporting over the rollout's duration (device reports grow during a rollout: an upper bound) */
   rolloutBytesReceived: number;
   rolloutBytesSent: number;
-  /** rollout bytes received / model bytes: about 1 means the file travelled to the broker once */
+  /** bytes the publisher wrote to the broker (its socket): the file, manifests, its retained state */
+  publisherBytesSent: number;
+  /** publisher bytes / model bytes: about 1 means the file travelled to the broker once */
+  publisherBytesPerModelByte: number;
+  /** rollout bytes received by the broker (device reports included) / model bytes */
   receivedPerModelByte: number;
   /** rollout bytes sent / (devices x model bytes): about 1 means each device got the file once */
   sentPerDeviceModelByte: number;
@@ -146,7 +150,7 @@ class SysBytes {
   }
 }
 
-function runPublisher(args: object): Promise<{ state: RolloutState | null; maxRssBytes: number }> {
+function runPublisher(args: object): Promise<{ state: RolloutState | null; maxRssBytes: number; bytesSent: number }> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [...TSX, path.join(__dirname, 'fleet-rollout.child.ts'), JSON.stringify(args)], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
@@ -155,7 +159,7 @@ function runPublisher(args: object): Promise<{ state: RolloutState | null; maxRs
     child.stderr.on('data', (d: Buffer) => (err += d.toString()));
     child.on('exit', (code) => {
       if (code !== 0) return reject(new Error(`publisher exited ${code}: ${err.slice(-4000)}`));
-      resolve(JSON.parse(out.trim().split('\n').pop()!) as { state: RolloutState | null; maxRssBytes: number });
+      resolve(JSON.parse(out.trim().split('\n').pop()!) as { state: RolloutState | null; maxRssBytes: number; bytesSent: number });
     });
   });
 }
@@ -232,7 +236,7 @@ export async function runFleetBench(o: FleetBenchOptions): Promise<FleetBenchRes
       const file = path.join(dir, `pump-${v}.onnx`);
       writeFileSync(file, bytes);
       const before = await sys.fresh();
-      const { state, maxRssBytes } = await runPublisher({ url: broker.url, file, name: 'pump', version: v, id: `bench-${v.replace(/\./g, '-')}`, plan });
+      const { state, maxRssBytes, bytesSent } = await runPublisher({ url: broker.url, file, name: 'pump', version: v, id: `bench-${v.replace(/\./g, '-')}`, plan });
       const after = await sys.fresh();
       const s = state!;
       const elapsed = (after.at - before.at) / 1000;
@@ -251,6 +255,8 @@ export async function runFleetBench(o: FleetBenchOptions): Promise<FleetBenchRes
         brokerBytesSent: sent,
         rolloutBytesReceived: Math.round(netReceived),
         rolloutBytesSent: Math.round(netSent),
+        publisherBytesSent: bytesSent,
+        publisherBytesPerModelByte: bytesSent / bytes.length,
         receivedPerModelByte: netReceived / bytes.length,
         sentPerDeviceModelByte: netSent / (bytes.length * ids.length),
         brokerPeakRssBytes: procStatus(broker.pid!, 'VmHWM'),
@@ -260,7 +266,7 @@ export async function runFleetBench(o: FleetBenchOptions): Promise<FleetBenchRes
       };
       log(
         `${(bytes.length / 1e6).toFixed(1)} MB to ${ids.length} devices: ${s.status}; waves ${figure.waves.map((w) => `${w.devices} deployed in ${(w.deployMs / 1000).toFixed(2)} s`).join(', ')}; total ${(figure.totalMs / 1000).toFixed(1)} s (soak ${o.soakMs} ms a wave); ` +
-          `broker in ${(netReceived / 1e6).toFixed(1)} MB net (${figure.receivedPerModelByte.toFixed(2)}x the model), out ${(netSent / 1e6).toFixed(0)} MB net (${figure.sentPerDeviceModelByte.toFixed(2)}x devices x model); ` +
+          `publisher sent ${(bytesSent / 1e6).toFixed(2)} MB (${figure.publisherBytesPerModelByte.toFixed(2)}x the model); broker in ${(netReceived / 1e6).toFixed(1)} MB net of idle reporting (${figure.receivedPerModelByte.toFixed(2)}x the model), out ${(netSent / 1e6).toFixed(0)} MB net (${figure.sentPerDeviceModelByte.toFixed(2)}x devices x model); ` +
           `peak RSS broker ${(figure.brokerPeakRssBytes / 1e6).toFixed(0)} MB, publisher ${(maxRssBytes / 1e6).toFixed(0)} MB (${figure.publisherRssRatio.toFixed(2)}x idle); ${figure.serving} serving it`,
       );
       rollouts.push(figure);

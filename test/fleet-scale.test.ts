@@ -21,7 +21,10 @@ test('50 simulated devices: a 1 MB model in 4 waves, its bytes once in and once 
   assert.equal(r.waves.reduce((n, w) => n + w.devices, 0), devices);
   assert.ok(r.waves.every((w) => w.status === 'passed'), JSON.stringify(r.waves));
   assert.equal(r.serving, devices);
-  assert.ok(r.receivedPerModelByte >= 0.9 && r.receivedPerModelByte < 2, `the broker received ${r.receivedPerModelByte.toFixed(2)}x the model's bytes`);
+  // the host wrote the file once, plus manifests and its retained state after each step (about
+  // 0.5 MB for 50 devices); the broker took at least that in
+  assert.ok(r.publisherBytesPerModelByte >= 1 && r.publisherBytesPerModelByte < 2, `the publisher sent ${r.publisherBytesPerModelByte.toFixed(2)}x the model's bytes`);
+  assert.ok(r.brokerBytesReceived >= r.publisherBytesSent);
   assert.ok(r.sentPerDeviceModelByte >= 0.9 && r.sentPerDeviceModelByte < 1.5, `the broker sent ${r.sentPerDeviceModelByte.toFixed(2)}x devices x model`);
   // each distinct file loaded at most once per device process, however many of its devices took it:
   // baseline and good model in every process, the bad model only where a canary device lives

@@ -10,6 +10,7 @@ import path from 'node:path';
 import { FleetView, type FleetSnapshot } from '../src/lib/monitor/fleet';
 import { brokerWithFleet, fleetReports, modelPayload, publishFleet, rolloutState, sha, updatePayload, type Report, PREFIX } from './helpers/fleet-reports';
 import { ROOT } from './helpers/flow';
+import { freePort } from './helpers/net';
 
 const BIN = path.join(ROOT, 'nodes', 'bin', 'edge-ml-monitor.js');
 
@@ -208,4 +209,11 @@ test('edge-ml-monitor --fleet on a terminal redraws the table live', async (t) =
   await pub.publishAsync(`${PREFIX}/rollout/r-42/state`, JSON.stringify({ ...rolloutState(ts), status: 'running', halt: undefined, soakEndsAt: new Date(Date.now() + 60_000).toISOString() }), { qos: 1, retain: true });
   await waitFor(() => frames().some((f) => /rollout r-42: pump 3\.0\.0\s+running wave 1\/3, soak ends in \d+s/.test(f)), 'the running rollout');
   child.kill('SIGTERM');
+});
+
+test('edge-ml-monitor --fleet --once without a broker exits 1 and says why', async () => {
+  const port = await freePort(); // nothing listens there
+  const m = spawnMonitor(['--fleet', '--once', '--broker', `mqtt://127.0.0.1:${port}`]);
+  assert.equal(await m.exited, 1);
+  assert.match(m.output(), new RegExp(`edge-ml-monitor: .*(ECONNREFUSED|no connection).*`));
 });

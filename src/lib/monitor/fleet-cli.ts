@@ -74,9 +74,9 @@ export async function runFleet(options: FleetCliOptions): Promise<number> {
 
   draw();
   return new Promise<number>((resolve) => {
-    // a TTY redraws every interval (ages and soak countdowns move); other outputs print changes only
+    // a TTY table redraws every interval (ages and soak countdowns move); JSON and pipes get changes only
     const timer = setInterval(() => {
-      if (dirty || options.tty) draw();
+      if (dirty || (options.tty && !options.json)) draw();
     }, options.intervalMs);
     const stop = (): void => {
       clearInterval(timer);
