@@ -6,6 +6,8 @@ import { afterEach, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { defineConfig, editorDefaults, resolveConfig, versionOf } from '../src/nodes/shared/config';
 import { ML_FORMAT_CONFIG } from '../src/nodes/ml-format/config';
+import { ML_DRIFT_CONFIG } from '../src/nodes/ml-drift/config';
+import { DEFAULT_DRIFT_OPTIONS } from '../src/lib/drift/drift';
 import { type FlowNode, inject, loadFlow, nextMessage, unloadFlow } from './helpers/flow';
 
 afterEach(() => unloadFlow());
@@ -68,9 +70,7 @@ test('an ml-format node saved by 0.1 (no version, numbers, "false") runs as conf
   assert.equal(msg.modelCard, undefined, 'keepCard "false" is applied');
 });
 
-test('ml-drift 0 -> 1: numbers become strings; its defaults are the library defaults', async () => {
-  const { ML_DRIFT_CONFIG } = await import('../src/nodes/ml-drift/config');
-  const { DEFAULT_DRIFT_OPTIONS } = await import('../src/lib/drift/drift');
+test('ml-drift 0 -> 1: numbers become strings; its defaults are the library defaults', () => {
   const migrated = resolveConfig(ML_DRIFT_CONFIG, { window: 64, ksAlarm: 0.005 });
   assert.equal(migrated.window, '64');
   assert.equal(migrated.ksAlarm, '0.005');
