@@ -60,7 +60,7 @@ const FIELD_VALUES: Record<string, (ctx: FieldContext) => string | Promise<strin
   // Core mqtt-broker config, pointed at a real broker started for this test.
   'mqtt-broker.broker': () => '127.0.0.1',
   'mqtt-broker.port': (ctx) => String(ctx.brokerPort),
-  'modbus-server-in.port': (ctx) => ctx.freePort().then(String),
+  'modbus-server-in.port': () => '0', // an ephemeral port: nothing to race for
 };
 
 // Screenshots leave out the "Successfully deployed" notices of the step before.
