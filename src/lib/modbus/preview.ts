@@ -4,7 +4,7 @@
  */
 import { EdgeMlError } from '../errors';
 import { type ByteOrder, type FieldType, type RegisterFieldConfig, normalizeField, registerCount } from './fields';
-import { compileEncoder } from './codec';
+import { compileEncoder } from './encode';
 
 export type FieldPreview =
   | { ok: true; from: number; to: number; sample: string; registers: string[] }
