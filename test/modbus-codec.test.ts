@@ -191,6 +191,7 @@ test('editor preview: the registers a field reads and a sample in its byte order
     if (p.ok) {
       assert.deepEqual([p.from, p.to], [7, 8]);
       assert.deepEqual(p.registers, expected[order]!.map(hex));
+      assert.deepEqual(p.decimal, expected[order], 'the same registers in decimal, as an inject needs them');
     }
   }
   const bit = previewField({ name: 'b', register: 3, type: 'bit', bit: 4 });
