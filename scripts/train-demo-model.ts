@@ -1,5 +1,5 @@
 /**
- * Trains the demo pump model and writes examples/models/pump-classifier.onnx (or --out FILE).
+ * Trains the demo pump model and writes models/pump-classifier.onnx (or --out FILE).
  * Run: npm run train-demo   (npx tsx scripts/train-demo-model.ts [--out FILE])
  *
  * Seeded synthetic data (scripts/demo/pump.ts) -> standard scaler -> a 5-16-3 MLP trained by
@@ -30,7 +30,7 @@ export const ACCURACY_GOAL = 0.9;
 /** Share of normal training readings allowed above the anomaly threshold. */
 export const ANOMALY_QUANTILE = 0.99;
 export const MODEL_VERSION = '1.0.0';
-export const DEFAULT_OUT = path.join(__dirname, '..', 'examples', 'models', 'pump-classifier.onnx');
+export const DEFAULT_OUT = path.join(__dirname, '..', 'models', 'pump-classifier.onnx');
 
 const F = PUMP_FEATURES.length;
 const C = PUMP_CONDITIONS.length;

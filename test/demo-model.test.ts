@@ -22,7 +22,7 @@ import { standardise } from './helpers/pump-reference';
 
 const run = promisify(execFile);
 const SCRIPT = path.join(ROOT, 'scripts', 'train-demo-model.ts');
-const COMMITTED = path.join(ROOT, 'examples', 'models', 'pump-classifier.onnx');
+const COMMITTED = path.join(ROOT, 'models', 'pump-classifier.onnx');
 /** Goals for the anomaly score on held-out data. */
 const MAX_FALSE_ALARMS = 0.05;
 const MIN_DETECTIONS = 0.8;
@@ -58,7 +58,7 @@ function solve(a: number[][], b: number[]): number[] {
   return y;
 }
 
-describe('demo model: examples/models/pump-classifier.onnx', () => {
+describe('demo model: models/pump-classifier.onnx', () => {
   let dir: string;
   let printed: { correct: number; total: number };
   const committed = readFileSync(COMMITTED);

@@ -55,7 +55,7 @@ interface FieldContext {
 const FIELD_VALUES: Record<string, (ctx: FieldContext) => string | Promise<string>> = {
   // The demo model the examples use (it has a model card to show), else one from ONNX's own tests.
   'onnx-model.path': () =>
-    [path.join(ROOT, 'examples', 'models', 'pump-classifier.onnx'), path.join(SHARED, 'conformance', 'onnx-node', 'test_sigmoid_example', 'model.onnx')].find(
+    [path.join(ROOT, 'models', 'pump-classifier.onnx'), path.join(SHARED, 'conformance', 'onnx-node', 'test_sigmoid_example', 'model.onnx')].find(
       (f) => existsSync(f),
     ) as string,
   // Core mqtt-broker config, pointed at a real broker started for this test.
@@ -549,7 +549,7 @@ describe('editor in headless Chromium', { timeout: 5 * 60_000 }, () => {
   }
 
   it('ml-guard shows the ranges its model card enforces, under column headers', async () => {
-    const model = path.join(ROOT, 'examples', 'models', 'pump-classifier.onnx');
+    const model = path.join(ROOT, 'models', 'pump-classifier.onnx');
     // the oracle: the card's raw edgeml.ranges / edgeml.features metadata, parsed here
     const meta = readModelInfo(readFileSync(model)).metadata;
     const ranges = JSON.parse(meta['edgeml.ranges'] ?? '{}') as Record<string, [number, number]>;
