@@ -238,12 +238,16 @@ describe('example flows in a real Node-RED', () => {
   });
 
   it('every example is one tab with a comment and a Catch node, and all its wires lead to its own nodes', () => {
+    // a debug node shows the result (a property), not the whole message collapsed
+    for (const [file, flow] of examples) {
+      for (const d of flow.filter((n) => n.type === 'debug')) assert.notEqual(d.complete, 'true', `${file}: debug ${String(d.name ?? d.id)} shows the whole msg`);
+    }
     for (const [file, flow] of examples) {
       const ids = new Set(flow.map((n) => n.id));
       assert.equal(ids.size, flow.length, `${file}: duplicate ids`);
       const tabs = flow.filter((n) => n.type === 'tab');
       assert.ok(tabs.length <= 1, `${file}: more than one tab`);
-      if (!['classic-modbus-onnx-mqtt.json', 'plc-polling-writeback.json', 'dashboard.json', 'sqlite-and-http.json'].includes(file)) continue;
+      if (!['classic-modbus-onnx-mqtt.json', 'plc-polling-writeback.json', 'dashboard.json', 'sqlite-and-http.json', 'modbus-server-in.json'].includes(file)) continue;
       assert.equal(tabs.length, 1, `${file}: no tab`);
       assert.ok(flow.some((n) => n.type === 'comment'), `${file}: no comment node`);
       assert.ok(flow.some((n) => n.type === 'catch'), `${file}: no Catch node`);

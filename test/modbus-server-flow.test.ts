@@ -456,7 +456,7 @@ test('examples/modbus-server-in.json: mbpoll writes, the flow decodes and writes
   const serverId = example.find((n) => n.type === 'modbus-server-in')!.id;
   const flow: FlowNode[] = [
     { id: 'tab', type: 'tab' },
-    ...example.map((n) => ({ ...n, z: 'tab', ...(n.type === 'modbus-server-in' ? { port: '0' } : {}) })),
+    ...example.filter((n) => n.type !== 'tab').map((n) => ({ ...n, z: 'tab', ...(n.type === 'modbus-server-in' ? { port: '0' } : {}) })),
     { id: 'completer', z: 'tab', type: 'complete', scope: [serverId], uncaught: false, wires: [['completed']] },
     { id: 'completed', z: 'tab', type: 'helper' },
   ];
