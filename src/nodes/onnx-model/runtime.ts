@@ -17,6 +17,7 @@ import type { OnnxModelDef, OnnxModelNode } from './types';
 import { resolveModelPath } from './types';
 import { logErrorsAsText, toNodeError } from '../shared/runtime';
 import { metricsRegistry } from '../../lib/metrics';
+import { registerModelFileEndpoints } from './model-files';
 
 const WORKER_FILE = path.join(__dirname, 'onnx-model.session.worker.js');
 /** File events come in bursts (write, chmod, rename); one reload after they settle. */
@@ -142,6 +143,8 @@ function onnxModel(RED: NodeAPI): void {
 
   registerMetricsEndpoint(RED);
   RED.nodes.registerType('onnx-model', OnnxModelNodeCtor as unknown as (this: Node, def: NodeDef) => void);
+  // the model picker and upload (nodes/ is one folder below the package root)
+  registerModelFileEndpoints(RED, path.resolve(__dirname, '..'));
 
   // The editor lists a model's inputs, outputs and metadata before it is deployed.
   RED.httpAdmin.get('/edge-ml/model-info', RED.auth.needsPermission('onnx-model.read'), (req, res) => {
