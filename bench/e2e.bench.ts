@@ -18,7 +18,7 @@ import path from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
 import { classicFlow, installIntoUserDir, PREDICTION_FILTER } from '../scripts/demo-setup';
 import { floatsToRegisters, ModbusMaster } from '../scripts/plant-simulator';
-import { pumpDataset } from '../src/lib/demo/pump';
+import { pumpDataset } from '../scripts/demo/pump';
 import { startBroker } from '../test/helpers/broker';
 import { freePort, waitForPort } from '../test/helpers/net';
 import { startNodeRed, type NodeRedProcess } from '../test/helpers/nodered-process';

@@ -10,7 +10,7 @@ import path from 'node:path';
 export const ROOT = path.resolve(__dirname, '..');
 export const PACKAGE_NAME = 'node-red-contrib-edge-ml';
 export const CLASSIC_EXAMPLE = path.join(ROOT, 'examples', 'classic-modbus-onnx-mqtt.json');
-export const DEMO_MODEL = path.join(ROOT, 'examples', 'models', 'pump-classifier.onnx');
+export const DEMO_MODEL = path.join(ROOT, 'models', 'pump-classifier.onnx');
 /** What the classic flow's ml-format node publishes to (its template with the demo model's name). */
 export const PREDICTION_FILTER = 'plant/pump-1/+/prediction';
 export const REJECTED_TOPIC = 'plant/pump-1/rejected';

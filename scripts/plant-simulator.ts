@@ -9,7 +9,7 @@
  * end-to-end tests use this file as the "outside" master that our decoder must understand.
  */
 import ModbusRTU from 'modbus-serial';
-import { PumpPlant, type PlantReading } from '../src/lib/demo/pump';
+import { PumpPlant, type PlantReading } from './demo/pump';
 
 export type WordOrder = 'ABCD' | 'CDAB';
 

@@ -1,8 +1,8 @@
 /**
- * Trains the demo pump model and writes examples/models/pump-classifier.onnx (or --out FILE).
+ * Trains the demo pump model and writes models/pump-classifier.onnx (or --out FILE).
  * Run: npm run train-demo   (npx tsx scripts/train-demo-model.ts [--out FILE])
  *
- * Seeded synthetic data (src/lib/demo/pump.ts) -> standard scaler -> a 5-16-3 MLP trained by
+ * Seeded synthetic data (scripts/demo/pump.ts) -> standard scaler -> a 5-16-3 MLP trained by
  * full-batch gradient descent with momentum -> softmax probabilities + argmax label; plus an
  * anomaly score, the Mahalanobis distance from the normal class, computed in the graph. The model
  * card (edgeml.* metadata) carries features, units, scaler, labels, ranges, thresholds and
@@ -13,8 +13,8 @@ import path from 'node:path';
 import { buildModel, tensorValue } from '../src/lib/onnx/build-model';
 import { modelCardToMetadata } from '../src/lib/model-card';
 import type { FeatureStats, ModelCard } from '../src/lib/model-card';
-import { PUMP_CONDITIONS, PUMP_FEATURES, PUMP_RANGES, PUMP_UNITS, pumpDataset, seededRng } from '../src/lib/demo/pump';
-import type { PumpSample } from '../src/lib/demo/pump';
+import { PUMP_CONDITIONS, PUMP_FEATURES, PUMP_RANGES, PUMP_UNITS, pumpDataset, seededRng } from './demo/pump';
+import type { PumpSample } from './demo/pump';
 
 export const TRAIN_SEED = 20240611;
 export const HELD_OUT_SEED = 99173;
@@ -30,7 +30,7 @@ export const ACCURACY_GOAL = 0.9;
 /** Share of normal training readings allowed above the anomaly threshold. */
 export const ANOMALY_QUANTILE = 0.99;
 export const MODEL_VERSION = '1.0.0';
-export const DEFAULT_OUT = path.join(__dirname, '..', 'examples', 'models', 'pump-classifier.onnx');
+export const DEFAULT_OUT = path.join(__dirname, '..', 'models', 'pump-classifier.onnx');
 
 const F = PUMP_FEATURES.length;
 const C = PUMP_CONDITIONS.length;

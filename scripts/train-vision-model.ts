@@ -1,8 +1,8 @@
 /**
- * Trains the demo part-inspection CNN and writes examples/models/part-inspector.onnx (or --out FILE).
+ * Trains the demo part-inspection CNN and writes models/part-inspector.onnx (or --out FILE).
  * Run: npx tsx scripts/train-vision-model.ts [--out FILE]
  *
- * Seeded procedural 64x64 images (src/lib/demo/parts.ts: a part with or without a scratch) ->
+ * Seeded procedural 64x64 images (scripts/demo/parts.ts: a part with or without a scratch) ->
  * 2x2 average pool -> 3x3 conv (FILTERS filters) -> ReLU -> global max pool -> dense -> softmax,
  * trained end to end by mini-batch SGD with momentum (the max pool passes the gradient to the one
  * location that won, which makes the backward pass cheap). The model card carries the labels and
@@ -13,8 +13,8 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { buildModel, tensorValue } from '../src/lib/onnx/build-model';
 import { modelCardToMetadata, type ModelCard } from '../src/lib/model-card';
-import { PART_LABELS, PART_SIZE, partDataset, type PartImage } from '../src/lib/demo/parts';
-import { seededRng } from '../src/lib/demo/pump';
+import { PART_LABELS, PART_SIZE, partDataset, type PartImage } from './demo/parts';
+import { seededRng } from './demo/pump';
 
 export const TRAIN_SEED = 640064;
 export const HELD_OUT_SEED = 77001;
@@ -28,7 +28,7 @@ export const MOMENTUM = 0.9;
 export const INIT_SEED = 99;
 export const ACCURACY_GOAL = 0.9;
 export const MODEL_VERSION = '1.0.0';
-export const DEFAULT_OUT = path.join(__dirname, '..', 'examples', 'models', 'part-inspector.onnx');
+export const DEFAULT_OUT = path.join(__dirname, '..', 'models', 'part-inspector.onnx');
 
 const P = PART_SIZE / 2; // pooled side
 const O = P - 2; // conv output side

@@ -2,12 +2,12 @@
  * Config versions and migrations: a node saved before configs had a version (0.1.x) is brought
  * to the current version by the runtime, step by step; defaults fill what an old flow lacks.
  */
-import { ML_DRIFT_CONFIG } from '../src/nodes/ml-drift/config';
-import { DEFAULT_DRIFT_OPTIONS } from '../src/lib/drift/drift';
 import { afterEach, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { defineConfig, editorDefaults, resolveConfig, versionOf } from '../src/nodes/shared/config';
 import { ML_FORMAT_CONFIG } from '../src/nodes/ml-format/config';
+import { ML_DRIFT_CONFIG } from '../src/nodes/ml-drift/config';
+import { DEFAULT_DRIFT_OPTIONS } from '../src/lib/drift/drift';
 import { type FlowNode, inject, loadFlow, nextMessage, unloadFlow } from './helpers/flow';
 
 afterEach(() => unloadFlow());
@@ -70,7 +70,7 @@ test('an ml-format node saved by 0.1 (no version, numbers, "false") runs as conf
   assert.equal(msg.modelCard, undefined, 'keepCard "false" is applied');
 });
 
-test('ml-drift 0 -> 1: numbers become strings; its defaults are the library defaults', async () => {
+test('ml-drift 0 -> 1: numbers become strings; its defaults are the library defaults', () => {
   const migrated = resolveConfig(ML_DRIFT_CONFIG, { window: 64, ksAlarm: 0.005 });
   assert.equal(migrated.window, '64');
   assert.equal(migrated.ksAlarm, '0.005');

@@ -11,8 +11,8 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import * as ort from 'onnxruntime-node';
-import { PUMP_CONDITIONS, PUMP_FEATURES, PUMP_RANGES, PumpPlant, pumpDataset } from '../src/lib/demo/pump';
-import type { PumpSample } from '../src/lib/demo/pump';
+import { PUMP_CONDITIONS, PUMP_FEATURES, PUMP_RANGES, PumpPlant, pumpDataset } from '../scripts/demo/pump';
+import type { PumpSample } from '../scripts/demo/pump';
 import { parseModelCard } from '../src/lib/model-card';
 import type { ModelCard } from '../src/lib/model-card';
 import { readModelInfo } from '../src/lib/onnx/model-file';
@@ -22,7 +22,7 @@ import { standardise } from './helpers/pump-reference';
 
 const run = promisify(execFile);
 const SCRIPT = path.join(ROOT, 'scripts', 'train-demo-model.ts');
-const COMMITTED = path.join(ROOT, 'examples', 'models', 'pump-classifier.onnx');
+const COMMITTED = path.join(ROOT, 'models', 'pump-classifier.onnx');
 /** Goals for the anomaly score on held-out data. */
 const MAX_FALSE_ALARMS = 0.05;
 const MIN_DETECTIONS = 0.8;
@@ -58,7 +58,7 @@ function solve(a: number[][], b: number[]): number[] {
   return y;
 }
 
-describe('demo model: examples/models/pump-classifier.onnx', () => {
+describe('demo model: models/pump-classifier.onnx', () => {
   let dir: string;
   let printed: { correct: number; total: number };
   const committed = readFileSync(COMMITTED);

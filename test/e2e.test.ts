@@ -14,7 +14,7 @@ import mqtt, { type MqttClient } from 'mqtt';
 import * as ort from 'onnxruntime-node';
 import { classicFlow, DEMO_MODEL, installIntoUserDir, PREDICTION_FILTER, REJECTED_TOPIC } from '../scripts/demo-setup';
 import { floatsToRegisters, ModbusMaster } from '../scripts/plant-simulator';
-import { pumpDataset } from '../src/lib/demo/pump';
+import { pumpDataset } from '../scripts/demo/pump';
 import { startBroker, type TestBroker } from './helpers/broker';
 import { freePort, waitForPort } from './helpers/net';
 import { pumpCard, pumpReference } from './helpers/pump-reference';

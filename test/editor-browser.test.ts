@@ -21,6 +21,7 @@ import { chromium, type Browser, type ConsoleMessage, type Page } from 'playwrig
 import { startBroker, type TestBroker } from './helpers/broker';
 import { freePort } from './helpers/net';
 import { declaredNodes, ROOT, startNodeRed, type NodeRedProcess } from './helpers/nodered-process';
+import { readModelInfo } from '../src/lib/onnx/model-file';
 
 const CHROMIUM = process.env.EDGEML_CHROMIUM || '/usr/bin/chromium';
 const CATEGORY = 'edge ML';
@@ -54,13 +55,13 @@ interface FieldContext {
 const FIELD_VALUES: Record<string, (ctx: FieldContext) => string | Promise<string>> = {
   // The demo model the examples use (it has a model card to show), else one from ONNX's own tests.
   'onnx-model.path': () =>
-    [path.join(ROOT, 'examples', 'models', 'pump-classifier.onnx'), path.join(SHARED, 'conformance', 'onnx-node', 'test_sigmoid_example', 'model.onnx')].find(
+    [path.join(ROOT, 'models', 'pump-classifier.onnx'), path.join(SHARED, 'conformance', 'onnx-node', 'test_sigmoid_example', 'model.onnx')].find(
       (f) => existsSync(f),
     ) as string,
   // Core mqtt-broker config, pointed at a real broker started for this test.
   'mqtt-broker.broker': () => '127.0.0.1',
   'mqtt-broker.port': (ctx) => String(ctx.brokerPort),
-  'modbus-server-in.port': (ctx) => ctx.freePort().then(String),
+  'modbus-server-in.port': () => '0', // an ephemeral port: nothing to race for
 };
 
 // Screenshots leave out the "Successfully deployed" notices of the step before.
@@ -524,6 +525,68 @@ describe('editor in headless Chromium', { timeout: 5 * 60_000 }, () => {
       }, id);
     });
   }
+
+  async function closeDialog(): Promise<void> {
+    await page.locator('#node-dialog-cancel').click();
+    await page.locator('#node-dialog-cancel').waitFor({ state: 'detached' });
+    await settle();
+  }
+
+  /** Imports nodes into the current flow and opens the edit dialog of the one with `openId`. */
+  async function importAndOpen(nodes: Array<Record<string, unknown>>, openId: string): Promise<string> {
+    const ids = await page.evaluate((nodes) => {
+      const RED = (window as unknown as { RED: { view: { importNodes: (n: unknown, o: object) => void }; nodes: { filterNodes: (f: object) => Array<{ id: string }> } } }).RED;
+      RED.view.importNodes(nodes, { generateIds: false, addFlow: false, touchImport: true });
+      return nodes.map((n) => (n as { id: string }).id);
+    }, nodes);
+    // an import sticks to the mouse until a click drops it
+    await page.locator('#red-ui-workspace-chart').click({ position: { x: 300, y: 560 } });
+    assert.ok(ids.includes(openId));
+    await page.locator(`[id="${openId}"] .red-ui-flow-node`).dblclick();
+    await page.locator('#node-dialog-ok').waitFor({ state: 'visible' });
+    await settle();
+    return openId;
+  }
+
+  it('ml-guard shows the ranges its model card enforces, under column headers', async () => {
+    const model = path.join(ROOT, 'models', 'pump-classifier.onnx');
+    // the oracle: the card's raw edgeml.ranges / edgeml.features metadata, parsed here
+    const meta = readModelInfo(readFileSync(model)).metadata;
+    const ranges = JSON.parse(meta['edgeml.ranges'] ?? '{}') as Record<string, [number, number]>;
+    const features = JSON.parse(meta['edgeml.features'] ?? '[]') as string[];
+    assert.ok(features.length > 0 && Object.keys(ranges).length > 0, 'the demo card declares features and ranges');
+    await importAndOpen(
+      [
+        { id: 'gm1', type: 'onnx-model', path: model, watch: false, threads: '1' },
+        { id: 'gg1', type: 'ml-guard', model: 'gm1', rules: [{ feature: features[0], min: '0', max: '1', default: '', maxDelta: '' }], x: 300, y: 560, wires: [[], []] },
+      ],
+      'gg1',
+    );
+    const table = page.locator('#ml-guard-card-ranges table');
+    await table.waitFor({ state: 'visible' });
+    const rows = await table.locator('tr').evaluateAll((trs) => trs.map((tr) => Array.from(tr.children).map((c) => (c as HTMLElement).innerText.trim())));
+    const catalogue = await red.request<Record<string, Record<string, Record<string, string>>>>('GET', `/locales/${PKG_NAME}/ml-guard?lng=en-US`);
+    const card = catalogue['ml-guard']!['card']!;
+    assert.deepEqual(rows[0], [card.feature, card.min, card.max, card.unit]);
+    assert.deepEqual(
+      rows.slice(1).map((r) => r.slice(0, 3)),
+      features.map((f) => [f, ranges[f] ? String(ranges[f]![0]) : '–', ranges[f] ? String(ranges[f]![1]) : '–']),
+    );
+    const rule = catalogue['ml-guard']!['rule']!;
+    const headers = await page.locator('#ml-guard-rule-header span').allInnerTexts();
+    assert.deepEqual(headers, [rule.feature, rule.min, rule.max, rule.default, rule.maxDelta]);
+    await screenshotTray('ml-guard-card');
+    await closeDialog();
+  });
+
+  it('modbus-decode previews a field in hex and in decimal', async () => {
+    await importAndOpen([{ id: 'md1', type: 'modbus-decode', fields: [{ name: 'speed', register: 4, type: 'uint16' }], order: 'ABCD', x: 500, y: 560, wires: [[]] }], 'md1');
+    const preview = (await page.locator('.edgeml-mb-preview').first().innerText()).trim();
+    // the preview's sample for 16-bit fields is 0x1234
+    assert.match(preview, /0x1234/);
+    assert.ok(preview.includes(`[${0x1234}]`), `no decimal register value in "${preview}"`);
+    await closeDialog();
+  });
 
   it('every config node was added through a dialog', () => {
     assert.deepEqual(CONFIG_TYPES.filter((t) => !visitedConfigTypes.has(t)), [], 'config node types no node uses');

@@ -137,7 +137,7 @@ async function forThisTest(flow: FlowNode[], file = ''): Promise<FlowNode[]> {
   const out: FlowNode[] = [];
   for (const node of flow) {
     if (file === 'fleet-dashboard.json' && node.type === 'mqtt-broker') out.push({ ...node, broker: '127.0.0.1', port: String(fleetBroker!.port) });
-    else if (node.type === 'modbus-server-in') out.push({ ...node, port: String(await freePort()) });
+    else if (node.type === 'modbus-server-in') out.push({ ...node, port: '0' }); // an ephemeral port
     else if (node.type === 'modbus-client') out.push({ ...node, tcpHost: '127.0.0.1', tcpPort: String(plcPort) });
     else out.push(node);
   }
@@ -245,12 +245,16 @@ describe('example flows in a real Node-RED', () => {
   });
 
   it('every example is one tab with a comment and a Catch node, and all its wires lead to its own nodes', () => {
+    // a debug node shows the result (a property), not the whole message collapsed
+    for (const [file, flow] of examples) {
+      for (const d of flow.filter((n) => n.type === 'debug')) assert.notEqual(d.complete, 'true', `${file}: debug ${String(d.name ?? d.id)} shows the whole msg`);
+    }
     for (const [file, flow] of examples) {
       const ids = new Set(flow.map((n) => n.id));
       assert.equal(ids.size, flow.length, `${file}: duplicate ids`);
       const tabs = flow.filter((n) => n.type === 'tab');
       assert.ok(tabs.length <= 1, `${file}: more than one tab`);
-      if (!['classic-modbus-onnx-mqtt.json', 'plc-polling-writeback.json', 'dashboard.json', 'sqlite-and-http.json', 'fleet-dashboard.json'].includes(file)) continue;
+      if (!['classic-modbus-onnx-mqtt.json', 'plc-polling-writeback.json', 'dashboard.json', 'sqlite-and-http.json', 'fleet-dashboard.json', 'modbus-server-in.json'].includes(file)) continue;
       assert.equal(tabs.length, 1, `${file}: no tab`);
       assert.ok(flow.some((n) => n.type === 'comment'), `${file}: no comment node`);
       assert.ok(flow.some((n) => n.type === 'catch'), `${file}: no Catch node`);

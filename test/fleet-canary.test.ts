@@ -19,7 +19,7 @@ import mqtt from 'mqtt';
 import * as ort from 'onnxruntime-node';
 import { classicFlow, DEMO_MODEL, installIntoUserDir, PREDICTION_FILTER, REJECTED_TOPIC } from '../scripts/demo-setup';
 import { floatsToRegisters, ModbusMaster } from '../scripts/plant-simulator';
-import { pumpDataset } from '../src/lib/demo/pump';
+import { pumpDataset } from '../scripts/demo/pump';
 import type { FleetSnapshot } from '../src/lib/monitor/fleet';
 import { startBroker } from './helpers/broker';
 import { freePort, waitForPort } from './helpers/net';

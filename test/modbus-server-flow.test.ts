@@ -38,10 +38,11 @@ interface Loaded {
 
 /** The server node under test with its output, Catch, Complete; resolves once it listens. */
 async function load(config: Record<string, unknown>, extra: FlowNode[] = [], types: string[] = []): Promise<Loaded> {
-  const port = (config.port as number | undefined) ?? (await freePort());
+  // port 0: the server binds an ephemeral port and reports it (no race for a port picked before)
+  const asked = (config.port as number | undefined) ?? 0;
   const flow: FlowNode[] = [
     { id: 'tab', type: 'tab' },
-    { id: 's', z: 'tab', type: 'modbus-server-in', host: '127.0.0.1', unitId: '1', ...config, port: String(port), wires: [['out', ...((config.extraWires as string[]) ?? [])]] },
+    { id: 's', z: 'tab', type: 'modbus-server-in', host: '127.0.0.1', unitId: '1', ...config, port: String(asked), wires: [['out', ...((config.extraWires as string[]) ?? [])]] },
     { id: 'out', z: 'tab', type: 'helper' },
     { id: 'catcher', z: 'tab', type: 'catch', scope: ['s'], uncaught: false, wires: [['caught']] },
     { id: 'caught', z: 'tab', type: 'helper' },
@@ -51,10 +52,17 @@ async function load(config: Record<string, unknown>, extra: FlowNode[] = [], typ
   ];
   await loadFlow(['modbus-server-in', ...types], flow);
   await serverReady('s');
-  return { port };
+  return { port: boundPort('s') };
 }
 
 type Status = { fill?: string; shape?: string; text?: string };
+
+/** The port a started server node listens on (node.boundPort, set when it starts listening). */
+function boundPort(id: string): number {
+  const port = (getNode(id) as unknown as { boundPort?: number }).boundPort;
+  assert.ok(port && port > 0, `${id} reports no bound port`);
+  return port;
+}
 interface SpyCall {
   thisValue: unknown;
   args: unknown[];
@@ -444,12 +452,11 @@ test('status: a green status update when a client connects and when it leaves', 
 });
 
 test('examples/modbus-server-in.json: mbpoll writes, the flow decodes and writes the result back for mbpoll to read', async () => {
-  const port = await freePort();
   const example = JSON.parse(readFileSync(path.join(ROOT, 'examples', 'modbus-server-in.json'), 'utf8')) as FlowNode[];
   const serverId = example.find((n) => n.type === 'modbus-server-in')!.id;
   const flow: FlowNode[] = [
     { id: 'tab', type: 'tab' },
-    ...example.map((n) => ({ ...n, z: 'tab', ...(n.type === 'modbus-server-in' ? { port: String(port) } : {}) })),
+    ...example.filter((n) => n.type !== 'tab').map((n) => ({ ...n, z: 'tab', ...(n.type === 'modbus-server-in' ? { port: '0' } : {}) })),
     { id: 'completer', z: 'tab', type: 'complete', scope: [serverId], uncaught: false, wires: [['completed']] },
     { id: 'completed', z: 'tab', type: 'helper' },
   ];
@@ -457,6 +464,7 @@ test('examples/modbus-server-in.json: mbpoll writes, the flow decodes and writes
   const core = ['common/21-debug.js', 'common/90-comment.js', 'function/15-change.js'].map((f) => require(path.join(coreDir, f)));
   await helper.load([...['modbus-server-in', 'modbus-decode', 'modbus-encode'].map((t) => require(path.join(ROOT, 'nodes', `${t}.js`))), ...core], flow);
   await serverReady(serverId);
+  const port = boundPort(serverId);
   const written = nextMessage('completed');
   await mbpoll(['-m', 'tcp', '-p', String(port), '-a', '1', '-0', '-r', '0', '-t', '4:float', '-1', '127.0.0.1', '--', '21.5', '1.25']);
   await written;

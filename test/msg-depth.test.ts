@@ -13,7 +13,7 @@ import { ROOT, startNodeRed, type NodeRedProcess } from './helpers/nodered-proce
 import { startBroker, type TestBroker } from './helpers/broker';
 import { freePort } from './helpers/net';
 
-const PUMP = path.join(ROOT, 'examples', 'models', 'pump-classifier.onnx');
+const PUMP = path.join(ROOT, 'models', 'pump-classifier.onnx');
 const LEVELS = 20_000;
 
 /** A chain of `levels` objects: { a: { a: { ... } } }. */

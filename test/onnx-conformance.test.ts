@@ -5,14 +5,14 @@
  */
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { unloadFlow } from './helpers/flow';
+import { unloadFlow, needsShared } from './helpers/flow';
 import { caseMismatch, conformanceCases, runThroughFlow } from './helpers/onnx-conformance';
 
 const cases = conformanceCases();
 
 after(() => unloadFlow());
 
-test(`all ${cases.length} ONNX backend node cases pass through onnx-infer`, { timeout: 600_000 }, async () => {
+test(`all ${cases.length} ONNX backend node cases pass through onnx-infer`, { timeout: 600_000, skip: needsShared('conformance/onnx-node') }, async () => {
   const failures: string[] = [];
   let passed = 0;
   for (const { case: c, ok, msg } of await runThroughFlow(cases)) {

@@ -17,7 +17,7 @@ import type { NodeRedProcess } from './helpers/nodered-process';
 import { mlpModel } from './helpers/onnx-models';
 import { readModelInfo } from '../src/lib/onnx/model-file';
 
-const PUMP = path.join(ROOT, 'examples', 'models', 'pump-classifier.onnx');
+const PUMP = path.join(ROOT, 'models', 'pump-classifier.onnx');
 const inside = mlpModel({ inputs: 3, hidden: 4, outputs: 2, seed: 5, name: 'inside' });
 const outsideModel = mlpModel({ inputs: 6, hidden: 4, outputs: 2, seed: 6, name: 'outside' });
 /** Room for the small models (and the 400 kB deep one), not for the big one. */

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { ROOT, startNodeRed } from './helpers/nodered-process';
 import type { NodeRedProcess } from './helpers/nodered-process';
 
-const PUMP = path.join(ROOT, 'examples', 'models', 'pump-classifier.onnx');
+const PUMP = path.join(ROOT, 'models', 'pump-classifier.onnx');
 /** EDGEML_REDEPLOY_CYCLES runs more cycles when hunting a slow leak. */
 const CYCLES = Number(process.env.EDGEML_REDEPLOY_CYCLES ?? 100);
 const WARMUP = 10;

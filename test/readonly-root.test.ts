@@ -14,7 +14,7 @@ import { after, before, describe, it } from 'node:test';
 import mqtt, { type MqttClient } from 'mqtt';
 import { classicFlow, DEMO_MODEL, installIntoUserDir, PREDICTION_FILTER } from '../scripts/demo-setup';
 import { floatsToRegisters, ModbusMaster } from '../scripts/plant-simulator';
-import { pumpDataset } from '../src/lib/demo/pump';
+import { pumpDataset } from '../scripts/demo/pump';
 import { prepareUpdate } from '../src/lib/update/manifest';
 import { publishUpdate } from '../src/lib/update/publisher';
 import { startBroker, type TestBroker } from './helpers/broker';

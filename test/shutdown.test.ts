@@ -13,7 +13,7 @@ import { after, before, describe, it } from 'node:test';
 import mqtt, { type MqttClient } from 'mqtt';
 import { classicFlow, installIntoUserDir, PREDICTION_FILTER, REJECTED_TOPIC } from '../scripts/demo-setup';
 import { floatsToRegisters, ModbusMaster } from '../scripts/plant-simulator';
-import { pumpDataset } from '../src/lib/demo/pump';
+import { pumpDataset } from '../scripts/demo/pump';
 import { startBroker, type TestBroker } from './helpers/broker';
 import { freePort, waitForPort } from './helpers/net';
 import { startNodeRed } from './helpers/nodered-process';

@@ -17,13 +17,13 @@ import { helper, inject, nextMessage, nextStatus, nodeModule, ROOT, unloadFlow, 
 import { startBroker, type TestBroker } from './helpers/broker';
 import { fixedDetector, redSegmenter } from './helpers/vision-models';
 import { jpegOf, pngOf } from './helpers/images';
-import { partDataset } from '../src/lib/demo/parts';
+import { partDataset } from '../scripts/demo/parts';
 import { validateJsonSchema, type JsonSchema } from './helpers/schema';
 
 const schema = JSON.parse(readFileSync(path.join(ROOT, 'schemas', 'ml-format-payload.schema.json'), 'utf8')) as JsonSchema;
 const coreMqtt = require(path.join(path.dirname(require.resolve('@node-red/nodes/package.json')), 'core', 'network', '10-mqtt.js'));
 const coreFile = require(path.join(path.dirname(require.resolve('@node-red/nodes/package.json')), 'core', 'storage', '10-file.js'));
-const PART_MODEL = path.join(ROOT, 'examples', 'models', 'part-inspector.onnx');
+const PART_MODEL = path.join(ROOT, 'models', 'part-inspector.onnx');
 
 let dir: string;
 let broker: TestBroker;

@@ -1,5 +1,5 @@
 /**
- * The committed demo CNN (examples/models/part-inspector.onnx): its card, and its accuracy on fresh
+ * The committed demo CNN (models/part-inspector.onnx): its card, and its accuracy on fresh
  * procedural images under onnxruntime-node, against the plain-JS forward pass of the training script.
  */
 import { test } from 'node:test';
@@ -8,12 +8,12 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { ROOT } from './helpers/flow';
-import { partDataset } from '../src/lib/demo/parts';
+import { partDataset } from '../scripts/demo/parts';
 import { ACCURACY_GOAL } from '../scripts/train-vision-model';
 import { readModelInfo } from '../src/lib/onnx/model-file';
 import { parseModelCard } from '../src/lib/model-card';
 
-const FILE = path.join(ROOT, 'examples', 'models', 'part-inspector.onnx');
+const FILE = path.join(ROOT, 'models', 'part-inspector.onnx');
 
 test('part-inspector: card with labels and image steps; small file', () => {
   const bytes = readFileSync(FILE);

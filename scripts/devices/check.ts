@@ -27,7 +27,7 @@ import mqtt from 'mqtt';
 import * as ort from 'onnxruntime-node';
 import { classicFlow, PREDICTION_FILTER, ROOT } from '../demo-setup';
 import { floatsToRegisters, ModbusMaster } from '../plant-simulator';
-import { pumpDataset } from '../../src/lib/demo/pump';
+import { pumpDataset } from '../demo/pump';
 import { startBroker, type TestBroker } from '../../test/helpers/broker';
 import { freePort, waitForPort } from '../../test/helpers/net';
 import { pumpCard, pumpReference } from '../../test/helpers/pump-reference';
@@ -388,7 +388,7 @@ async function main(): Promise<void> {
   const tarball = pack();
   console.log(`devices: packed ${path.basename(tarball)}`);
   const broker = await startBroker();
-  const reference = await ort.InferenceSession.create(path.join(ROOT, 'examples', 'models', 'pump-classifier.onnx'));
+  const reference = await ort.InferenceSession.create(path.join(ROOT, 'models', 'pump-classifier.onnx'));
   const reports: ArchReport[] = [];
   try {
     for (const arch of options.archs) {

@@ -3,6 +3,7 @@
  * resolve on events (a helper node's input, a Catch/Complete node's message), never on sleeps.
  * The timeouts here only turn a hang into a readable failure.
  */
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import helper from 'node-red-node-test-helper';
 import type { Node, NodeMessage } from 'node-red';
@@ -12,7 +13,17 @@ helper.init(require.resolve('node-red'));
 export { helper };
 
 export const ROOT = path.resolve(__dirname, '..', '..');
-export const SHARED = path.resolve(ROOT, '..', 'shared');
+// EDGEML_SHARED points elsewhere (or nowhere, to check that tests skip without it)
+export const SHARED = process.env.EDGEML_SHARED ?? path.resolve(ROOT, '..', 'shared');
+
+/**
+ * For `test(name, { skip: needsShared('conformance/modbus') }, ...)`: false when the shared data
+ * (../shared beside the checkout) is there, else the reason the test is skipped.
+ */
+export function needsShared(sub: string): string | false {
+  const dir = path.join(SHARED, sub);
+  return existsSync(dir) ? false : `needs ${dir} (the conformance data beside the checkout), not found`;
+}
 /** The built nodes; EDGEML_NODES_DIR points at an installed package's (scripts/devices/ runs the conformance cases so). */
 const NODES_DIR = process.env.EDGEML_NODES_DIR ?? path.join(ROOT, 'nodes');
 

@@ -8,7 +8,7 @@ import * as ort from 'onnxruntime-node';
 import { parseModelCard, type ModelCard } from '../../src/lib/model-card';
 import { readModelInfo } from '../../src/lib/onnx/model-file';
 
-export const PUMP_MODEL = path.resolve(__dirname, '..', '..', 'examples', 'models', 'pump-classifier.onnx');
+export const PUMP_MODEL = path.resolve(__dirname, '..', '..', 'models', 'pump-classifier.onnx');
 export const pumpCard: ModelCard = parseModelCard(readModelInfo(readFileSync(PUMP_MODEL)).metadata);
 
 /** Rows of raw readings -> one float32 matrix in the model's input space: (x - mean) / scale per feature. */

@@ -1,4 +1,6 @@
-/** Modbus register codec: field table, decoding, encoding (pure; no Node-RED). */
+/** Modbus register codec: field table, registers in messages, decoding, encoding (pure; no Node-RED). */
 export * from './fields';
-export * from './codec';
+export * from './registers';
+export * from './decode';
+export * from './encode';
 export * from './preview';

@@ -4,10 +4,10 @@
  */
 import { EdgeMlError } from '../errors';
 import { type ByteOrder, type FieldType, type RegisterFieldConfig, normalizeField, registerCount } from './fields';
-import { compileEncoder } from './codec';
+import { compileEncoder } from './encode';
 
 export type FieldPreview =
-  | { ok: true; from: number; to: number; sample: string; registers: string[] }
+  | { ok: true; from: number; to: number; sample: string; registers: string[]; decimal: number[] }
   | { ok: false; field: string; reason: string };
 
 // Samples whose bytes are easy to tell apart in every order.
@@ -39,7 +39,7 @@ export function previewField(row: RegisterFieldConfig, defaultOrder: ByteOrder =
       : field.type === 'int16' || field.type === 'uint16' ? '0x1234'
       : field.type === 'int32' || field.type === 'uint32' ? '0x12345678'
       : field.type === 'string' ? JSON.stringify(sample) : String(sample);
-    return { ok: true, from: field.register, to: field.register + n - 1, sample: shown, registers: registers.map(hex) };
+    return { ok: true, from: field.register, to: field.register + n - 1, sample: shown, registers: registers.map(hex), decimal: registers };
   } catch (e) {
     const err = e as EdgeMlError;
     return { ok: false, field: String(err.params?.field ?? ''), reason: String(err.params?.reason ?? err.message) };

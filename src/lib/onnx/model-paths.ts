@@ -39,7 +39,7 @@ export function byteLimit(value: unknown, fallback: number): number {
   return typeof value === 'number' && Number.isSafeInteger(value) && value > 0 ? value : fallback;
 }
 
-/** Folders of example models inside the package (examples/models today; models/ if they move there). */
+/** Folders of example models inside the package (models/; examples/models in 0.1.x). */
 export function packageModelDirs(packageRoot: string): string[] {
   return [path.join(packageRoot, 'examples', 'models'), path.join(packageRoot, 'models')];
 }

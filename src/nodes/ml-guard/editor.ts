@@ -58,6 +58,52 @@ function policiesProblem(p: unknown, node: unknown): string | undefined {
   return undefined;
 }
 
+const RULE_COLUMNS: Array<[keyof FeatureRule, string]> = [
+  ['feature', '28%'],
+  ['min', '16%'],
+  ['max', '16%'],
+  ['default', '16%'],
+  ['maxDelta', '16%'],
+];
+
+interface CardInfo {
+  card?: { features?: string[]; ranges?: Record<string, [number, number]>; units?: Record<string, string> };
+}
+
+/**
+ * The ranges the selected model card makes the guard enforce (a rule of this node overrides a
+ * feature's range), from the model file through the editor's model-info endpoint.
+ */
+function showCardRanges(t: (k: string) => string): void {
+  const box = $('#ml-guard-card-ranges');
+  const id = String($('#node-input-model').val() ?? '');
+  const config = id && id !== '_ADD_' ? (RED.nodes.node(id) as unknown as { path?: string } | null) : null;
+  if (!config?.path) {
+    box.text(t('card.none'));
+    return;
+  }
+  box.text(t('card.reading'));
+  $.getJSON('edge-ml/model-info', { path: config.path })
+    .done((info: CardInfo) => {
+      const ranges = info.card?.ranges ?? {};
+      const names = info.card?.features?.length ? info.card.features : Object.keys(ranges);
+      if (names.length === 0) {
+        box.text(t('card.noRanges'));
+        return;
+      }
+      box.empty();
+      const table = $('<table class="ml-guard-card-ranges">').css({ width: '100%', fontSize: '0.9em' }).appendTo(box);
+      const head = $('<tr>').appendTo(table);
+      for (const k of ['feature', 'min', 'max', 'unit']) $('<th>').css({ textAlign: 'left' }).text(t(`card.${k}`)).appendTo(head);
+      for (const name of names) {
+        const r = ranges[name];
+        const tr = $('<tr>').appendTo(table);
+        for (const cell of [name, r ? String(r[0]) : '–', r ? String(r[1]) : '–', info.card?.units?.[name] ?? '']) $('<td>').text(cell).appendTo(tr);
+      }
+    })
+    .fail(() => box.text(t('card.failed')));
+}
+
 RED.nodes.registerType<MlGuardProps>('ml-guard', {
   category: 'edge ML',
   color: '#8fc9a8',
@@ -96,6 +142,11 @@ RED.nodes.registerType<MlGuardProps>('ml-guard', {
     $('#node-input-timestampProperty').typedInput({ default: 'msg', types: ['msg'] });
     const node = this;
     const t = (k: string): string => node._(`ml-guard.${k}`);
+    // column headers over the rule rows (same widths as the inputs of a row)
+    const header = $('#ml-guard-rule-header').empty();
+    for (const [key, width] of RULE_COLUMNS) $('<span>').css({ display: 'inline-block', width, marginRight: '4px' }).text(t(`rule.${key}`)).appendTo(header);
+    showCardRanges(t);
+    $('#node-input-model').on('change', () => showCardRanges(t));
     const list = $('#node-input-rules-container');
     list.css('min-height', '150px').editableList({
       addItem: (row: JQuery, _i: number, rule: FeatureRule) => {
@@ -106,11 +157,7 @@ RED.nodes.registerType<MlGuardProps>('ml-guard', {
             .val(rule[key] ?? '')
             .appendTo(row);
         };
-        field('feature', '28%');
-        field('min', '16%');
-        field('max', '16%');
-        field('default', '16%');
-        field('maxDelta', '16%');
+        for (const [key, width] of RULE_COLUMNS) field(key, width);
       },
       removable: true,
       sortable: true,

@@ -83,7 +83,9 @@ export function setupFieldTable(
       const sample = value.type === 'bit'
         ? t('preview.bitSample', { bit: Number(value.bit), from: preview.from }) + ` → [${preview.registers.join(', ')}]`
         : t('preview.sample', { value: preview.sample, registers: preview.registers.join(', ') });
-      line.css('color', '').text(`${reads} · ${sample}`);
+      // decimal too: an inject node or a master's write takes decimal register values
+      const decimal = t('preview.decimal', { registers: preview.decimal.join(', ') });
+      line.css('color', '').text(`${reads} · ${sample} · ${decimal}`);
     } else {
       line.css('color', 'var(--red-ui-text-color-error, #d6615f)').text(preview.reason);
       const bad = KEYS.find((k) => preview.reason.toLowerCase().includes(k === 'length' ? 'length' : k));

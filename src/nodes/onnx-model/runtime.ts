@@ -21,6 +21,7 @@ import { resolveModelPath } from './types';
 import { logErrorsAsText, toNodeError, whenQuiet } from '../shared/runtime';
 import { numericSetting } from '../../lib/config-ranges';
 import { metricsRegistry } from '../../lib/metrics';
+import { registerModelFileEndpoints } from './model-files';
 
 const WORKER_FILE = path.join(__dirname, 'onnx-model.session.worker.js');
 /** The package folder (this bundle lives in its nodes/ folder): its example models may be read by the editor. */
@@ -170,6 +171,8 @@ function onnxModel(RED: NodeAPI): void {
 
   registerMetricsEndpoint(RED);
   RED.nodes.registerType('onnx-model', OnnxModelNodeCtor as unknown as (this: Node, def: NodeDef) => void);
+  // the model picker and upload (nodes/ is one folder below the package root)
+  registerModelFileEndpoints(RED, path.resolve(__dirname, '..'));
 
   // The editor lists a model's inputs, outputs and metadata before it is deployed. A user with read
   // permission may read model files only inside the user directory, the package's example models
