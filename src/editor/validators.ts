@@ -1,4 +1,16 @@
 /** Validators for editor `defaults`, shared by the node editors (form values arrive as strings). */
+import type { EditorRED } from 'node-red';
+
+declare const RED: EditorRED;
+
+/**
+ * A validator that says why a value is refused: Node-RED >= 3.1 passes `opt` and shows the returned
+ * text beside the field; older editors get a plain false.
+ */
+export const withReason = (check: (v: string) => boolean, messageKey: string) =>
+  function (v: string, opt?: unknown): boolean | string {
+    return check(v) ? true : opt ? RED._(messageKey) : false;
+  } as unknown as (v: string) => boolean;
 
 /** An integer of at least `min`. */
 export const intAtLeast =

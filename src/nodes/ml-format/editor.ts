@@ -1,6 +1,6 @@
 /** Editor definition of ml-format. */
 import type { EditorNodeProperties, EditorRED } from 'node-red';
-import { blankOrNonNegative } from '../../editor/validators';
+import { blankOrNonNegative, withReason } from '../../editor/validators';
 
 declare const RED: EditorRED;
 
@@ -55,11 +55,7 @@ const oneOf =
   (...allowed: string[]) =>
   (v: string): boolean =>
     v === undefined || allowed.includes(v);
-/** A validator that says why (Node-RED >= 3.1 shows the text; older editors get false). */
-const says = (check: (v: string) => boolean, key: string) =>
-  function (v: string, opt?: unknown): boolean | string {
-    return check(v) ? true : opt ? RED._(`ml-format.validate.${key}`) : false;
-  } as unknown as (v: string) => boolean;
+const says = (check: (v: string) => boolean, key: string) => withReason(check, `ml-format.validate.${key}`);
 
 const blankOrNumber = (v: string): boolean => v === '' || v === undefined || Number.isFinite(Number(v));
 const blankOrInteger = (v: string): boolean => v === '' || v === undefined || (Number.isInteger(Number(v)) && Number(v) >= 0);

@@ -1,5 +1,6 @@
 /** Editor definition of ml-image: steps with validators that say why a value is refused. */
 import type { EditorNodeProperties, EditorRED } from 'node-red';
+import { withReason } from '../../editor/validators';
 
 declare const RED: EditorRED;
 
@@ -23,15 +24,7 @@ interface MlImageProps extends EditorNodeProperties {
 }
 
 type Check = (v: string) => boolean;
-/**
- * A validator that returns the reason (Node-RED >= 3.1 shows it beside the field when it passes
- * `opt`) and a plain false on older editors.
- */
-const says = (check: Check, key: string) =>
-  function (v: string, opt?: unknown): boolean | string {
-    if (check(v === undefined || v === null ? '' : String(v).trim())) return true;
-    return opt ? RED._(`ml-image.validate.${key}`) : false;
-  } as unknown as (v: string) => boolean;
+const says = (check: Check, key: string) => withReason((v) => check(v === undefined || v === null ? '' : String(v).trim()), `ml-image.validate.${key}`);
 
 const blank = (v: string): boolean => v === '';
 const num = (v: string): number => {
