@@ -4,7 +4,8 @@ import type { EditorRED } from 'node-red';
 declare const RED: EditorRED;
 
 /**
- * A validator that says why a value is refused: Node-RED >= 3.1 passes `opt` and shows the returned
+ * A validator that says why a value is refused (messageKey with its catalogue namespace, e.g.
+ * "node-red-contrib-edge-ml/ml-image:ml-image.validate.side"): Node-RED >= 3.1 passes `opt` and shows the returned
  * text beside the field; older editors get a plain false.
  */
 export const withReason = (check: (v: string) => boolean, messageKey: string) =>

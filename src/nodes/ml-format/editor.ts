@@ -55,7 +55,7 @@ const oneOf =
   (...allowed: string[]) =>
   (v: string): boolean =>
     v === undefined || allowed.includes(v);
-const says = (check: (v: string) => boolean, key: string) => withReason(check, `ml-format.validate.${key}`);
+const says = (check: (v: string) => boolean, key: string) => withReason(check, `node-red-contrib-edge-ml/ml-format:ml-format.validate.${key}`);
 
 const blankOrNumber = (v: string): boolean => v === '' || v === undefined || Number.isFinite(Number(v));
 const blankOrInteger = (v: string): boolean => v === '' || v === undefined || (Number.isInteger(Number(v)) && Number(v) >= 0);
