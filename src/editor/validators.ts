@@ -10,6 +10,9 @@
  */
 
 import { NUMERIC_SETTINGS, type NodeType, type NumericSetting, type SettingOf } from '../lib/config-ranges';
+import type { EditorRED } from 'node-red';
+
+declare const RED: EditorRED;
 
 export type Params = Record<string, string | number>;
 /** What the editor passes as the second argument (a label when the property declares one). */
@@ -100,6 +103,16 @@ export function matches(re: RegExp, key: string, options: RangeOptions = {}): Va
 
 /** Not empty. */
 export const required: Validator = rule((v) => v !== '', 'required');
+
+/**
+ * A validator whose reason is a message of a node's own catalogue, named with its namespace (e.g.
+ * "node-red-contrib-edge-ml/ml-image:ml-image.validate.side"), for reasons that only that node has.
+ */
+export function withReason(check: (v: string) => boolean, messageKey: string): Validator {
+  return asValidator(function (this: unknown, value: unknown, _opt?: ValidateOptions) {
+    return check(text(value)) ? true : typeof RED === 'undefined' ? messageKey : RED._(messageKey);
+  });
+}
 
 /** An integer of at least `min`. */
 export const intAtLeast = (min: number): Validator => integer(min);

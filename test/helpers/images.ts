@@ -52,25 +52,16 @@ export function jpegOf(width: number, height: number, f: PixelFn, quality = 95):
  */
 export function withExifOrientation(jpg: Buffer, orientation: number, littleEndian = orientation % 2 === 0): Buffer {
   const tiff = Buffer.alloc(8 + 2 + 12 + 4);
-  if (littleEndian) {
-    tiff.write('II', 0, 'ascii');
-    tiff.writeUInt16LE(42, 2);
-    tiff.writeUInt32LE(8, 4);
-    tiff.writeUInt16LE(1, 8);
-    tiff.writeUInt16LE(0x0112, 10);
-    tiff.writeUInt16LE(3, 12);
-    tiff.writeUInt32LE(1, 14);
-    tiff.writeUInt16LE(orientation, 18);
-  } else {
-    tiff.write('MM', 0, 'ascii');
-    tiff.writeUInt16BE(42, 2);
-    tiff.writeUInt32BE(8, 4);
-    tiff.writeUInt16BE(1, 8);
-    tiff.writeUInt16BE(0x0112, 10);
-    tiff.writeUInt16BE(3, 12);
-    tiff.writeUInt32BE(1, 14);
-    tiff.writeUInt16BE(orientation, 18);
-  }
+  const u16 = (v: number, at: number): number => (littleEndian ? tiff.writeUInt16LE(v, at) : tiff.writeUInt16BE(v, at));
+  const u32 = (v: number, at: number): number => (littleEndian ? tiff.writeUInt32LE(v, at) : tiff.writeUInt32BE(v, at));
+  tiff.write(littleEndian ? 'II' : 'MM', 0, 'ascii');
+  u16(42, 2); // TIFF magic
+  u32(8, 4); // IFD0 right after the header
+  u16(1, 8); // one entry
+  u16(0x0112, 10); // Orientation
+  u16(3, 12); // SHORT
+  u32(1, 14); // one value
+  u16(orientation, 18);
   const payload = Buffer.concat([Buffer.from('Exif\0\0', 'binary'), tiff]);
   const seg = Buffer.alloc(4);
   seg[0] = 0xff;

@@ -10,6 +10,7 @@
  *                       "scoreThreshold": 0.25, "iouThreshold": 0.45, "maxDetections": 100 }
  */
 import { EdgeMlError } from '../errors';
+import { copyChoices } from '../spec-fields';
 import { toOriginal, type ImageGeometry } from '../image/geometry';
 import { tensorNumbers, type TensorLike, type TensorMap } from './tensor';
 
@@ -51,18 +52,7 @@ const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object
 export function checkDetectionSpec(raw: unknown, fail: (field: string, reason: string) => EdgeMlError): DetectionSpec {
   if (!isObj(raw)) throw fail('', 'expected an object');
   const spec: DetectionSpec = {};
-  const oneOf = <T extends string>(k: string, allowed: readonly T[]): T | undefined => {
-    const v = raw[k];
-    if (v === undefined) return undefined;
-    if (typeof v !== 'string' || !allowed.includes(v as T)) throw fail(k, `expected one of ${allowed.join(', ')}`);
-    return v as T;
-  };
-  const format = oneOf('format', DETECTION_FORMATS);
-  if (format) spec.format = format;
-  const layout = oneOf('layout', YOLO_LAYOUTS);
-  if (layout) spec.layout = layout;
-  const box = oneOf('box', BOX_ENCODINGS);
-  if (box) spec.box = box;
+  copyChoices(raw, spec, { format: DETECTION_FORMATS, layout: YOLO_LAYOUTS, box: BOX_ENCODINGS }, fail);
   for (const k of ['objectness', 'normalized'] as const) {
     if (raw[k] === undefined) continue;
     if (typeof raw[k] !== 'boolean') throw fail(k, 'expected true or false');

@@ -196,70 +196,129 @@ export interface ImageTensor {
   data: Float32Array | Uint8Array;
 }
 
+/** A tensor being laid out: written row by row, so a large frame can yield to the event loop. */
+export interface TensorLayout {
+  tensor: ImageTensor;
+  /** Output rows over all images (batch x height). */
+  rows: number;
+  /** Writes output rows [from, to) (counted over all images in order); every value is written once. */
+  write(from: number, to: number): void;
+}
+
 /**
  * Lays resized RGB crops out as one batch tensor: padding, channel order, grey conversion,
- * (p * scale - mean) / std for float32, and NCHW or NHWC.
+ * (p * scale - mean) / std for float32, and NCHW or NHWC. Flat loops over typed arrays.
  */
-export function layoutTensor(images: Array<{ pixels: RawImage; geometry: ImageGeometry }>, o: ImageOptions): ImageTensor {
+export function planLayout(images: Array<{ pixels: RawImage; geometry: ImageGeometry }>, o: ImageOptions): TensorLayout {
   const W = o.width;
   const H = o.height;
   const C = o.channels;
   const plane = W * H;
   const per = plane * C;
   const float = o.dtype === 'float32';
-  const data = float ? new Float32Array(images.length * per) : new Uint8Array(images.length * per);
+  // Not zero-filled: the rows write every value (a 640 x 640 float frame is 4.9 MB to clear otherwise).
+  const bytes = Buffer.allocUnsafeSlow(images.length * per * (float ? 4 : 1));
+  const data = float ? new Float32Array(bytes.buffer, bytes.byteOffset, images.length * per) : new Uint8Array(bytes.buffer, bytes.byteOffset, images.length * per);
   const nchw = o.layout === 'NCHW';
-  // Per channel: the value for each of 256 pixel levels (a lookup is cheaper than the arithmetic).
-  const lut: Float32Array[] = [];
+  // Per output channel: the value for each of 256 pixel levels (a lookup is cheaper than the arithmetic).
+  const luts: Float32Array[] = [];
   for (let k = 0; k < C; k++) {
     const t = new Float32Array(256);
     for (let p = 0; p < 256; p++) t[p] = float ? (p * o.scale - (o.mean[k] as number)) / (o.std[k] as number) : p;
-    lut.push(t);
+    luts.push(t);
   }
   const padLevel = Math.max(0, Math.min(255, Math.round(o.pad)));
-  const bgr = o.order === 'BGR';
-  images.forEach(({ pixels, geometry: g }, n) => {
-    const base = n * per;
-    const src = pixels.data;
-    const sc = pixels.channels;
-    const { left, top } = g.pad;
-    const rw = pixels.width;
-    const rh = pixels.height;
-    for (let y = 0; y < H; y++) {
-      const sy = y - top;
-      const rowIn = sy >= 0 && sy < rh;
-      for (let x = 0; x < W; x++) {
-        const sx = x - left;
-        let r = padLevel;
-        let gr = padLevel;
-        let b = padLevel;
-        if (rowIn && sx >= 0 && sx < rw) {
-          const s = (sy * rw + sx) * sc;
-          r = src[s] as number;
-          gr = sc >= 3 ? (src[s + 1] as number) : r;
-          b = sc >= 3 ? (src[s + 2] as number) : r;
-        }
-        const pix = y * W + x;
-        if (C === 1) {
-          const grey = Math.round(0.299 * r + 0.587 * gr + 0.114 * b);
-          data[base + pix] = (lut[0] as Float32Array)[grey] as number;
-          continue;
-        }
-        const c0 = bgr ? b : r;
-        const c2 = bgr ? r : b;
-        if (nchw) {
-          data[base + pix] = (lut[0] as Float32Array)[c0] as number;
-          data[base + plane + pix] = (lut[1] as Float32Array)[gr] as number;
-          data[base + 2 * plane + pix] = (lut[2] as Float32Array)[c2] as number;
-        } else {
-          const d = base + pix * 3;
-          data[d] = (lut[0] as Float32Array)[c0] as number;
-          data[d + 1] = (lut[1] as Float32Array)[gr] as number;
-          data[d + 2] = (lut[2] as Float32Array)[c2] as number;
-        }
+  const l0 = luts[0] as Float32Array;
+  const l1 = (luts[1] ?? l0) as Float32Array;
+  const l2 = (luts[2] ?? l0) as Float32Array;
+  // BGR swaps the source channels read for output channels 0 and 2.
+  const first = o.order === 'BGR' ? 2 : 0;
+  const third = o.order === 'BGR' ? 0 : 2;
+  const rgbs = images.map(({ pixels }) => (pixels.channels === 3 ? pixels : toRgb(pixels)));
+  const padGrey = l0[Math.round(0.299 * padLevel + 0.587 * padLevel + 0.114 * padLevel)] as number;
+  const p0 = l0[padLevel] as number;
+  const p1 = l1[padLevel] as number;
+  const p2 = l2[padLevel] as number;
+  /** Pads output pixels [x0, x1) of output row y of image n. */
+  const pad = (base: number, y: number, x0: number, x1: number): void => {
+    if (x1 <= x0) return;
+    if (C === 1) data.fill(padGrey, base + y * W + x0, base + y * W + x1);
+    else if (nchw) {
+      const d = base + y * W;
+      data.fill(p0, d + x0, d + x1);
+      data.fill(p1, d + plane + x0, d + plane + x1);
+      data.fill(p2, d + 2 * plane + x0, d + 2 * plane + x1);
+    } else {
+      for (let d = base + (y * W + x0) * 3, end = base + (y * W + x1) * 3; d < end; d += 3) {
+        data[d] = p0;
+        data[d + 1] = p1;
+        data[d + 2] = p2;
       }
     }
-  });
+  };
+  /** Output row y of image n: padding, then the resized row, then padding. */
+  const writeRow = (n: number, y: number): void => {
+    const rgb = rgbs[n] as RawImage;
+    const g = (images[n] as { geometry: ImageGeometry }).geometry;
+    const base = n * per;
+    const sy = y - g.pad.top;
+    const rw = Math.min(rgb.width, W - g.pad.left);
+    if (sy < 0 || sy >= rgb.height) {
+      pad(base, y, 0, W);
+      return;
+    }
+    pad(base, y, 0, g.pad.left);
+    pad(base, y, g.pad.left + rw, W);
+    const src = rgb.data;
+    let s = sy * rgb.width * 3;
+    if (C === 1) {
+      let d = base + y * W + g.pad.left;
+      for (let x = 0; x < rw; x++, s += 3) data[d++] = l0[Math.round(0.299 * (src[s] as number) + 0.587 * (src[s + 1] as number) + 0.114 * (src[s + 2] as number))] as number;
+    } else if (nchw) {
+      let d = base + y * W + g.pad.left;
+      const end = d + rw;
+      for (; d < end; d++, s += 3) {
+        data[d] = l0[src[s + first] as number] as number;
+        data[d + plane] = l1[src[s + 1] as number] as number;
+        data[d + 2 * plane] = l2[src[s + third] as number] as number;
+      }
+    } else {
+      let d = base + (y * W + g.pad.left) * 3;
+      for (let x = 0; x < rw; x++, s += 3, d += 3) {
+        data[d] = l0[src[s + first] as number] as number;
+        data[d + 1] = l1[src[s + 1] as number] as number;
+        data[d + 2] = l2[src[s + third] as number] as number;
+      }
+    }
+  };
+  const rows = images.length * H;
   const dims = nchw ? [images.length, C, H, W] : [images.length, H, W, C];
-  return { dtype: o.dtype, dims, data };
+  return {
+    tensor: { dtype: o.dtype, dims, data },
+    rows,
+    write(from: number, to: number): void {
+      for (let r = from; r < to; r++) writeRow(Math.floor(r / H), r % H);
+    },
+  };
+}
+
+export function layoutTensor(images: Array<{ pixels: RawImage; geometry: ImageGeometry }>, o: ImageOptions): ImageTensor {
+  const l = planLayout(images, o);
+  l.write(0, l.rows);
+  return l.tensor;
+}
+
+/** The same, yielding to the event loop whenever a slice has run for `sliceMs`. */
+export async function layoutTensorYielding(images: Array<{ pixels: RawImage; geometry: ImageGeometry }>, o: ImageOptions, sliceMs = 2): Promise<ImageTensor> {
+  const l = planLayout(images, o);
+  const step = 16;
+  let sliceStart = performance.now();
+  for (let r = 0; r < l.rows; r += step) {
+    l.write(r, Math.min(l.rows, r + step));
+    if (performance.now() - sliceStart > sliceMs) {
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      sliceStart = performance.now();
+    }
+  }
+  return l.tensor;
 }

@@ -3,7 +3,7 @@
  * takes, plus each image's geometry. sharp (libvips) when it loads, else the pure-JS pipeline in a
  * worker thread (or inline, where no worker file is given: scripts and benchmarks).
  */
-import { isRawImageObject, checkRawImage, inputError, layoutTensor, type ImageTensor, type RawImage } from './pixels';
+import { isRawImageObject, checkRawImage, inputError, layoutTensorYielding, type ImageTensor, type RawImage } from './pixels';
 import type { ImageGeometry } from './geometry';
 import { prepareJs, type PreparedImage, type PrepareRequest } from './js-pipeline';
 import { loadSharp, prepareSharp, type SharpFactory } from './sharp-pipeline';
@@ -77,7 +77,7 @@ export class ImagePreprocessor {
     const prepared: PreparedImage[] = [];
     if (this.sharp) prepared.push(...(await Promise.all(inputs.map((i) => this.prepareOne(i, req)))));
     else for (const i of inputs) prepared.push(await this.prepareOne(i, req));
-    return { tensor: layoutTensor(prepared, o), geometry: prepared.map((p) => p.geometry), batch };
+    return { tensor: await layoutTensorYielding(prepared, o), geometry: prepared.map((p) => p.geometry), batch };
   }
 
   close(): Promise<void> {

@@ -1,5 +1,6 @@
 /** Editor definition of ml-image: steps with validators that say why a value is refused. */
 import type { EditorNodeProperties, EditorRED } from 'node-red';
+import { withReason } from '../../editor/validators';
 
 declare const RED: EditorRED;
 
@@ -10,7 +11,7 @@ interface MlImageProps extends EditorNodeProperties {
   layout: string;
   order: string;
   channels: string;
-  resize: string;
+  resizeMode: string;
   pad: string;
   scale: string;
   mean: string;
@@ -23,15 +24,7 @@ interface MlImageProps extends EditorNodeProperties {
 }
 
 type Check = (v: string) => boolean;
-/**
- * A validator that returns the reason (Node-RED >= 3.1 shows it beside the field when it passes
- * `opt`) and a plain false on older editors.
- */
-const says = (check: Check, key: string) =>
-  function (v: string, opt?: unknown): boolean | string {
-    if (check(v === undefined || v === null ? '' : String(v).trim())) return true;
-    return opt ? RED._(`ml-image.validate.${key}`) : false;
-  } as unknown as (v: string) => boolean;
+const says = (check: Check, key: string) => withReason((v) => check(v === undefined || v === null ? '' : String(v).trim()), `node-red-contrib-edge-ml/ml-image:ml-image.validate.${key}`);
 
 const blank = (v: string): boolean => v === '';
 const num = (v: string): number => {
@@ -66,7 +59,8 @@ RED.nodes.registerType<MlImageProps>('ml-image', {
     layout: { value: '', validate: says(oneOf('', 'NCHW', 'NHWC'), 'choice') },
     order: { value: '', validate: says(oneOf('', 'RGB', 'BGR'), 'choice') },
     channels: { value: '', validate: says(oneOf('', '1', '3'), 'channels') },
-    resize: { value: '', validate: says(oneOf('', 'stretch', 'letterbox', 'center-crop'), 'choice') },
+    // not `resize`: the editor sets node.resize = true when a node's size must be recomputed
+    resizeMode: { value: '', validate: says(oneOf('', 'stretch', 'letterbox', 'center-crop'), 'choice') },
     pad: { value: '', validate: says(pad, 'pad') },
     scale: { value: '', validate: says(scale, 'scale') },
     mean: { value: '', validate: says(list(false), 'mean') },
@@ -89,10 +83,10 @@ RED.nodes.registerType<MlImageProps>('ml-image', {
   paletteLabel: 'ml image',
   oneditprepare: function () {
     const showPad = (): void => {
-      const r = String($('#node-input-resize').val());
+      const r = String($('#node-input-resizeMode').val());
       $('.ml-image-pad').toggle(r === 'letterbox' || r === '');
     };
-    $('#node-input-resize').on('change', showPad);
+    $('#node-input-resizeMode').on('change', showPad);
     showPad();
   },
 });

@@ -1,0 +1,127 @@
+/**
+ * Vision figures, each against a baseline measured in the same run (bench/results/vision.json):
+ *   1. per-frame preprocessing of a 640x480 JPEG to a 224x224 tensor (stretch) and a 640x640 tensor
+ *      (letterbox): sharp (libvips) vs the pure-JS pipeline (jpeg-js decode + JS resize), goal >= 5x;
+ *   2. whole-frame throughput on one core: preprocess + the demo CNN (ONNX Runtime, 1 thread) + format;
+ *   3. event-loop delay p99 while frames are processed one after the other (goal < 5 ms), sharp and
+ *      the JS pipeline in its worker thread, against an idle loop.
+ * libvips and ONNX Runtime are held to one thread each, so the figures are per core.
+ */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import * as ort from 'onnxruntime-node';
+import { ImagePreprocessor } from '../src/lib/image/preprocess';
+import { resolveImageOptions, type ImageOptions } from '../src/lib/image/options';
+import { formatPrediction, resolveFormatOptions } from '../src/lib/format/format';
+import { CARD } from '../scripts/train-vision-model';
+import { jpegOf } from '../test/helpers/images';
+import { seededRandom } from '../test/helpers/onnx-models';
+import { writeResults } from './util';
+
+const ROOT = path.resolve(__dirname, '..');
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+/** Frames per second of `frame` run one after the other for about `ms` (bounded in count too). */
+async function fps(frame: () => Promise<unknown>, ms: number, maxFrames = 2000): Promise<number> {
+  await frame();
+  let n = 0;
+  const start = performance.now();
+  while (performance.now() - start < ms && n < maxFrames) {
+    await frame();
+    n++;
+  }
+  return (n * 1000) / (performance.now() - start);
+}
+
+/** Candidate and baseline in alternating rounds; medians and their ratio. */
+async function compare(candidate: () => Promise<unknown>, baseline: () => Promise<unknown>, rounds = 3, ms = 700): Promise<{ candidateFps: number; baselineFps: number; ratio: number }> {
+  const c: number[] = [];
+  const b: number[] = [];
+  for (let r = 0; r < rounds; r++) {
+    b.push(await fps(baseline, ms));
+    c.push(await fps(candidate, ms));
+  }
+  return { candidateFps: Number(median(c).toFixed(1)), baselineFps: Number(median(b).toFixed(1)), ratio: Number((median(c) / median(b)).toFixed(2)) };
+}
+
+async function loopDelayP99(work: (() => Promise<unknown>) | undefined, ms: number): Promise<{ p99Ms: number; maxMs: number; frames: number }> {
+  const h = monitorEventLoopDelay({ resolution: 1 });
+  h.enable();
+  const start = performance.now();
+  let frames = 0;
+  if (work) {
+    while (performance.now() - start < ms && frames < 2000) {
+      await work();
+      frames++;
+    }
+  } else await new Promise((r) => setTimeout(r, ms));
+  h.disable();
+  return { p99Ms: Number((h.percentile(99) / 1e6).toFixed(2)), maxMs: Number((h.max / 1e6).toFixed(2)), frames };
+}
+
+export async function run(): Promise<void> {
+  const sharp = require('sharp') as { concurrency(n: number): number; versions: Record<string, string> };
+  sharp.concurrency(1);
+  const rnd = seededRandom(7);
+  // a camera-like frame: gradients, a bright part, noise (JPEG quality 85)
+  const jpeg = jpegOf(640, 480, (x, y) => {
+    const d = Math.hypot(x - 320, y - 240) < 150 ? 120 : 0;
+    const n = rnd() * 12;
+    return [Math.min(255, Math.max(0, (x >> 2) + d + n)), Math.min(255, Math.max(0, (y >> 2) + d + n)), Math.min(255, Math.max(0, 80 + d + n))];
+  }, 85);
+  const sharpPre = new ImagePreprocessor('sharp');
+  const jsPre = new ImagePreprocessor('js');
+  const workerPre = new ImagePreprocessor('js', path.join(ROOT, 'nodes', 'ml-image.decode.worker.js'));
+  const o224: ImageOptions = resolveImageOptions({ width: 224, height: 224, resize: 'stretch', mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] }, undefined);
+  const o640: ImageOptions = resolveImageOptions({ width: 640, height: 640, resize: 'letterbox', pad: 114 }, undefined);
+
+  console.log('vision: preprocessing 224 ...');
+  const pre224 = await compare(() => sharpPre.prepare(jpeg, o224), () => jsPre.prepare(jpeg, o224));
+  console.log('vision: preprocessing 640 ...');
+  const pre640 = await compare(() => sharpPre.prepare(jpeg, o640), () => jsPre.prepare(jpeg, o640));
+
+  console.log('vision: whole frame ...');
+  const modelBytes = readFileSync(path.join(ROOT, 'examples', 'models', 'part-inspector.onnx'));
+  const session = await ort.InferenceSession.create(modelBytes, { intraOpNumThreads: 1, interOpNumThreads: 1 });
+  const o64 = resolveImageOptions({}, CARD.image);
+  const fmt = resolveFormatOptions({}, CARD);
+  const wholeFrame = (pre: ImagePreprocessor) => async (): Promise<unknown> => {
+    const r = await pre.prepare(jpeg, o64);
+    const out = await session.run({ image: new ort.Tensor('float32', r.tensor.data as Float32Array, r.tensor.dims) });
+    const p = out.probabilities!;
+    return formatPrediction({ tensors: { probabilities: { dtype: 'float32', dims: [...p.dims], data: p.data as Float32Array } }, time: Date.now() }, fmt);
+  };
+  const frame = await compare(wholeFrame(sharpPre), wholeFrame(jsPre));
+  const inferOnly = await fps(async () => session.run({ image: new ort.Tensor('float32', new Float32Array(3 * 64 * 64), [1, 3, 64, 64]) }), 700);
+
+  console.log('vision: event-loop delay ...');
+  const idle = await loopDelayP99(undefined, 1000);
+  const lagSharp640 = await loopDelayP99(() => sharpPre.prepare(jpeg, o640), 2000);
+  const lagSharp224 = await loopDelayP99(() => sharpPre.prepare(jpeg, o224), 2000);
+  const lagWorker224 = await loopDelayP99(() => workerPre.prepare(jpeg, o224), 2000);
+  // The JS pipeline on the main thread blocks the loop for a whole frame: its frame time is the delay.
+  const inlineFps = await fps(() => jsPre.prepare(jpeg, o224), 1000);
+  await workerPre.close();
+  await session.release();
+
+  const result = {
+    frame: '640x480 JPEG, quality 85',
+    libvipsThreads: 1,
+    sharp: `${sharp.versions.sharp} (libvips ${sharp.versions.vips})`,
+    preprocess224: { ...pre224, note: 'stretch to 224x224, mean/std, NCHW float32; candidate sharp, baseline jpeg-js + JS bilinear, frames/s', goal: '>= 5x' },
+    preprocess640: { ...pre640, note: 'letterbox to 640x640, NCHW float32', goal: '>= 5x' },
+    wholeFrame: { ...frame, inferenceOnlyFps: Number(inferOnly.toFixed(1)), note: 'decode + resize to 64x64 + part-inspector CNN (1 ORT thread) + ml-format classification, frames/s; baseline the same with the JS pipeline' },
+    eventLoopDelay: {
+      idle,
+      sharp640: lagSharp640,
+      sharp224: lagSharp224,
+      jsWorker224: lagWorker224,
+      jsInlineMainThread224: { blockedMsPerFrame: Number((1000 / inlineFps).toFixed(1)), note: 'the JS pipeline on the main thread, what the worker avoids' },
+      goal: 'p99 < 5 ms',
+    },
+  };
+  const file = writeResults('vision.json', 'vision', result);
+  console.log(JSON.stringify(result, null, 2));
+  console.log(`vision: -> ${file}`);
+}
