@@ -6,7 +6,7 @@ import { FleetDirectory, parseModelReport, parseUpdateReport, VersionFigureTrack
 import { evaluateFigures, labelShift, psi } from '../src/lib/fleet/gates';
 import { assignWaves, parseDuration, parsePlan } from '../src/lib/fleet/plan';
 import { DEFAULT_GATES, parseRolloutControl, parseRolloutState } from '../src/lib/fleet/rollout-state';
-import type { ModelSnapshot } from '../src/lib/metrics';
+import { MetricsRegistry, type ModelSnapshot } from '../src/lib/metrics';
 
 function codeOf(fn: () => unknown): string {
   try {
@@ -142,4 +142,18 @@ test('waves: cumulative sizes, groups, and durations', () => {
   assert.equal(parseDuration('1.5s'), 1500);
   assert.equal(parseDuration('2m'), 120_000);
   assert.equal(codeOf(() => parseDuration('soon')), 'EDGEML_FLEET_PLAN_INVALID');
+});
+
+test('predictions are counted per model sha256: label counts and a score histogram in tenths, for a few models', () => {
+  const r = new MetricsRegistry();
+  const scores = [0.05, 0.15, 0.95, 1, 0.5];
+  for (const s of scores) r.recordPrediction('a', s > 0.5 ? 'fault' : 'normal', s);
+  const p = r.predictionCounts('a')!;
+  assert.deepEqual(p.labels, { normal: scores.filter((s) => s <= 0.5).length, fault: scores.filter((s) => s > 0.5).length });
+  // the bin of each score computed here: floor(score * 10), with 1.0 in the last bin
+  const expected = Array.from({ length: 10 }, (_, i) => scores.filter((s) => Math.min(9, Math.floor(s * 10)) === i).length);
+  assert.deepEqual(p.scoreHistogram.counts, expected);
+  for (let i = 0; i < 20; i++) r.recordPrediction(`m${i}`, 'x');
+  assert.equal(r.predictionCounts('a'), undefined, 'old models are forgotten: memory stays bounded');
+  assert.equal(r.predictionCounts('m19')?.labels.x, 1);
 });

@@ -288,6 +288,32 @@ test('a device offline during its wave counts as failed: the wave halts and roll
   assert.equal(f.sim.device(offline).serving.sha256, f.baselineSha);
 });
 
+test('with silent "skip" an offline device is skipped, the rollout completes, and the device takes the model when it returns', async (t) => {
+  const f = await fleet(t);
+  const good = simModel({ name: 'pump', version: '2.0.0', seed: 52 });
+  let offline = '';
+  const { state } = await f.run(plan({ updateTimeoutMs: 1500, gates: { minInferences: 20, silent: 'skip' } }), good, '2.0.0', {
+    before: async (engine) => {
+      offline = engine.state.waves[1]!.devices[0]!;
+      await f.sim.device(offline).goOffline();
+    },
+  });
+  assert.equal(state.status, 'completed');
+  assert.equal(state.devices[offline]!.outcome, 'skipped');
+  assert.equal(Object.values(state.devices).filter((d) => d.outcome === 'healthy').length, N - 1);
+  const back = new Promise<void>((resolve) => {
+    const off = f.sim.onState((d, s) => {
+      if (d.id === offline && s.state === 'active') {
+        off();
+        resolve();
+      }
+    });
+  });
+  await f.sim.device(offline).goOnline();
+  await back;
+  assert.equal(f.sim.device(offline).serving.sha256, sha256Hex(good));
+});
+
 test('a downgrade is refused at the canary unless the rollout asks for it', async (t) => {
   const f = await fleet(t);
   const v2 = simModel({ name: 'pump', version: '2.0.0', seed: 61 });

@@ -36,7 +36,7 @@ const USAGE = `usage:
   edge-ml-publish rollout pause|abort --broker URL --id ID
   edge-ml-publish rollout resume --broker URL --id ID [--key PRIVATE.pem] [--file MODEL.onnx] [--takeover]
   edge-ml-publish rollout clear --broker URL --id ID     (an ended rollout: remove its retained chunks, manifests and state)
-exit codes of rollout and resume: 0 completed, 3 halted by a gate, 4 aborted`;
+exit codes of rollout and resume: 0 completed, 3 halted by a gate, 4 aborted, 5 stopped by a signal (resumable)`;
 
 async function main(argv: string[]): Promise<number> {
   const command = argv[0] && !argv[0].startsWith('-') ? argv[0] : 'publish';

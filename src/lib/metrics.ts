@@ -63,8 +63,19 @@ function modelSnapshot(e: ModelEntry, now: number): ModelSnapshot {
 /** Default number of distinct guard series (check:feature) the registry keeps. */
 export const DEFAULT_GUARD_SERIES = 256;
 
+/** Bins of the score histogram of predictions (0..1 in tenths). */
+export const SCORE_BINS = [0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1];
+const PREDICTION_MODELS = 8;
+
+export interface PredictionCounts {
+  labels: Record<string, number>;
+  scoreHistogram: { edges: number[]; counts: number[] };
+}
+
 export class MetricsRegistry {
   private readonly models = new Map<string, ModelEntry>();
+  /** label and score counts per model sha256 (the few latest), for the fleet's prediction-shift gates */
+  private readonly predictions = new Map<string, PredictionCounts>();
   private readonly guard = new Map<string, number>();
   /** Distinct check:feature series kept; findings of further features count as feature "(other)". */
   guardSeriesLimit = DEFAULT_GUARD_SERIES;
@@ -112,6 +123,28 @@ export class MetricsRegistry {
     let key = feature ? `${check}:${feature}` : check;
     if (!this.guard.has(key) && this.guard.size >= this.guardSeriesLimit) key = `${check}:(other)`;
     this.guard.set(key, (this.guard.get(key) ?? 0) + 1);
+  }
+
+  /** Counts one formatted prediction of the model with this sha256 (ml-format). */
+  recordPrediction(sha256: string, label?: string, score?: number): void {
+    if (!sha256 || (label === undefined && score === undefined)) return;
+    let p = this.predictions.get(sha256);
+    if (!p) {
+      if (this.predictions.size >= PREDICTION_MODELS) this.predictions.delete(this.predictions.keys().next().value!);
+      p = { labels: {}, scoreHistogram: { edges: SCORE_BINS, counts: SCORE_BINS.slice(1).map(() => 0) } };
+      this.predictions.set(sha256, p);
+    }
+    if (label !== undefined) p.labels[label] = (p.labels[label] ?? 0) + 1;
+    if (score !== undefined && Number.isFinite(score)) {
+      const bin = Math.min(p.scoreHistogram.counts.length - 1, Math.max(0, Math.floor(score * 10)));
+      p.scoreHistogram.counts[bin]!++;
+    }
+  }
+
+  /** Label and score counts of the model with this sha256, if it made predictions. */
+  predictionCounts(sha256: string): PredictionCounts | undefined {
+    const p = this.predictions.get(sha256);
+    return p ? { labels: { ...p.labels }, scoreHistogram: { edges: p.scoreHistogram.edges, counts: [...p.scoreHistogram.counts] } } : undefined;
   }
 
   /** Counts one drift report at a level ("ok" | "warn" | "alarm"). */

@@ -133,6 +133,7 @@ export class RolloutEngine {
   private stopped = false;
   private finalAsked: { wave: number; at: number } | undefined;
   private lastPublished = '';
+  private lastFigures = '';
   private lastHeartbeat = 0;
   /** Malformed reports seen (counted, never fatal). */
   malformed = 0;
@@ -347,11 +348,15 @@ export class RolloutEngine {
 
   private async persist(force = false): Promise<void> {
     const now = Date.now();
-    const { updatedAt: _u, engine: _e, ...content } = this.state;
+    const { updatedAt: _u, engine: _e, gates, ...content } = this.state;
     const body = JSON.stringify(content);
+    const figures = JSON.stringify(gates);
     const beat = now - this.lastHeartbeat >= (this.host.heartbeatMs ?? 10_000);
-    if (!force && body === this.lastPublished && !beat) return;
+    // gate figures move with every report of a big wave: retained at most once a second
+    const figuresDue = figures !== this.lastFigures && now - this.lastHeartbeat >= 1000;
+    if (!force && body === this.lastPublished && !beat && !figuresDue) return;
     this.lastPublished = body;
+    this.lastFigures = figures;
     this.lastHeartbeat = now;
     this.state.updatedAt = new Date(now).toISOString();
     if (!FINAL_STATUSES.includes(this.state.status)) this.state.engine = { host: os.hostname(), pid: process.pid, at: this.state.updatedAt };

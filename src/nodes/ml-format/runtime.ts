@@ -13,6 +13,7 @@ import { AnomalyTrackers, type AnomalyOptions } from '../../lib/format/anomaly';
 import { formatPrediction, resolveFormatOptions, type FormatConfig, type FormatOptions, type PredictionPayload } from '../../lib/format/format';
 import { asTensorMap } from '../../lib/format/tensor';
 import { msgPath, renderTopic } from '../../lib/format/topic';
+import { metricsRegistry } from '../../lib/metrics';
 import { ModelCardSource, PerCard } from '../shared/model-card-source';
 import type { MlFormatOutput } from '../../lib/contracts';
 import { NodeStatus, onInput, statusKeyOf } from '../shared/runtime';
@@ -184,6 +185,8 @@ export = function (RED: NodeAPI): void {
         const outs: NodeMessage[] = [];
         const events: NodeMessage[] = [];
         for (const payload of payloads) {
+          // what the model predicts, per version: a fleet rollout compares it with the version before
+          if (payload.task !== 'regression') metricsRegistry().recordPrediction(payload.model.sha256 ?? '', payload.label, payload.score);
           const builtins = { model: payload.model.name, version: payload.model.version, task: payload.task, label: payload.label };
           const topic = renderTopic(topicTemplate, { builtins, msg: m, env });
           if (payload.task === 'anomaly') {

@@ -81,7 +81,13 @@ export = function register(RED: NodeAPI): void {
     const observe = (): ReturnType<VersionFigureTracker['observe']> => {
       const metrics = metricsRegistry();
       const snapshot = metrics.snapshot();
-      return figures.observe(metrics.modelSnapshot(model.id), snapshot.guard, snapshot.drift);
+      const versions = figures.observe(metrics.modelSnapshot(model.id), snapshot.guard, snapshot.drift);
+      // label shares and score histogram of each version, as ml-format counted them
+      for (const f of [versions.current, versions.previous]) {
+        const p = f ? metrics.predictionCounts(f.sha256) : undefined;
+        if (f && p) Object.assign(f, p);
+      }
+      return versions;
     };
     const onMessage = (t: string, payload: Buffer): void => {
       if (t === topics.command(deviceId) && isReportCommand(payload)) report();
