@@ -17,7 +17,7 @@ import { buildModel } from '../src/lib/onnx/build-model';
 import { sha256Hex } from '../src/lib/update/manifest';
 import { updateTopics, type UpdateStatus } from '../src/lib/update/topics';
 import { FleetSimulator, ModelValidator, simModel, HEALTHY_PROFILE } from '../src/lib/fleet/simulator';
-import { RolloutEngine, sendControl } from '../src/lib/fleet/rollout';
+import { readRollout, RolloutEngine, sendControl } from '../src/lib/fleet/rollout';
 import { parsePlan } from '../src/lib/fleet/plan';
 import { parseRolloutState, rolloutTopics, type RolloutPlan, type RolloutState } from '../src/lib/fleet/rollout-state';
 import { EdgeMlError } from '../src/lib/errors';
@@ -396,7 +396,40 @@ test('the publisher killed mid-rollout is resumed from the retained state and co
   // each device took the model once: the resumed publisher did not send it again to the first waves
   const activations = f.events.filter((e) => e.status.state === 'active' && e.status.sha256 === sha256Hex(good));
   assert.equal(new Set(activations.map((e) => e.device)).size, N);
+  // a completed rollout keeps its chunks for late devices; an ended rollout can be cleared from the broker
+  assert.equal((await readRetained(f.host, topics.blobFilter(sha256Hex(good)))).length, final.manifest.chunks);
+  const cleared = runBin(['rollout', 'clear', '--broker', f.broker.url, '--id', id]);
+  assert.equal(await cleared.exit, 0, cleared.output());
+  assert.equal(await readRollout(f.host, id), undefined);
+  const blob = await readRetained(f.host, topics.blobFilter(sha256Hex(good)));
+  assert.equal(blob.length, 0, 'no chunk left retained');
 });
+
+/** Every retained message under a filter (after the sync marker, nothing more is retained). */
+async function readRetained(client: MqttClient, filter: string): Promise<string[]> {
+  const seen: string[] = [];
+  const prefixOf = filter.replace(/\/\+$/, '/');
+  const on = (t: string, payload: Buffer, packet: { retain?: boolean }): void => {
+    if (t.startsWith(prefixOf) && packet.retain && payload.length) seen.push(t);
+  };
+  client.on('message', on);
+  await client.subscribeAsync(filter, { qos: 1 });
+  const marker = `edge-ml/test-sync/${Date.now()}`;
+  const synced = new Promise<void>((resolve) => {
+    const m = (t: string): void => {
+      if (t !== marker) return;
+      client.removeListener('message', m);
+      resolve();
+    };
+    client.on('message', m);
+  });
+  await client.subscribeAsync(marker, { qos: 1 });
+  await client.publishAsync(marker, '1', { qos: 1 });
+  await synced;
+  client.removeListener('message', on);
+  await client.unsubscribeAsync([filter, marker]);
+  return seen;
+}
 
 test('bad plans are refused with EDGEML_FLEET_PLAN_INVALID and a reason', () => {
   const bad: unknown[] = [

@@ -16,7 +16,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import mqtt from 'mqtt';
 import { parsePlan, planFromFlags, parseDuration } from '../lib/fleet/plan';
-import { engineAlive, readRollout, RolloutEngine, sendControl } from '../lib/fleet/rollout';
+import { clearRollout, engineAlive, readRollout, RolloutEngine, sendControl } from '../lib/fleet/rollout';
 import { FINAL_STATUSES, type RolloutPlan, type RolloutState } from '../lib/fleet/rollout-state';
 import { isEdgeMlError } from '../lib/errors';
 import { prepareUpdate, signManifest } from '../lib/update/manifest';
@@ -35,6 +35,7 @@ const USAGE = `usage:
   edge-ml-publish rollout status --broker URL --id ID [--json]
   edge-ml-publish rollout pause|abort --broker URL --id ID
   edge-ml-publish rollout resume --broker URL --id ID [--key PRIVATE.pem] [--file MODEL.onnx] [--takeover]
+  edge-ml-publish rollout clear --broker URL --id ID     (an ended rollout: remove its retained chunks, manifests and state)
 exit codes of rollout and resume: 0 completed, 3 halted by a gate, 4 aborted`;
 
 async function main(argv: string[]): Promise<number> {
@@ -211,6 +212,17 @@ async function rollout(client: mqtt.MqttClient, sub: string, v: RolloutFlags): P
         ? `${sub} sent to rollout ${v.id}`
         : `${sub} sent to rollout ${v.id}; no publisher drives it now: it takes effect when one resumes it (edge-ml-publish rollout resume --id ${v.id})`,
     );
+    return 0;
+  }
+  if (sub === 'clear') {
+    const state = await readRollout(client, v.id, prefix);
+    if (!state) {
+      console.error(`no rollout ${v.id} on the broker`);
+      return 1;
+    }
+    if (!FINAL_STATUSES.includes(state.status)) throw new Error(`rollout ${v.id} is ${state.status}: abort it first`);
+    await clearRollout(client, state, prefix);
+    console.log(`cleared rollout ${v.id}: ${state.manifest.chunks} chunks, ${Object.keys(state.devices).length} manifests, its state`);
     return 0;
   }
   if (sub === 'resume') {

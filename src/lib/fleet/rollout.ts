@@ -676,3 +676,17 @@ export function engineAlive(state: RolloutState, heartbeatMs = 10_000, now = Dat
   return now - Date.parse(e.at) < 3 * heartbeatMs;
 }
 
+
+/**
+ * Removes what a rollout that has ended left retained on the broker: its chunks, the manifests of
+ * its devices, its control topic and its state. A completed rollout keeps the chunks (so a device
+ * that was away can still fetch the model) until this runs.
+ */
+export async function clearRollout(client: MqttClient, state: RolloutState, prefix = DEFAULT_PREFIX): Promise<void> {
+  const topics = updateTopics(prefix);
+  const rollout = rolloutTopics(prefix);
+  for (let i = 0; i < state.manifest.chunks; i++) await client.publishAsync(topics.blob(state.model.sha256, i), '', { qos: 1, retain: true });
+  for (const device of Object.keys(state.devices)) await client.publishAsync(topics.manifest(device), '', { qos: 1, retain: true });
+  await client.publishAsync(rollout.control(state.id), '', { qos: 1, retain: true });
+  await client.publishAsync(rollout.state(state.id), '', { qos: 1, retain: true });
+}
