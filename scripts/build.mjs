@@ -21,6 +21,10 @@ const onlyArg = args.find((a) => a.startsWith('--only'));
 const only = onlyArg ? (onlyArg.includes('=') ? onlyArg.split('=')[1] : args[args.indexOf(onlyArg) + 1]).split(',') : undefined;
 const skipTypecheck = args.includes('--no-typecheck');
 
+// Long code lines in the help (flows, mbpoll command lines, JSON) wrap instead of running out of
+// the sidebar; scoped to code blocks, added to every node's help in every language.
+const HELP_STYLE = '<style>.red-ui-help pre, .red-ui-help pre code { white-space: pre-wrap; overflow-wrap: anywhere; }</style>';
+
 function fail(message) {
   problems.push(message);
 }
@@ -169,7 +173,7 @@ for (const type of nodeTypes) {
     }
     writeFileSync(
       path.join(out, 'locales', lang, `${type}.html`),
-      `<script type="text/html" data-help-name="${type}">\n${help.trim()}\n</script>\n`,
+      `<script type="text/html" data-help-name="${type}">\n${HELP_STYLE}\n${help.trim()}\n</script>\n`,
     );
   }
 }

@@ -579,6 +579,29 @@ describe('editor in headless Chromium', { timeout: 5 * 60_000 }, () => {
     await closeDialog();
   });
 
+  it('onnx-model: the picker lists the package model, the card shows as tables', async () => {
+    const model = path.join(ROOT, 'models', 'pump-classifier.onnx');
+    const meta = readModelInfo(readFileSync(model)).metadata;
+    const features = JSON.parse(meta['edgeml.features'] ?? '[]') as string[];
+    const labels = JSON.parse(meta['edgeml.labels'] ?? '[]') as string[];
+    await page.evaluate((model) => {
+      const RED = (window as unknown as { RED: { view: { importNodes: (n: unknown, o: object) => void }; editor: { editConfig: (n: string, t: string, id: string, p: string) => void } } }).RED;
+      RED.view.importNodes([{ id: 'om1', type: 'onnx-model', path: model, watch: false, threads: '1' }], { generateIds: false, addFlow: false });
+      RED.editor.editConfig('', 'onnx-model', 'om1', 'node-config-input');
+    }, model);
+    await page.locator('#node-config-dialog-ok').waitFor({ state: 'visible' });
+    await page.locator('#onnx-model-info table.onnx-model-card').first().waitFor({ state: 'visible' });
+    const options = await page.locator('#onnx-model-pick option').evaluateAll((os) => os.map((o) => (o as HTMLOptionElement).value));
+    assert.ok(options.some((v) => v.endsWith(path.join('models', 'pump-classifier.onnx'))), `picker options: ${options.join(', ')}`);
+    const cells = await page.locator('#onnx-model-info table.onnx-model-card td').allInnerTexts();
+    for (const f of features) assert.ok(cells.includes(f), `feature ${f} in the card table`);
+    for (const [i, l] of labels.entries()) assert.ok(cells.includes(`${i}: ${l}`), `label ${l} in the card table`);
+    await screenshotTray('onnx-model-card');
+    await page.locator('#node-config-dialog-cancel').click();
+    await page.locator('#node-config-dialog-cancel').waitFor({ state: 'detached' });
+    await settle();
+  });
+
   it('modbus-decode previews a field in hex and in decimal', async () => {
     await importAndOpen([{ id: 'md1', type: 'modbus-decode', fields: [{ name: 'speed', register: 4, type: 'uint16' }], order: 'ABCD', x: 500, y: 560, wires: [[]] }], 'md1');
     const preview = (await page.locator('.edgeml-mb-preview').first().innerText()).trim();

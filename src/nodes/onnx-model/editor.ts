@@ -42,6 +42,73 @@ interface ModelInfo {
   /** The ONNX Runtime build that serves it, or why none can on this device. */
   runtime?: string;
   runtimeProblem?: string;
+  card?: ModelCardInfo;
+}
+
+/** The parts of the model card the dialog shows (the runtime parses it: src/lib/model-card.ts). */
+interface ModelCardInfo {
+  task?: string;
+  features?: string[];
+  units?: Record<string, string>;
+  ranges?: Record<string, [number, number]>;
+  labels?: string[];
+  thresholds?: Record<string, number>;
+  trainingStats?: Record<string, { mean: number; std: number }>;
+}
+
+interface ModelFileEntry {
+  path: string;
+  name: string;
+  sizeBytes: number;
+  source: 'user' | 'package' | 'settings';
+}
+
+const short = (n: number): string => (Number.isInteger(n) ? String(n) : n.toPrecision(4));
+
+/** The model card as tables a person reads: features with ranges and units, labels, thresholds. */
+function renderCard(target: JQuery, card: ModelCardInfo | undefined, t: (k: string) => string): void {
+  if (!card) return;
+  const features = card.features ?? [];
+  const hasAny = features.length > 0 || (card.labels?.length ?? 0) > 0 || Object.keys(card.thresholds ?? {}).length > 0;
+  if (!hasAny) return;
+  $('<div>').css({ fontWeight: 'bold', marginTop: '8px' }).text(t('info.card') + (card.task ? ` · ${card.task}` : '')).appendTo(target);
+  const tbl = (headers: string[], rows: string[][]): void => {
+    const table = $('<table class="onnx-model-card">').css({ width: '100%', fontSize: '0.9em' }).appendTo(target);
+    const head = $('<tr>').appendTo(table);
+    for (const h of headers) $('<th>').css({ textAlign: 'left', paddingRight: '8px' }).text(h).appendTo(head);
+    for (const row of rows) {
+      const tr = $('<tr>').appendTo(table);
+      for (const cell of row) $('<td>').css({ paddingRight: '8px' }).text(cell).appendTo(tr);
+    }
+  };
+  if (features.length > 0) {
+    tbl(
+      [t('info.feature'), t('info.range'), t('info.unit'), t('info.mean')],
+      features.map((f) => {
+        const r = card.ranges?.[f];
+        const s = card.trainingStats?.[f];
+        return [f, r ? `${short(r[0])} … ${short(r[1])}` : '', card.units?.[f] ?? '', s ? `${short(s.mean)} ± ${short(s.std)}` : ''];
+      }),
+    );
+  }
+  if (card.labels?.length) tbl([t('info.labels')], card.labels.map((l, i) => [`${i}: ${l}`]));
+  const thresholds = Object.entries(card.thresholds ?? {});
+  if (thresholds.length) tbl([t('info.thresholds'), ''], thresholds.map(([k, v]) => [k, short(v)]));
+}
+
+/** Fills the picker with the models the runtime finds (user directory, package models). */
+function fillPicker(select: JQuery, current: string, t: (k: string, p?: Record<string, string>) => string): void {
+  select.empty();
+  $('<option>').val('').text(t('info.choose')).appendTo(select);
+  $.getJSON('edge-ml/models')
+    .done((body: { files: ModelFileEntry[] }) => {
+      for (const f of body.files) {
+        const where = f.source === 'user' ? t('info.fromUser') : t('info.fromPackage');
+        $('<option>').val(f.path).text(`${f.path} (${where}, ${Math.max(1, Math.round(f.sizeBytes / 1024))} KiB)`).appendTo(select);
+      }
+      select.val(body.files.some((f) => f.path === current) ? current : '');
+    })
+    .fail(() => $('<option>').val('').text(t('info.listFailed')).appendTo(select.empty()));
 }
 
 const dimsText = (dims: Array<number | string | null>): string =>
@@ -65,6 +132,7 @@ function renderInfo(target: JQuery, info: ModelInfo, t: (k: string) => string): 
     [t('info.runtime'), info.runtime ?? info.runtimeProblem ?? ''],
   ]);
   const io = (v: IoSpec): string[] => [v.name, v.isTensor ? v.dtype : t('info.notTensor'), v.isTensor ? dimsText(v.dims) : ''];
+  renderCard(target, info.card, t);
   table(t('info.inputs'), info.inputs.map(io));
   table(t('info.outputs'), info.outputs.map(io));
   const meta = Object.entries(info.metadata);
@@ -105,6 +173,29 @@ RED.nodes.registerType<OnnxModelProps>('onnx-model', {
         });
     };
     $('#node-config-input-path').on('change', show);
+    const tp = (k: string, p?: Record<string, string>): string => node._(`onnx-model.${k}`, p);
+    const pick = $('#onnx-model-pick');
+    fillPicker(pick, String($('#node-config-input-path').val() ?? ''), tp);
+    pick.on('change', () => {
+      const chosen = String(pick.val() ?? '');
+      if (chosen) $('#node-config-input-path').val(chosen).trigger('change');
+    });
+    $('#onnx-model-upload').on('change', function () {
+      const file = (this as HTMLInputElement).files?.[0];
+      const message = $('#onnx-model-upload-message');
+      if (!file) return;
+      message.css('color', '').text(tp('info.uploading'));
+      $.ajax({ url: `edge-ml/models?name=${encodeURIComponent(file.name)}`, method: 'POST', data: file, processData: false, contentType: 'application/octet-stream' })
+        .done((body: { file: ModelFileEntry }) => {
+          message.text(tp('info.uploaded', { path: body.file.path }));
+          $('#node-config-input-path').val(body.file.path).trigger('change');
+          fillPicker(pick, body.file.path, tp);
+        })
+        .fail((xhr: JQuery.jqXHR) => {
+          const body = xhr.responseJSON as { message?: string } | undefined;
+          message.css('color', 'var(--red-ui-text-color-error, #d6615f)').text(body?.message ?? xhr.statusText);
+        });
+    });
     $('#onnx-model-info-refresh').on('click', (e) => {
       e.preventDefault();
       show();
