@@ -101,6 +101,21 @@ describe('ml-features node', () => {
   });
 });
 
+describe('ml-features with an unusable mapping', () => {
+  after(() => helper.unload());
+  it('refuses every message with EDGEML_FEATURES_CONFIG', async () => {
+    await helper.load([nodeModule('ml-features')], [
+      { id: 'tab', type: 'tab', label: 'features' },
+      { id: 'feat', type: 'ml-features', z: 'tab', mapping: 'a = x\na = y', key: 'topic', maxAge: '1000', reset: false, timestamp: 'source', wires: [[]] },
+      { id: 'catcher', type: 'catch', z: 'tab', scope: ['feat'], uncaught: false, wires: [['caught']] },
+      { id: 'caught', type: 'helper', z: 'tab', wires: [] },
+    ], {});
+    const caught = nextMessage('caught');
+    inject('feat', { topic: 'x', payload: 1 });
+    assert.equal(((await caught).error as { code: string }).code, 'EDGEML_FEATURES_CONFIG');
+  });
+});
+
 describe('OPC UA server -> node-red-contrib-opcua client -> ml-features -> onnx-infer', () => {
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   let server: any;

@@ -362,3 +362,16 @@ describe('ml-sparkplug after onnx-model, onnx-infer and ml-format', () => {
     assert.equal(v.get('Features/a'), 4);
   });
 });
+
+describe('ml-sparkplug with unusable settings', () => {
+  after(() => helper.unload());
+  it('an id with / or an empty one refuses every message with EDGEML_SPARKPLUG_CONFIG', async () => {
+    for (const bad of [{ groupId: 'a/b' }, { edgeNodeId: '' }, { primaryHost: 'scada#1' }]) {
+      await helper.load([nodeModule('ml-sparkplug'), coreMqtt], sparkplugFlow({ edgeNodeId: 'line9', primaryHost: '', ...bad })(1), {});
+      const caught = nextMessage('caught');
+      inject('spb', prediction(1));
+      assert.equal(codeOf(await caught), 'EDGEML_SPARKPLUG_CONFIG', JSON.stringify(bad));
+      await helper.unload();
+    }
+  });
+});
