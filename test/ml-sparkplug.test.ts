@@ -127,28 +127,42 @@ const watchers = (): FlowNode[] => [
 ];
 const codeOf = (m: Record<string, unknown>): string => (m.error as { code: string }).code;
 
-describe('ml-sparkplug without a primary host', () => {
+/** A broker and a primary host subscribed to spBv1.0/#, for one describe block; `flow` deploys after them. */
+function withHostAndBroker(flow?: (port: number) => FlowNode[]): { broker: () => TestBroker; host: () => Host } {
   let broker: TestBroker;
   let host: Host;
-
   before(async () => {
     broker = await startBroker();
     helper.settings({ mqttReconnectTime: 200 });
-    host = new Host(await mqtt.connectAsync(broker.url, { clientId: `spb-host-${process.pid}` }));
+    host = new Host(await mqtt.connectAsync(broker.url, { clientId: `spb-host-${process.pid}-${Math.random().toString(16).slice(2)}` }));
     await host.client.subscribeAsync('spBv1.0/#', { qos: 1 });
-    const flow: FlowNode[] = [
-      { id: 'tab', type: 'tab', label: 'spb' },
-      brokerNode(broker.port),
-      { id: 'spb', type: 'ml-sparkplug', z: 'tab', broker: 'br', groupId: 'plant', edgeNodeId: 'line1', deviceId: 'pump', primaryHost: '', features: true, capacity: '100', overflow: 'drop-oldest', wires: [] },
-      ...watchers(),
-    ];
-    await helper.load([nodeModule('ml-sparkplug'), coreMqtt], flow, {});
+    if (flow) await helper.load([nodeModule('ml-sparkplug'), coreMqtt], flow(broker.port), {});
   });
   after(async () => {
     await helper.unload();
     helper.settings({});
     await host.client.endAsync(true);
     await broker.stop();
+  });
+  return { broker: () => broker, host: () => host };
+}
+
+const sparkplugFlow =
+  (node: Record<string, unknown>) =>
+  (port: number): FlowNode[] => [
+    { id: 'tab', type: 'tab', label: 'spb' },
+    brokerNode(port),
+    { id: 'spb', type: 'ml-sparkplug', z: 'tab', broker: 'br', groupId: 'plant', deviceId: 'pump', capacity: '100', overflow: 'drop-oldest', wires: [], ...node } as FlowNode,
+    ...watchers(),
+  ];
+
+describe('ml-sparkplug without a primary host', () => {
+  const ctx = withHostAndBroker(sparkplugFlow({ edgeNodeId: 'line1', primaryHost: '', features: true }));
+  let broker: TestBroker;
+  let host: Host;
+  before(() => {
+    broker = ctx.broker();
+    host = ctx.host();
   });
 
   it('births (NBIRTH seq 0 with bdSeq 0, DBIRTH with model and values), then DDATA with aliases only and seq counting up', async () => {
@@ -248,27 +262,10 @@ describe('ml-sparkplug without a primary host', () => {
 });
 
 describe('ml-sparkplug with a primary host that goes offline', () => {
-  let broker: TestBroker;
+  const ctx = withHostAndBroker(sparkplugFlow({ edgeNodeId: 'line2', primaryHost: 'scada', features: false, capacity: '5' }));
   let host: Host;
-
-  before(async () => {
-    broker = await startBroker();
-    helper.settings({ mqttReconnectTime: 200 });
-    host = new Host(await mqtt.connectAsync(broker.url, { clientId: `spb-host2-${process.pid}` }));
-    await host.client.subscribeAsync('spBv1.0/#', { qos: 1 });
-    const flow: FlowNode[] = [
-      { id: 'tab', type: 'tab', label: 'spb' },
-      brokerNode(broker.port),
-      { id: 'spb', type: 'ml-sparkplug', z: 'tab', broker: 'br', groupId: 'plant', edgeNodeId: 'line2', deviceId: 'pump', primaryHost: 'scada', features: false, capacity: '5', overflow: 'drop-oldest', wires: [] },
-      ...watchers(),
-    ];
-    await helper.load([nodeModule('ml-sparkplug'), coreMqtt], flow, {});
-  });
-  after(async () => {
-    await helper.unload();
-    helper.settings({});
-    await host.client.endAsync(true);
-    await broker.stop();
+  before(() => {
+    host = ctx.host();
   });
 
   it('holds predictions until the host is online, then births and sends them in order, flagged historical; drops beyond capacity', async () => {
@@ -316,26 +313,19 @@ describe('ml-sparkplug with a primary host that goes offline', () => {
 });
 
 describe('ml-sparkplug after onnx-model, onnx-infer and ml-format', () => {
+  const ctx = withHostAndBroker();
   let broker: TestBroker;
   let host: Host;
   let dir: string;
   const card = (version: string) => ({ name: 'pump', version, task: 'classification' as const, labels: ['normal', 'cavitation', 'bearing'], features: ['a', 'b', 'c', 'd'] });
 
-  before(async () => {
+  before(() => {
     dir = mkdtempSync(path.join(os.tmpdir(), 'ml-sparkplug-'));
     writeFileSync(path.join(dir, 'pump.onnx'), mlpModel({ inputs: 4, hidden: 6, outputs: 3, seed: 5, metadata: modelCardToMetadata(card('1.0')) }).bytes);
-    broker = await startBroker();
-    helper.settings({ mqttReconnectTime: 200 });
-    host = new Host(await mqtt.connectAsync(broker.url, { clientId: `spb-host3-${process.pid}` }));
-    await host.client.subscribeAsync('spBv1.0/#', { qos: 1 });
+    broker = ctx.broker();
+    host = ctx.host();
   });
-  after(async () => {
-    await helper.unload();
-    helper.settings({});
-    await host.client.endAsync(true);
-    await broker.stop();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
 
   it('a hot-reloaded model with a new version makes a new NBIRTH and DBIRTH with the new model', async () => {
     const flow: FlowNode[] = [
@@ -370,5 +360,18 @@ describe('ml-sparkplug after onnx-model, onnx-infer and ml-format', () => {
     assert.match(String(v.get('Model/SHA256')), /^[0-9a-f]{64}$/);
     assert.notEqual(v.get('Model/SHA256'), birthTable(dbirth1!).values.get('Model/SHA256'));
     assert.equal(v.get('Features/a'), 4);
+  });
+});
+
+describe('ml-sparkplug with unusable settings', () => {
+  after(() => helper.unload());
+  it('an id with / or an empty one refuses every message with EDGEML_SPARKPLUG_CONFIG', async () => {
+    for (const bad of [{ groupId: 'a/b' }, { edgeNodeId: '' }, { primaryHost: 'scada#1' }]) {
+      await helper.load([nodeModule('ml-sparkplug'), coreMqtt], sparkplugFlow({ edgeNodeId: 'line9', primaryHost: '', ...bad })(1), {});
+      const caught = nextMessage('caught');
+      inject('spb', prediction(1));
+      assert.equal(codeOf(await caught), 'EDGEML_SPARKPLUG_CONFIG', JSON.stringify(bad));
+      await helper.unload();
+    }
   });
 });

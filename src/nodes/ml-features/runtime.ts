@@ -4,8 +4,9 @@
  * mapping table, with a maximum age so a stale value is not mixed with fresh ones.
  */
 import type { Node, NodeAPI, NodeDef, NodeMessageInFlow } from 'node-red';
-import { EdgeMlError, isEdgeMlError } from '../../lib/errors';
+import { EdgeMlError } from '../../lib/errors';
 import { FeatureJoin, parseMapping, type Reading } from '../../lib/features/join';
+import { refuseMisconfigured } from '../shared/misconfigured';
 import { NodeStatus, onInput, type SendFn } from '../shared/runtime';
 
 interface FeaturesDef extends NodeDef {
@@ -31,12 +32,7 @@ export = function register(RED: NodeAPI): void {
     try {
       join = new FeatureJoin(parseMapping(config.mapping ?? ''), Number(config.maxAge ?? 5000), config.reset === true || config.reset === 'true');
     } catch (e) {
-      const reason = isEdgeMlError(e) ? String(e.params.reason) : String(e);
-      status.show('error', 'ml-features.status.unconfigured');
-      node.error(RED._('errors.EDGEML_FEATURES_CONFIG', { reason }));
-      onInput(RED, node, () => {
-        throw new EdgeMlError('EDGEML_FEATURES_CONFIG', reason, { reason });
-      });
+      refuseMisconfigured(RED, node, status, 'ml-features.status.unconfigured', 'EDGEML_FEATURES_CONFIG', e);
       return;
     }
     const key = (config.key || 'topic').trim();

@@ -18,6 +18,7 @@ import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { EdgeMlError, isEdgeMlError } from '../../lib/errors';
 import { OUTBOX_OVERFLOW, Outbox, type OutboxOverflow } from '../../lib/outbox/outbox';
 import { SparkplugEdgeNode, checkId, parseState, stateTopic, toPrediction, topicOf, type Packet, type Prediction } from '../../lib/sparkplug/edge-node';
+import { refuseMisconfigured } from '../shared/misconfigured';
 import { NodeStatus, onInput } from '../shared/runtime';
 
 interface SparkplugDef extends NodeDef {
@@ -62,12 +63,7 @@ export = function register(RED: NodeAPI): void {
       });
       hostId = config.primaryHost?.trim() ? checkId('primary host id', config.primaryHost) : undefined;
     } catch (e) {
-      const reason = isEdgeMlError(e) ? String(e.params.reason) : String(e);
-      status.show('error', 'ml-sparkplug.status.unconfigured');
-      node.error(RED._('errors.EDGEML_SPARKPLUG_CONFIG', { reason }));
-      onInput(RED, node, () => {
-        throw new EdgeMlError('EDGEML_SPARKPLUG_CONFIG', reason, { reason });
-      });
+      refuseMisconfigured(RED, node, status, 'ml-sparkplug.status.unconfigured', 'EDGEML_SPARKPLUG_CONFIG', e);
       return;
     }
     const includeFeatures = config.features === true || config.features === 'true';
