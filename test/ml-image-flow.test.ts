@@ -36,7 +36,7 @@ const png = pngOf(40, 20, () => [255, 0, 0]);
 
 for (const backend of ['auto', 'js']) {
   test(`${backend}: a PNG becomes a [1, 3, 16, 16] tensor with its geometry; done() called; status names the decoder`, async () => {
-    await loadFlow(['ml-image'], flow({ width: '16', height: '16', resize: 'letterbox', pad: '0', backend, keepOriginal: true }));
+    await loadFlow(['ml-image'], flow({ width: '16', height: '16', resizeMode: 'letterbox', pad: '0', backend, keepOriginal: true }));
     const out = nextMessage('out');
     const completed = nextMessage('completed');
     const status = nextStatus('img', (s) => s.fill === 'green');

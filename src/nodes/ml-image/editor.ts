@@ -10,7 +10,7 @@ interface MlImageProps extends EditorNodeProperties {
   layout: string;
   order: string;
   channels: string;
-  resize: string;
+  resizeMode: string;
   pad: string;
   scale: string;
   mean: string;
@@ -66,7 +66,8 @@ RED.nodes.registerType<MlImageProps>('ml-image', {
     layout: { value: '', validate: says(oneOf('', 'NCHW', 'NHWC'), 'choice') },
     order: { value: '', validate: says(oneOf('', 'RGB', 'BGR'), 'choice') },
     channels: { value: '', validate: says(oneOf('', '1', '3'), 'channels') },
-    resize: { value: '', validate: says(oneOf('', 'stretch', 'letterbox', 'center-crop'), 'choice') },
+    // not `resize`: Node-RED's editor sets node.resize (a redraw flag) on every node
+    resizeMode: { value: '', validate: says(oneOf('', 'stretch', 'letterbox', 'center-crop'), 'choice') },
     pad: { value: '', validate: says(pad, 'pad') },
     scale: { value: '', validate: says(scale, 'scale') },
     mean: { value: '', validate: says(list(false), 'mean') },
@@ -89,10 +90,10 @@ RED.nodes.registerType<MlImageProps>('ml-image', {
   paletteLabel: 'ml image',
   oneditprepare: function () {
     const showPad = (): void => {
-      const r = String($('#node-input-resize').val());
+      const r = String($('#node-input-resizeMode').val());
       $('.ml-image-pad').toggle(r === 'letterbox' || r === '');
     };
-    $('#node-input-resize').on('change', showPad);
+    $('#node-input-resizeMode').on('change', showPad);
     showPad();
   },
 });

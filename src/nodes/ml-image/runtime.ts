@@ -18,7 +18,8 @@ interface MlImageDef extends NodeDef {
   layout: string;
   order: string;
   channels: string | number;
-  resize: string;
+  /** The card's `resize` (the node property is named so because Node-RED's editor uses `resize` on every node). */
+  resizeMode: string;
   pad: string | number;
   scale: string | number;
   mean: string;
@@ -45,7 +46,8 @@ function parseNumber(v: string | number, field: string): number {
 function specFromDef(def: MlImageDef): ImageSpec {
   const raw: Record<string, unknown> = {};
   for (const k of ['width', 'height', 'channels', 'pad', 'scale'] as const) if (!blank(def[k])) raw[k] = parseNumber(def[k], k);
-  for (const k of ['layout', 'order', 'resize', 'dtype'] as const) if (!blank(def[k])) raw[k] = def[k];
+  for (const k of ['layout', 'order', 'dtype'] as const) if (!blank(def[k])) raw[k] = def[k];
+  if (!blank(def.resizeMode)) raw.resize = def.resizeMode;
   for (const k of ['mean', 'std'] as const) {
     if (blank(def[k])) continue;
     raw[k] = String(def[k])
