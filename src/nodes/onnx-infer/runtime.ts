@@ -17,8 +17,7 @@ import type { SendFn, StatusSpec } from '../shared/runtime';
 import type { OnnxModelNode } from '../onnx-model/types';
 import { metricsRegistry } from '../../lib/metrics';
 import { checkInput, DEFAULT_MAX_INPUT_BYTES } from '../../lib/onnx/input-check';
-import { byteLimit } from '../../lib/onnx/model-paths';
-import type { EdgeMlSettings } from '../../lib/onnx/model-paths';
+import { edgeMlSetting } from '../shared/settings';
 
 /** Input bytes one request to the worker carries at most (a bigger input travels alone). */
 const MAX_REQUEST_BYTES = 16 * 1024 * 1024;
@@ -70,7 +69,7 @@ export = function (RED: NodeAPI): void {
       refuseConfig(RED, node, e);
       return;
     }
-    const maxInputBytes = byteLimit((RED.settings as unknown as EdgeMlSettings).edgeMl?.maxInputBytes, DEFAULT_MAX_INPUT_BYTES);
+    const maxInputBytes = edgeMlSetting(RED, 'maxInputBytes', DEFAULT_MAX_INPUT_BYTES);
     const runOptions: RunOptions = {
       outputs: list(config.outputNames),
       featureOrder: list(config.features),
