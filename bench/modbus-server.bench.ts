@@ -10,7 +10,7 @@ import { performance } from 'node:perf_hooks';
 import path from 'node:path';
 import ModbusRTU from 'modbus-serial';
 import type { Node } from 'node-red';
-import { helper, ROOT } from '../test/helpers/flow';
+import { helper, ROOT, coreNode } from '../test/helpers/flow';
 import { freePort, waitForPort } from '../test/helpers/net';
 import { percentile, writeResults } from './util';
 
@@ -107,7 +107,7 @@ export async function run(): Promise<void> {
         ]
       : []),
   ];
-  const injectNode = require(path.join(path.dirname(require.resolve('@node-red/nodes/package.json')), 'core', 'common', '20-inject.js'));
+  const injectNode = coreNode('common/20-inject.js');
   await helper.load([serverIn, decode, injectNode, ...(contribServer ? [contribServer] : [])], flow);
   try {
     // both servers listen once their ports accept connections

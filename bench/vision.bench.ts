@@ -61,6 +61,7 @@ async function loopDelayP99(work: (() => Promise<unknown>) | undefined, ms: numb
 }
 
 export async function run(): Promise<void> {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- sharp is optional: loaded only where it is installed
   const sharp = require('sharp') as { concurrency(n: number): number; versions: Record<string, string> };
   sharp.concurrency(1);
   const rnd = seededRandom(7);

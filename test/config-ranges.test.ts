@@ -8,11 +8,11 @@ import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { getNode, helper, inject, nextMessage, nodeModule, ROOT, unloadFlow, type FlowNode, type Msg } from './helpers/flow';
+import { getNode, helper, inject, nextMessage, nodeModule, ROOT, unloadFlow, type FlowNode, type Msg, coreNode } from './helpers/flow';
 import { NUMERIC_SETTINGS, showBound, type NumericSetting } from '../src/lib/config-ranges';
 import { inRangeOf } from '../src/editor/validators';
 
-const coreMqtt = require(path.join(path.dirname(require.resolve('@node-red/nodes/package.json')), 'core', 'network', '10-mqtt.js'));
+const coreMqtt = coreNode('network/10-mqtt.js');
 
 /** Out-of-range values of one setting, worked out from its bounds: below, above, a fraction, not a number. */
 function badValues(spec: NumericSetting): string[] {

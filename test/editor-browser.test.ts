@@ -22,6 +22,9 @@ import { startBroker, type TestBroker } from './helpers/broker';
 import { freePort } from './helpers/net';
 import { declaredNodes, ROOT, startNodeRed, type NodeRedProcess } from './helpers/nodered-process';
 import { readModelInfo } from '../src/lib/onnx/model-file';
+import { NUMERIC_SETTINGS, type NumericSetting } from '../src/lib/config-ranges';
+
+const bounds = (spec: NumericSetting): { min: number; max: number } => ({ min: spec.min, max: spec.max });
 
 const CHROMIUM = process.env.EDGEML_CHROMIUM || '/usr/bin/chromium';
 const CATEGORY = 'edge ML';
@@ -431,7 +434,7 @@ describe('editor in headless Chromium', { timeout: 5 * 60_000 }, () => {
     // names is overwritten (e.g. `outputs` becomes the port count).
     const reserved = await page.evaluate((types) => {
       const RED = (window as unknown as { RED: { nodes: { getType: (t: string) => { defaults?: Record<string, unknown> } | undefined } } }).RED;
-      const names = ['id', 'type', 'x', 'y', 'z', 'g', 'd', 'l', 'w', 'h', 'wires', 'inputs', 'outputs', 'info', 'credentials'];
+      const names = ['id', 'type', 'x', 'y', 'z', 'g', 'd', 'l', 'w', 'h', 'wires', 'inputs', 'outputs', 'info', 'credentials', 'resize'];
       return types.flatMap((t) => Object.keys(RED.nodes.getType(t)?.defaults ?? {}).filter((p) => names.includes(p)).map((p) => `${t}.${p}`));
     }, DECLARED);
     assert.deepEqual(reserved, [], 'node properties with names Node-RED reserves');
@@ -461,9 +464,9 @@ describe('editor in headless Chromium', { timeout: 5 * 60_000 }, () => {
       const state = await page.evaluate((id) => {
         const RED = (window as unknown as { RED: { nodes: { node: (id: string) => { valid?: boolean; validationErrors?: string[] } | null } } }).RED;
         const node = RED.nodes.node(id);
-        return { valid: node?.valid, errors: node?.validationErrors ?? [] };
+        return { valid: node?.valid, errors: node?.validationErrors ?? [], node: JSON.stringify(node, (k, v) => (k.startsWith('_') || k === 'z' ? undefined : v)) };
       }, id);
-      assert.notEqual(state.valid, false, `${type} is invalid after Done: ${state.errors.join(', ')}`);
+      assert.notEqual(state.valid, false, `${type} is invalid after Done: ${state.errors.join(', ')} (${state.node})`);
       const log = await deploy();
       assertNoCrash(log, type);
       const errors = log.split('\n').filter((l) => l.includes('[error]'));
@@ -483,8 +486,9 @@ describe('editor in headless Chromium', { timeout: 5 * 60_000 }, () => {
     { type: 'modbus-server-in', prop: 'unitId', value: '300', key: 'validator.integer-range', params: { min: 0, max: 255 } },
     { type: 'modbus-server-in', prop: 'holdingSize', value: '-5', key: 'validator.integer-range', params: { min: 0, max: 65536 } },
     { type: 'modbus-server-in', prop: 'allowList', value: '10.0.0.1, not-an-ip', key: 'validator.allow-list', params: { entry: 'not-an-ip' } },
-    { type: 'onnx-infer', prop: 'queueSize', value: '-3', key: 'validator.integer-min', params: { min: 1 } },
-    { type: 'ml-outbox', prop: 'capacity', value: '-3', key: 'validator.integer-min', params: { min: 1 } },
+    // bounds from the range table the runtime enforces too (harden16b gave these a maximum)
+    { type: 'onnx-infer', prop: 'queueSize', value: '-3', key: 'validator.integer-range', params: bounds(NUMERIC_SETTINGS['onnx-infer'].queueSize) },
+    { type: 'ml-outbox', prop: 'capacity', value: '-3', key: 'validator.integer-range', params: bounds(NUMERIC_SETTINGS['ml-outbox'].capacity) },
     { type: 'ml-model-update', prop: 'publicKey', value: lines.join('\n'), key: 'validator.pem-base64', params: {} },
     { type: 'ml-model-update', prop: 'publicKey', value: 'ssh-ed25519 AAAAC3Nza', key: 'validator.pem-markers', params: {} },
   ];
@@ -669,8 +673,13 @@ describe('editor in headless Chromium', { timeout: 5 * 60_000 }, () => {
       await dismissNotifications();
       await page.locator(`[id="red-ui-tab-${tab}"]`).click();
       const invalid = await page.evaluate((tab) => {
-        const RED = (window as unknown as { RED: { nodes: { filterNodes: (f: object) => Array<{ id: string; type: string; valid?: boolean }> } } }).RED;
-        return RED.nodes.filterNodes({ z: tab }).filter((n) => n.valid === false).map((n) => `${n.type} ${n.id}`);
+        type Shown = { id: string; type: string; valid?: boolean; validationErrors?: string[]; users?: Array<{ z?: string }> };
+        const RED = (window as unknown as { RED: { nodes: { filterNodes: (f: object) => Shown[]; eachConfig: (cb: (n: Shown) => void) => void } } }).RED;
+        const bad = RED.nodes.filterNodes({ z: tab }).filter((n) => n.valid === false);
+        RED.nodes.eachConfig((n) => {
+          if (n.valid === false && (n.users ?? []).some((u) => u.z === tab)) bad.push(n);
+        });
+        return bad.map((n) => `${n.type} ${n.id}${n.validationErrors?.length ? ` (${n.validationErrors.join(', ')})` : ''}`);
       }, tab);
       assert.deepEqual(invalid, [], `${file}: nodes the editor marks invalid`);
       const log = await deploy();

@@ -11,7 +11,10 @@ import { test, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { getNode, loadFlow, unloadFlow, type FlowNode, type Msg } from './helpers/flow';
-import { ajv, validateEvent, validatePayload } from './helpers/schemas';
+import { loadSchema, validateJsonSchema } from './helpers/schema';
+
+const PAYLOAD_SCHEMA = loadSchema('ml-format-payload');
+const EVENT_SCHEMA = loadSchema('ml-format-event');
 
 const RUNS = Number(process.env.EDGEML_FUZZ_RUNS ?? 1500);
 const FIXED_SEED = 160_016;
@@ -228,8 +231,8 @@ test('fuzz ml-format: published payloads are schema-valid (ajv), errors are code
   const counts = await fuzzNode(t, 'ml-format', configs, 2, fields, (out) => {
     const p = out.payload as Record<string, unknown>;
     const isEvent = typeof p?.event === 'string';
-    const validate = isEvent ? validateEvent : validatePayload;
-    assert.ok(validate(p), `${isEvent ? 'event' : 'payload'} breaks the schema: ${ajv.errorsText(validate.errors)}\n${JSON.stringify(p)}`);
+    const problems = validateJsonSchema(isEvent ? EVENT_SCHEMA : PAYLOAD_SCHEMA, p);
+    assert.deepEqual(problems, [], `${isEvent ? 'event' : 'payload'} breaks the schema\n${JSON.stringify(p)}`);
     assert.ok(typeof out.topic === 'string' && out.topic.length > 0, 'a topic');
   });
   assert.ok((counts.ok ?? 0) > (RUNS * SEEDS.length) / 20, 'enough cases are formatted, not just refused');

@@ -6,10 +6,12 @@ import { test, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { inject, loadFlow, nextMessage, nextMessages, unloadFlow, type FlowNode, type Msg } from './helpers/flow';
 import { checkDims } from '../src/lib/tensor-dims';
-import { payloadProblems } from './helpers/schemas';
+import { loadSchema, validateJsonSchema } from './helpers/schema';
 import { checkModelCard, parseModelCard } from '../src/lib/model-card';
 import { DEFAULT_FEATURE_TABLE, OTHER_FEATURE } from '../src/lib/guard/guard';
 import { DEFAULT_GUARD_SERIES, metricsRegistry } from '../src/lib/metrics';
+
+const PAYLOAD_SCHEMA = loadSchema('ml-format-payload');
 
 afterEach(() => unloadFlow());
 
@@ -53,7 +55,7 @@ test('ml-format: dims 1e-300, 0.5, -1, "NaN" or a wrong product are EDGEML_TENSO
   const out = nextMessage('out0');
   inject('n', { payload: { y: { dtype: 'float32', dims: [1, 2], data: [0.5, 0.25] } } });
   const p = (await out).payload as { value: number[]; raw: { y: { dims: number[] } } };
-  assert.equal(payloadProblems(p), '');
+  assert.deepEqual(validateJsonSchema(PAYLOAD_SCHEMA, p), []);
   assert.deepEqual(p.value, [0.5, 0.25]);
   assert.deepEqual(p.raw.y.dims, [1, 2]);
 });
@@ -100,7 +102,7 @@ test('ml-format: an empty card name falls back (the default topic works); a numb
   const msg = await out;
   assert.equal(msg.topic, 'edgeml/unknown/prediction');
   assert.equal((msg.payload as { model: { name: string } }).model.name, 'unknown');
-  assert.equal(payloadProblems(msg.payload), '');
+  assert.deepEqual(validateJsonSchema(PAYLOAD_SCHEMA, msg.payload), []);
   await expectError({ payload: reg, modelCard: { name: 5 } }, 'EDGEML_MODELCARD_INVALID');
   await expectError({ payload: reg, modelCard: { name: 'm', labels: [1n] } }, 'EDGEML_MODELCARD_INVALID');
   const again = nextMessage('out0');

@@ -3,12 +3,12 @@ import { test, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { helper, inject, nextMessage, nextStatus, nodeModule, ROOT, unloadFlow, type FlowNode } from './helpers/flow';
+import { coreNode, helper, inject, nextMessage, nextStatus, nodeModule, ROOT, unloadFlow, type FlowNode } from './helpers/flow';
 import { validateJsonSchema, type JsonSchema } from './helpers/schema';
 
 afterEach(() => unloadFlow());
 
-const core = (file: string): unknown => require(path.join(path.dirname(require.resolve('@node-red/nodes/package.json')), 'core', file));
+const core = coreNode;
 const schema = JSON.parse(readFileSync(path.join(ROOT, 'schemas', 'ml-format-payload.schema.json'), 'utf8')) as JsonSchema;
 
 /** The example with its sinks (debug, mqtt out) swapped for helper nodes of the same id, and no broker. */

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { modelCardToMetadata } from '../src/lib/model-card';
 import { FeatureJoin, parseMapping } from '../src/lib/features/join';
-import { helper, inject, nextMessage, nextMessages, nodeModule, type FlowNode } from './helpers/flow';
+import { helper, inject, loadModule, nextMessage, nextMessages, nodeModule, type FlowNode } from './helpers/flow';
 import { freePort } from './helpers/net';
 import { mlpModel, mlpReference } from './helpers/onnx-models';
 
@@ -104,12 +104,13 @@ describe('ml-features node', () => {
 describe('ml-features with an unusable mapping', () => {
   after(() => helper.unload());
   it('refuses every message with EDGEML_FEATURES_CONFIG', async () => {
-    await helper.load([nodeModule('ml-features')], [
+    const flow: FlowNode[] = [
       { id: 'tab', type: 'tab', label: 'features' },
       { id: 'feat', type: 'ml-features', z: 'tab', mapping: 'a = x\na = y', key: 'topic', maxAge: '1000', reset: false, timestamp: 'source', wires: [[]] },
       { id: 'catcher', type: 'catch', z: 'tab', scope: ['feat'], uncaught: false, wires: [['caught']] },
       { id: 'caught', type: 'helper', z: 'tab', wires: [] },
-    ], {});
+    ];
+    await helper.load([nodeModule('ml-features')], flow, {});
     const caught = nextMessage('caught');
     inject('feat', { topic: 'x', payload: 1 });
     assert.equal(((await caught).error as { code: string }).code, 'EDGEML_FEATURES_CONFIG');
@@ -126,7 +127,7 @@ describe('OPC UA server -> node-red-contrib-opcua client -> ml-features -> onnx-
   const mlp = mlpModel({ inputs: 4, hidden: 6, outputs: 3, seed: 17, metadata: modelCardToMetadata({ name: 'pump', features: names }) });
 
   before(async () => {
-    const opcua = require('node-opcua') as typeof import('node-opcua');
+    const opcua = loadModule('node-opcua') as typeof import('node-opcua');
     port = await freePort();
     server = new opcua.OPCUAServer({ port, hostname: '127.0.0.1', resourcePath: '/UA/pump', buildInfo: { productName: 'pump-standin' } });
     await server.initialize();
@@ -148,7 +149,7 @@ describe('OPC UA server -> node-red-contrib-opcua client -> ml-features -> onnx-
     await server?.shutdown(0);
     // node-opcua counts clock-adjustment timer users globally; the contrib client's session does not
     // give its count back on close, which keeps the test process alive: release what is left.
-    const clock = require('node-opcua-date-time') as { periodicClockAdjustment: { timerInstallationCount: number }; uninstallPeriodicClockAdjustment(): void };
+    const clock = loadModule('node-opcua-date-time') as { periodicClockAdjustment: { timerInstallationCount: number }; uninstallPeriodicClockAdjustment(): void };
     while (clock.periodicClockAdjustment.timerInstallationCount > 0) clock.uninstallPeriodicClockAdjustment();
     rmSync(dir, { recursive: true, force: true });
   });
@@ -168,7 +169,7 @@ describe('OPC UA server -> node-red-contrib-opcua client -> ml-features -> onnx-
       { id: 'caught', type: 'helper', z: 'tab', wires: [] },
     ];
     const opcuaDir = path.join(path.dirname(require.resolve('node-red-contrib-opcua/package.json')), 'opcua');
-    await helper.load([require(path.join(opcuaDir, '105-opcuaendpoint.js')), require(path.join(opcuaDir, '102-opcuaclient.js')), nodeModule('ml-features'), nodeModule('onnx-model'), nodeModule('onnx-infer')], flow, {});
+    await helper.load([loadModule(path.join(opcuaDir, '105-opcuaendpoint.js')), loadModule(path.join(opcuaDir, '102-opcuaclient.js')), nodeModule('ml-features'), nodeModule('onnx-model'), nodeModule('onnx-infer')], flow, {});
     const failed = nextMessage('caught', 60000).then((m) => {
       throw new Error(`flow error: ${JSON.stringify(m.error)}`);
     });

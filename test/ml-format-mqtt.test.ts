@@ -9,7 +9,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import mqtt from 'mqtt';
-import { helper, inject, nextStatus, nodeModule, ROOT, unloadFlow, type FlowNode } from './helpers/flow';
+import { helper, inject, nextStatus, nodeModule, ROOT, unloadFlow, type FlowNode, coreNode } from './helpers/flow';
 import { startBroker, type TestBroker } from './helpers/broker';
 import { mlpModel, mlpReference } from './helpers/onnx-models';
 import { modelCardToMetadata } from '../src/lib/model-card';
@@ -17,7 +17,7 @@ import { validateJsonSchema, type JsonSchema } from './helpers/schema';
 
 const schema = JSON.parse(readFileSync(path.join(ROOT, 'schemas', 'ml-format-payload.schema.json'), 'utf8')) as JsonSchema;
 // Node-RED's own MQTT nodes, loaded as a node module exactly as the runtime would.
-const coreMqtt = require(path.join(path.dirname(require.resolve('@node-red/nodes/package.json')), 'core', 'network', '10-mqtt.js'));
+const coreMqtt = coreNode('network/10-mqtt.js');
 
 const LABELS = ['normal', 'cavitation', 'bearing'];
 const CARD = { name: 'pump-classifier', version: '1.4.0', features: ['flow', 'pressure', 'temperature', 'vibration'], labels: LABELS, logits: true };

@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
-import { getNode, helper, inject, nextMessage, nodeModule, type FlowNode, type Msg } from './helpers/flow';
+import { getNode, helper, inject, nextMessage, nodeModule, type FlowNode, type Msg, coreNode } from './helpers/flow';
 import { startBroker, type TestBroker } from './helpers/broker';
 import { mlpModel, mlpReference, type Mlp } from './helpers/onnx-models';
 import { prepareUpdate, signManifest } from '../src/lib/update/manifest';
@@ -18,7 +18,7 @@ import { publishUpdate, sendRollback } from '../src/lib/update/publisher';
 import { RolloutEngine } from '../src/lib/fleet/rollout';
 import { parsePlan } from '../src/lib/fleet/plan';
 
-const coreMqtt = require(path.join(path.dirname(require.resolve('@node-red/nodes/package.json')), 'core', 'network', '10-mqtt.js'));
+const coreMqtt = coreNode('network/10-mqtt.js');
 const DEVICES = ['dev-1', 'dev-2', 'dev-3'];
 const card = (version: string): Record<string, string> => ({ 'edgeml.name': 'pump', 'edgeml.version': version });
 const v1 = mlpModel({ inputs: 4, hidden: 8, outputs: 2, seed: 1, metadata: card('1.0.0') });

@@ -3,14 +3,13 @@
  * that is stopped and started again, with real Catch and Complete nodes.
  */
 import assert from 'node:assert/strict';
-import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import mqtt, { type MqttClient } from 'mqtt';
 import { Outbox } from '../src/lib/outbox/outbox';
-import { getNode, helper, inject, nextMessage, nextMessages, nextStatus, nodeModule, type FlowNode } from './helpers/flow';
+import { getNode, helper, inject, nextMessage, nextMessages, nextStatus, nodeModule, type FlowNode, coreNode } from './helpers/flow';
 import { startBroker, type TestBroker } from './helpers/broker';
 
-const coreMqtt = require(path.join(path.dirname(require.resolve('@node-red/nodes/package.json')), 'core', 'network', '10-mqtt.js'));
+const coreMqtt = coreNode('network/10-mqtt.js');
 const codeOf = (e: unknown): string => (e as { code?: string }).code ?? String(e);
 
 describe('Outbox (logic)', () => {

@@ -11,11 +11,11 @@ import { after, before, describe, it } from 'node:test';
 import mqtt, { type MqttClient } from 'mqtt';
 import { get as getSparkplug } from 'sparkplug-payload';
 import { modelCardToMetadata } from '../src/lib/model-card';
-import { getNode, helper, inject, nextMessage, nextMessages, nextStatus, nodeModule, type FlowNode } from './helpers/flow';
+import { getNode, helper, inject, nextMessage, nextMessages, nextStatus, nodeModule, type FlowNode, coreNode } from './helpers/flow';
 import { startBroker, type TestBroker } from './helpers/broker';
 import { mlpModel } from './helpers/onnx-models';
 
-const coreMqtt = require(path.join(path.dirname(require.resolve('@node-red/nodes/package.json')), 'core', 'network', '10-mqtt.js'));
+const coreMqtt = coreNode('network/10-mqtt.js');
 const codec = getSparkplug('spBv1.0')!;
 
 interface Metric {

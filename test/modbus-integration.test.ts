@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { ServerTCP } from 'modbus-serial';
-import { type FlowNode, getNode, helper, inject, nextMessage, nodeModule, unloadFlow } from './helpers/flow';
+import { type FlowNode, getNode, helper, inject, loadModule, nextMessage, nodeModule, unloadFlow } from './helpers/flow';
 import { freePort, waitForPort } from './helpers/net';
 
 const run = promisify(execFile);
@@ -88,7 +88,7 @@ test('float32 CDAB values written by mbpoll come out of node-red-contrib-modbus 
     { id: 'catcher', z: 'tab', type: 'catch', scope: ['decode', 'buffered'], uncaught: false, wires: [['caught']] },
     { id: 'caught', z: 'tab', type: 'helper' },
   ];
-  const contrib = (name: string): unknown => require(`node-red-contrib-modbus/modbus/${name}.js`);
+  const contrib = (name: string): unknown => loadModule(`node-red-contrib-modbus/modbus/${name}.js`);
   await helper.load([contrib('modbus-client'), contrib('modbus-getter'), nodeModule('modbus-decode')] as never, flow);
 
   await clientActive('client');
@@ -123,7 +123,7 @@ test('modbus-encode -> node-red-contrib-modbus Flex-Write -> server; mbpoll read
     { id: 'write', z: 'tab', type: 'modbus-flex-write', name: '', showStatusActivities: false, showErrors: true, server: 'client', emptyMsgOnFail: false, keepMsgProperties: false, wires: [['written'], []] },
     { id: 'written', z: 'tab', type: 'helper' },
   ];
-  const contrib = (name: string): unknown => require(`node-red-contrib-modbus/modbus/${name}.js`);
+  const contrib = (name: string): unknown => loadModule(`node-red-contrib-modbus/modbus/${name}.js`);
   await helper.load([contrib('modbus-client'), contrib('modbus-flex-write'), nodeModule('modbus-encode')] as never, flow);
   await clientActive('client');
   const written = nextMessage('written', 20000);

@@ -10,7 +10,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import net from 'node:net';
 import ModbusRTU from 'modbus-serial';
-import { type FlowNode, type Msg, ROOT, getNode, helper, inject, loadFlow, nextMessage, nextMessages, nextStatus, unloadFlow } from './helpers/flow';
+import { type FlowNode, type Msg, ROOT, coreNode, getNode, helper, inject, loadFlow, nextMessage, nextMessages, nextStatus, nodeModule, unloadFlow } from './helpers/flow';
 import { freePort } from './helpers/net';
 
 const clients: ModbusRTU[] = [];
@@ -460,9 +460,8 @@ test('examples/modbus-server-in.json: mbpoll writes, the flow decodes and writes
     { id: 'completer', z: 'tab', type: 'complete', scope: [serverId], uncaught: false, wires: [['completed']] },
     { id: 'completed', z: 'tab', type: 'helper' },
   ];
-  const coreDir = path.join(path.dirname(require.resolve('@node-red/nodes/package.json')), 'core');
-  const core = ['common/21-debug.js', 'common/90-comment.js', 'function/15-change.js'].map((f) => require(path.join(coreDir, f)));
-  await helper.load([...['modbus-server-in', 'modbus-decode', 'modbus-encode'].map((t) => require(path.join(ROOT, 'nodes', `${t}.js`))), ...core], flow);
+  const core = ['common/21-debug.js', 'common/90-comment.js', 'function/15-change.js'].map(coreNode);
+  await helper.load([...['modbus-server-in', 'modbus-decode', 'modbus-encode'].map(nodeModule), ...core], flow);
   await serverReady(serverId);
   const port = boundPort(serverId);
   const written = nextMessage('completed');

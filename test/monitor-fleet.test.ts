@@ -150,10 +150,10 @@ test('edge-ml-monitor --fleet --json --once prints every retained device and the
   assert.equal(text.includes('\x1b['), false);
   for (const rep of reports) assert.match(text, new RegExp(`^${rep.device}\\s+${rep.groups.join(',')}\\s+pump\\s+${rep.version.replace(/\./g, '\\.')}\\s`, 'm'));
   assert.match(text, /rollout r-42: pump 3\.0\.0\s+halted wave 1\/3/);
-  assert.match(text, /HALTED by gate errorRate in wave 1 on dev-1  dev-1: 0\.25 \(was 0\.01\) > 0\.05/);
-  assert.match(text, /gate errorRate: FAIL on 1 of 1  threshold 0\.05  dev-1 0\.25 \(was 0\.01\)/);
-  assert.match(text, /^  1\s+1 device\s+1\s+failed\s+1 rolled-back$/m);
-  assert.match(text, /^  2\s+50%\s+2\s+pending\s+2 pending$/m);
+  assert.match(text, /HALTED by gate errorRate in wave 1 on dev-1 {2}dev-1: 0\.25 \(was 0\.01\) > 0\.05/);
+  assert.match(text, /gate errorRate: FAIL on 1 of 1 {2}threshold 0\.05 {2}dev-1 0\.25 \(was 0\.01\)/);
+  assert.match(text, /^ {2}1\s+1 device\s+1\s+failed\s+1 rolled-back$/m);
+  assert.match(text, /^ {2}2\s+50%\s+2\s+pending\s+2 pending$/m);
 });
 
 test('edge-ml-monitor --fleet --json follows: one JSON line per change', async (t) => {

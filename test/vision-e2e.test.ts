@@ -13,7 +13,7 @@ import path from 'node:path';
 import mqtt from 'mqtt';
 import { PNG } from 'pngjs';
 import * as ort from 'onnxruntime-node';
-import { helper, inject, nextMessage, nextStatus, nodeModule, ROOT, unloadFlow, type FlowNode } from './helpers/flow';
+import { helper, inject, nextMessage, nextStatus, nodeModule, ROOT, unloadFlow, type FlowNode, coreNode } from './helpers/flow';
 import { startBroker, type TestBroker } from './helpers/broker';
 import { fixedDetector, redSegmenter } from './helpers/vision-models';
 import { jpegOf, pngOf } from './helpers/images';
@@ -21,8 +21,8 @@ import { partDataset } from '../scripts/demo/parts';
 import { validateJsonSchema, type JsonSchema } from './helpers/schema';
 
 const schema = JSON.parse(readFileSync(path.join(ROOT, 'schemas', 'ml-format-payload.schema.json'), 'utf8')) as JsonSchema;
-const coreMqtt = require(path.join(path.dirname(require.resolve('@node-red/nodes/package.json')), 'core', 'network', '10-mqtt.js'));
-const coreFile = require(path.join(path.dirname(require.resolve('@node-red/nodes/package.json')), 'core', 'storage', '10-file.js'));
+const coreMqtt = coreNode('network/10-mqtt.js');
+const coreFile = coreNode('storage/10-file.js');
 const PART_MODEL = path.join(ROOT, 'models', 'part-inspector.onnx');
 
 let dir: string;

@@ -100,13 +100,14 @@ async function main(argv: string[]): Promise<number> {
     if (command !== 'publish') throw new Error(`unknown command ${command}`);
     if (!values.file || !values.name || !values.version || !values.target?.length) throw new Error('--file, --name, --version and --target are required');
     const bytes = readFileSync(values.file);
-    let { manifest, chunks } = prepareUpdate(bytes, {
+    const prepared = prepareUpdate(bytes, {
       name: values.name,
       version: values.version,
       targets: values.target,
       ...(values['chunk-size'] ? { chunkSize: Number(values['chunk-size']) } : {}),
     });
-    if (values.key) manifest = signManifest(manifest, readFileSync(values.key, 'utf8'));
+    const { chunks } = prepared;
+    const manifest = values.key ? signManifest(prepared.manifest, readFileSync(values.key, 'utf8')) : prepared.manifest;
     const waitFor = values.wait ? values.wait.split(',').filter(Boolean) : [];
     console.log(`publishing ${values.name} ${values.version} (${bytes.length} bytes, ${chunks.length} chunks, sha256 ${manifest.sha256})`);
     const result = await publishUpdate({

@@ -91,9 +91,9 @@ export function number(min = -Infinity, max = Infinity, options: RangeOptions = 
   return rule((v) => (options.blank === true && v === '') || numberIn(v, min, max), key, { min, max });
 }
 
-/** One of a fixed list of values (a select's options). */
-export function oneOf(values: readonly string[]): Validator {
-  return rule((v) => values.includes(v), 'one-of', { values: values.join(', ') });
+/** One of a fixed list of values (a select's options); `blank`: empty is valid too (the runtime's default). */
+export function oneOf(values: readonly string[], options: RangeOptions = {}): Validator {
+  return rule((v) => (options.blank === true && v === '') || values.includes(v), 'one-of', { values: values.join(', ') });
 }
 
 /** Text that matches `re` (blank allowed when `blank`), with a specific reason key. */

@@ -99,8 +99,11 @@ async function startMosquitto(port: number, persistent: boolean, extra = ''): Pr
 }
 
 async function startAedes(port: number, persistent: boolean): Promise<TestBroker> {
+  // loaded only where a test asks for aedes (mosquitto is the default broker)
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
   const aedesFactory = require('aedes') as (options?: { persistence?: unknown }) => { handle: (s: net.Socket) => void; close: (cb: () => void) => void };
   // One persistence store for every incarnation: sessions survive restart() like mosquitto's file.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
   const persistence: unknown = persistent ? (require('aedes-persistence') as () => unknown)() : undefined;
   let server: net.Server | undefined;
   let broker: ReturnType<typeof aedesFactory> | undefined;

@@ -30,7 +30,21 @@ const NODES_DIR = process.env.EDGEML_NODES_DIR ?? path.join(ROOT, 'nodes');
 /** Loads a built node module (nodes/<type>.js), as Node-RED would. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export function nodeModule(type: string): any {
-  return require(path.join(NODES_DIR, `${type}.js`));
+  return loadModule(path.join(NODES_DIR, `${type}.js`));
+}
+
+/** Node-RED's core nodes (@node-red/nodes/core). */
+const CORE_DIR = path.join(path.dirname(require.resolve('@node-red/nodes/package.json')), 'core');
+
+/** A CommonJS module by path or package name (node modules are CommonJS, loaded as Node-RED would). */
+export function loadModule(id: string): unknown {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- a path known only at run time
+  return require(id);
+}
+
+/** A Node-RED core node's module, e.g. coreNode('network/10-mqtt.js'), for helper.load. */
+export function coreNode(file: string): unknown {
+  return loadModule(path.join(CORE_DIR, file));
 }
 
 export type FlowNode = Record<string, unknown> & { id: string; type: string };

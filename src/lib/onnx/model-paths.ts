@@ -20,12 +20,6 @@ export interface EdgeMlSettings {
   edgeMl?: {
     /** More folders the editor may read models from, besides the user directory and the example models. */
     modelDirs?: unknown;
-    /** Largest model file the editor's model-info endpoint reads (bytes). */
-    modelInfoMaxBytes?: unknown;
-    /** Largest input one message may bring into onnx-infer (bytes of tensor data). */
-    maxInputBytes?: unknown;
-    /** Input bytes that may wait in one onnx-infer node's queue. */
-    maxQueuedBytes?: unknown;
   };
 }
 
@@ -33,11 +27,6 @@ export interface EdgeMlSettings {
 export const DEFAULT_MODEL_INFO_MAX_BYTES = 256 * 1024 * 1024;
 /** Largest model file a session loads: protobuf itself cannot describe a larger message (2 GiB). */
 export const MODEL_LOAD_MAX_BYTES = 2 ** 31 - 1;
-
-/** A positive byte count from settings, or the fallback when absent or not a positive safe integer. */
-export function byteLimit(value: unknown, fallback: number): number {
-  return typeof value === 'number' && Number.isSafeInteger(value) && value > 0 ? value : fallback;
-}
 
 /** Folders of example models inside the package (models/; examples/models in 0.1.x). */
 export function packageModelDirs(packageRoot: string): string[] {

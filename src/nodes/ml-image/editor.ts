@@ -1,6 +1,6 @@
 /** Editor definition of ml-image: steps with validators that say why a value is refused. */
 import type { EditorNodeProperties, EditorRED } from 'node-red';
-import { withReason } from '../../editor/validators';
+import { oneOf, rule } from '../../editor/validators';
 
 declare const RED: EditorRED;
 
@@ -24,7 +24,8 @@ interface MlImageProps extends EditorNodeProperties {
 }
 
 type Check = (v: string) => boolean;
-const says = (check: Check, key: string) => withReason((v) => check(v === undefined || v === null ? '' : String(v).trim()), `node-red-contrib-edge-ml/ml-image:ml-image.validate.${key}`);
+/** The shared validator with this node's reason (`ml-image.validate.<key>`, translated by the node). */
+const says = (check: Check, key: string) => rule(check, `ml-image.validate.${key}`);
 
 const blank = (v: string): boolean => v === '';
 const num = (v: string): number => {
@@ -40,10 +41,6 @@ const list =
     blank(v) ||
     v.split(',').every((s) => s.trim() !== '' && Number.isFinite(num(s.trim())) && (!nonZero || num(s.trim()) !== 0));
 const pixels: Check = (v) => blank(v) || (Number.isInteger(Number(v)) && Number(v) >= 1);
-const oneOf =
-  (...allowed: string[]): Check =>
-  (v) =>
-    allowed.includes(v);
 
 RED.nodes.registerType<MlImageProps>('ml-image', {
   category: 'edge ML',
@@ -56,18 +53,18 @@ RED.nodes.registerType<MlImageProps>('ml-image', {
     model: { value: '', type: 'onnx-model', required: false },
     width: { value: '', validate: says(side, 'side') },
     height: { value: '', validate: says(side, 'side') },
-    layout: { value: '', validate: says(oneOf('', 'NCHW', 'NHWC'), 'choice') },
-    order: { value: '', validate: says(oneOf('', 'RGB', 'BGR'), 'choice') },
-    channels: { value: '', validate: says(oneOf('', '1', '3'), 'channels') },
-    // not `resize`: the editor sets node.resize = true when a node's size must be recomputed
-    resizeMode: { value: '', validate: says(oneOf('', 'stretch', 'letterbox', 'center-crop'), 'choice') },
+    layout: { value: '', validate: oneOf(['NCHW', 'NHWC'], { blank: true }) },
+    order: { value: '', validate: oneOf(['RGB', 'BGR'], { blank: true }) },
+    channels: { value: '', validate: says((v) => ['', '1', '3'].includes(v), 'channels') },
+    // not `resize`: Node-RED's editor sets node.resize (a redraw flag) on every node
+    resizeMode: { value: '', validate: oneOf(['stretch', 'letterbox', 'center-crop'], { blank: true }) },
     pad: { value: '', validate: says(pad, 'pad') },
     scale: { value: '', validate: says(scale, 'scale') },
     mean: { value: '', validate: says(list(false), 'mean') },
     std: { value: '', validate: says(list(true), 'std') },
-    dtype: { value: '', validate: says(oneOf('', 'float32', 'uint8'), 'choice') },
+    dtype: { value: '', validate: oneOf(['float32', 'uint8'], { blank: true }) },
     maxPixels: { value: '25000000', validate: says(pixels, 'maxPixels') },
-    backend: { value: 'auto', validate: says(oneOf('auto', 'sharp', 'js'), 'choice') },
+    backend: { value: 'auto', validate: oneOf(['auto', 'sharp', 'js']) },
     inputName: { value: '' },
     keepOriginal: { value: false },
   },

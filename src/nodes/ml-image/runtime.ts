@@ -18,6 +18,7 @@ interface MlImageDef extends NodeDef {
   layout: string;
   order: string;
   channels: string | number;
+  /** The card's `resize` (the node property is named so because Node-RED's editor uses `resize` on every node). */
   resizeMode: string;
   pad: string | number;
   scale: string | number;

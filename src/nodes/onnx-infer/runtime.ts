@@ -17,8 +17,7 @@ import type { SendFn, StatusSpec } from '../shared/runtime';
 import type { OnnxModelNode } from '../onnx-model/types';
 import { metricsRegistry } from '../../lib/metrics';
 import { checkInput, DEFAULT_MAX_INPUT_BYTES } from '../../lib/onnx/input-check';
-import { byteLimit } from '../../lib/onnx/model-paths';
-import type { EdgeMlSettings } from '../../lib/onnx/model-paths';
+import { edgeMlSetting } from '../shared/settings';
 
 /** Input bytes one request to the worker carries at most (a bigger input travels alone). */
 const MAX_REQUEST_BYTES = 16 * 1024 * 1024;
@@ -67,8 +66,7 @@ export = function (RED: NodeAPI): void {
       return;
     }
     const { queueSize, maxBatch, batchWindow: batchWindowMs } = settings;
-    const limits = (RED.settings as unknown as EdgeMlSettings).edgeMl;
-    const maxInputBytes = byteLimit(limits?.maxInputBytes, DEFAULT_MAX_INPUT_BYTES);
+    const maxInputBytes = edgeMlSetting(RED, 'maxInputBytes', DEFAULT_MAX_INPUT_BYTES);
     const runOptions: RunOptions = {
       outputs: list(config.outputNames),
       featureOrder: list(config.features),
@@ -129,7 +127,7 @@ export = function (RED: NodeAPI): void {
         inFlight: 2,
         maxPerRequest: 16,
         maxRequestBytes: MAX_REQUEST_BYTES,
-        maxWaitingBytes: byteLimit(limits?.maxQueuedBytes, DEFAULT_MAX_QUEUED_BYTES),
+        maxWaitingBytes: edgeMlSetting(RED, 'maxQueuedBytes', DEFAULT_MAX_QUEUED_BYTES),
       },
       async (payloads) => {
         // errors made by the onnx-model bundle keep their code: onInput recognises them by shape

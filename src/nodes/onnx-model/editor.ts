@@ -148,7 +148,8 @@ RED.nodes.registerType<OnnxModelProps>('onnx-model', {
     threads: { value: '1', validate: inRangeOf('onnx-model', 'threads', true) },
     providers: { value: 'cpu', validate: providerList },
     interOpThreads: { value: '1', validate: inRangeOf('onnx-model', 'interOpThreads', true) },
-    graphOptimization: { value: 'all', validate: oneOf(GRAPH_OPTIMIZATION_LEVELS) },
+    // blank: a flow saved before this setting existed (the runtime then uses 'all')
+    graphOptimization: { value: 'all', validate: oneOf(GRAPH_OPTIMIZATION_LEVELS, { blank: true }) },
     memoryArena: { value: true },
   },
   label: function () {

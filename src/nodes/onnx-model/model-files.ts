@@ -19,7 +19,8 @@ import path from 'node:path';
 import type { NodeAPI } from 'node-red';
 import { EdgeMlError } from '../../lib/errors';
 import { readModelInfo } from '../../lib/onnx/model-file';
-import { byteLimit, modelDirs, type EdgeMlSettings } from '../../lib/onnx/model-paths';
+import { modelDirs, type EdgeMlSettings } from '../../lib/onnx/model-paths';
+import { edgeMlSetting } from '../shared/settings';
 import { toNodeError } from '../shared/runtime';
 
 export const DEFAULT_UPLOAD_MAX_BYTES = 64 * 1024 * 1024;
@@ -128,7 +129,7 @@ export function registerModelFileEndpoints(RED: NodeAPI, packageRoot: string): v
     const upload = async (): Promise<ModelFileEntry> => {
       const name = sanitizeModelName(String(req.query.name ?? ''));
       if (!name) throw new EdgeMlError('EDGEML_ONNX_UPLOAD_NAME', 'the file name must end in .onnx', { name: String(req.query.name ?? '') });
-      const bytes = await readBody(req, byteLimit(settings().edgeMl?.uploadMaxBytes, DEFAULT_UPLOAD_MAX_BYTES));
+      const bytes = await readBody(req, edgeMlSetting(RED, 'uploadMaxBytes', DEFAULT_UPLOAD_MAX_BYTES));
       try {
         readModelInfo(bytes); // refuses what is not an ONNX model, with its reason
       } catch (e) {

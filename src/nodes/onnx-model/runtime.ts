@@ -11,7 +11,8 @@ import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
 import { EdgeMlError } from '../../lib/errors';
 import { modelIdentity, readModelInfo } from '../../lib/onnx/model-file';
 import { registerMetricsEndpoint } from '../shared/admin';
-import { byteLimit, confineModelPath, DEFAULT_MODEL_INFO_MAX_BYTES, MODEL_LOAD_MAX_BYTES, ModelFileRefused, modelDirs, readRegularFile, readRegularFileSync } from '../../lib/onnx/model-paths';
+import { edgeMlSetting } from '../shared/settings';
+import { confineModelPath, DEFAULT_MODEL_INFO_MAX_BYTES, MODEL_LOAD_MAX_BYTES, ModelFileRefused, modelDirs, readRegularFile, readRegularFileSync } from '../../lib/onnx/model-paths';
 import type { EdgeMlSettings } from '../../lib/onnx/model-paths';
 import { inspectModelFile, liveModelSessions, liveSessionWorkers, ModelSession } from '../../lib/onnx/model-session';
 import type { ReloadOutcome } from '../../lib/onnx/model-session';
@@ -196,7 +197,7 @@ function onnxModel(RED: NodeAPI): void {
       if (!file) return notFound();
       let bytes: Uint8Array;
       try {
-        bytes = await readRegularFile(file, byteLimit(settings.edgeMl?.modelInfoMaxBytes, DEFAULT_MODEL_INFO_MAX_BYTES), { noFollow: true });
+        bytes = await readRegularFile(file, edgeMlSetting(RED, 'modelInfoMaxBytes', DEFAULT_MODEL_INFO_MAX_BYTES), { noFollow: true });
       } catch (e) {
         if (e instanceof ModelFileRefused && e.refusal === 'too-large') return refuse(413, e);
         return notFound();

@@ -1,7 +1,7 @@
 /**
  * The package's limits that a user may change in Node-RED's settings.js, under one key:
  *
- *   edgeMl: { maxMessageDepth: 64, maxUpdateBytes: 268435456, guardFeatureTable: 256 }
+ *   edgeMl: { maxMessageDepth: 64, maxUpdateBytes: 268435456, guardFeatureTable: 256, maxInputBytes: 67108864 }
  *
  * docs/limits.md lists every one with its default. A value that is not a positive integer is
  * ignored (the default applies) with a warning in the log, so a typo never lifts a limit.
@@ -12,6 +12,14 @@ export interface EdgeMlSettings {
   maxMessageDepth?: number;
   maxUpdateBytes?: number;
   guardFeatureTable?: number;
+  /** Largest input one message may bring into onnx-infer (bytes of tensor data). */
+  maxInputBytes?: number;
+  /** Largest model file the editor's model-info endpoint reads. */
+  modelInfoMaxBytes?: number;
+  /** Input bytes that may wait in one onnx-infer node's queue. */
+  maxQueuedBytes?: number;
+  /** Largest model file the editor may upload into <userDir>/models. */
+  uploadMaxBytes?: number;
 }
 
 const warned = new Set<string>();
