@@ -71,6 +71,8 @@ export const NUMERIC_SETTINGS = {
     ksAlarm: num(0, 1),
   },
   'ml-outbox': { qos: int(0, 2), capacity: int(1, 10_000_000), maxMiB: int(1, 4096), maxInFlight: int(1, 65535) },
+  'ml-features': { maxAge: int(1, DAY_MS) },
+  'ml-sparkplug': { capacity: int(1, 10_000_000) },
   'ml-model-update': { reportInterval: int(1, DAY_S), stallSeconds: int(1, 3600) },
 } as const satisfies Record<string, Record<string, NumericSetting>>;
 

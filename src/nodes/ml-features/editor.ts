@@ -1,6 +1,6 @@
 /** Editor definition of ml-features. */
 import type { EditorNodeProperties, EditorRED } from 'node-red';
-import { intAtLeast } from '../../editor/validators';
+import { inRangeOf } from '../../editor/validators';
 
 declare const RED: EditorRED;
 
@@ -23,7 +23,7 @@ RED.nodes.registerType<FeaturesProps>('ml-features', {
     name: { value: '' },
     mapping: { value: '', required: true, validate: (v: string) => typeof v === 'string' && v.split('\n').some((l) => l.trim() !== '' && !l.trim().startsWith('#')) },
     key: { value: 'topic', required: true },
-    maxAge: { value: 5000, required: true, validate: intAtLeast(1) },
+    maxAge: { value: 5000, required: true, validate: inRangeOf('ml-features', 'maxAge') },
     reset: { value: false },
     timestamp: { value: 'source', validate: (v: string) => v === 'source' || v === 'arrival' },
   },

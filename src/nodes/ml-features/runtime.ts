@@ -3,6 +3,8 @@
  * per node id; MQTT one per topic) or as a batch into one named feature vector for onnx-infer, by a
  * mapping table, with a maximum age so a stale value is not mixed with fresh ones.
  */
+import { numericSetting } from '../../lib/config-ranges';
+import { refuseConfig } from '../shared/runtime';
 import type { Node, NodeAPI, NodeDef, NodeMessageInFlow } from 'node-red';
 import { EdgeMlError } from '../../lib/errors';
 import { FeatureJoin, parseMapping, type Reading } from '../../lib/features/join';
@@ -28,9 +30,16 @@ export = function register(RED: NodeAPI): void {
     RED.nodes.createNode(this, config);
     const node = this;
     const status = new NodeStatus(RED, node);
+    let maxAge: number;
+    try {
+      maxAge = numericSetting('ml-features', 'maxAge', config.maxAge, 5000);
+    } catch (e) {
+      refuseConfig(RED, node, e);
+      return;
+    }
     let join: FeatureJoin;
     try {
-      join = new FeatureJoin(parseMapping(config.mapping ?? ''), Number(config.maxAge ?? 5000), config.reset === true || config.reset === 'true');
+      join = new FeatureJoin(parseMapping(config.mapping ?? ''), maxAge, config.reset === true || config.reset === 'true');
     } catch (e) {
       refuseMisconfigured(RED, node, status, 'ml-features.status.unconfigured', 'EDGEML_FEATURES_CONFIG', e);
       return;

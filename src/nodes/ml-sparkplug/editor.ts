@@ -1,6 +1,6 @@
 /** Editor definition of ml-sparkplug. */
 import type { EditorNodeProperties, EditorRED } from 'node-red';
-import { intAtLeast } from '../../editor/validators';
+import { inRangeOf } from '../../editor/validators';
 
 declare const RED: EditorRED;
 
@@ -34,7 +34,7 @@ RED.nodes.registerType<SparkplugProps>('ml-sparkplug', {
     deviceId: { value: 'model', required: true, validate: sparkplugId },
     primaryHost: { value: '', validate: (v: string) => v === '' || sparkplugId(v) },
     features: { value: false },
-    capacity: { value: 10000, required: true, validate: intAtLeast(1) },
+    capacity: { value: 10000, required: true, validate: inRangeOf('ml-sparkplug', 'capacity') },
     overflow: { value: 'drop-oldest', validate: (v: string) => v === 'drop-oldest' || v === 'drop-newest' },
   },
   label: function () {

@@ -13,6 +13,8 @@
  * (src/lib/outbox, the store of ml-outbox) and go out in order, flagged historical, after the
  * rebirth that follows the host coming back.
  */
+import { numericSetting } from '../../lib/config-ranges';
+import { refuseConfig } from '../shared/runtime';
 import type { Node, NodeAPI, NodeDef, NodeMessageInFlow } from 'node-red';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { EdgeMlError, isEdgeMlError } from '../../lib/errors';
@@ -52,6 +54,13 @@ export = function register(RED: NodeAPI): void {
     const node = this;
     const status = new NodeStatus(RED, node);
     const broker = RED.nodes.getNode(config.broker) as BrokerSettings | null;
+    let capacity: number;
+    try {
+      capacity = numericSetting('ml-sparkplug', 'capacity', config.capacity, 10000);
+    } catch (e) {
+      refuseConfig(RED, node, e);
+      return;
+    }
     let edge: SparkplugEdgeNode;
     let hostId: string | undefined;
     try {
@@ -68,7 +77,6 @@ export = function register(RED: NodeAPI): void {
     }
     const includeFeatures = config.features === true || config.features === 'true';
     const overflow: OutboxOverflow = (OUTBOX_OVERFLOW as readonly string[]).includes(config.overflow) ? (config.overflow as OutboxOverflow) : 'drop-oldest';
-    const capacity = Math.max(1, Math.floor(Number(config.capacity)) || 10000);
     let hostOnline = hostId === undefined;
     let hostSeen = -Infinity;
 
