@@ -230,6 +230,41 @@ async function fillInvalid(type: string, prefix: string): Promise<void> {
   assert.deepEqual(await invalidFields(prefix), [], `${type}: fields still invalid after filling; add values to FIELD_VALUES`);
 }
 
+/**
+ * Placeholders of the open dialog that do not fit their field, in English (as shown) and in German
+ * (the de catalogue's text for the same key, measured in the same field and font).
+ */
+async function cutPlaceholders(type: string): Promise<string[]> {
+  const de = await red.request<Record<string, unknown>>('GET', `/locales/${PKG_NAME}/${type}?lng=de`);
+  // plain JavaScript: tsx would wrap named functions written here in a helper the page lacks
+  return page.evaluate(`(${MEASURE_PLACEHOLDERS})(${JSON.stringify(de)})`) as Promise<string[]>;
+}
+
+const MEASURE_PLACEHOLDERS = `function (de) {
+  function lookup(key) {
+    var v = de;
+    key.split('.').forEach(function (part) { v = v && typeof v === 'object' ? v[part] : undefined; });
+    return typeof v === 'string' ? v : undefined;
+  }
+  var canvas = document.createElement('canvas').getContext('2d');
+  var cut = [];
+  document.querySelectorAll('#dialog-form input[placeholder], #node-config-dialog-edit-form input[placeholder]').forEach(function (el) {
+    if (el.offsetParent === null) return; // hidden rows
+    var style = getComputedStyle(el);
+    canvas.font = style.fontStyle + ' ' + style.fontWeight + ' ' + style.fontSize + ' ' + style.fontFamily;
+    var room = el.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
+    var m = /\\[placeholder\\]([^;]+)/.exec(el.getAttribute('data-i18n') || '');
+    var texts = [['en-US', el.placeholder]];
+    var german = m ? lookup(m[1].replace(/^[^:]*:/, '')) : undefined; // the editor prefixes the namespace
+    if (german) texts.push(['de', german]);
+    texts.forEach(function (t) {
+      var width = canvas.measureText(t[1]).width;
+      if (width > room + 1) cut.push(el.id + ' (' + t[0] + '): "' + t[1] + '" needs ' + Math.ceil(width) + ' px, has ' + Math.floor(room));
+    });
+  });
+  return cut;
+}`;
+
 async function screenshotTray(name: string): Promise<void> {
   await settle();
   const tray = page.locator('#red-ui-editor-stack > .red-ui-tray').last();
@@ -457,6 +492,7 @@ describe('editor in headless Chromium', { timeout: 5 * 60_000 }, () => {
       assert.deepEqual(await unresolvedI18n('#dialog-form', type), [], `${type}: untranslated text in the dialog`);
       const help = await page.evaluate((type) => document.querySelector(`script[data-help-name="${type}"]`)?.innerHTML ?? '', type);
       for (const section of ['Inputs', 'Outputs', 'Details']) assert.ok(help.includes(`<h3>${section}</h3>`), `${type}: help has no <h3>${section}</h3>`);
+      assert.deepEqual(await cutPlaceholders(type), [], `${type}: placeholders cut off`);
       await fillInvalid(type, 'node-input');
       await screenshotTray(type);
       await page.locator('#node-dialog-ok').click();

@@ -112,7 +112,7 @@ export function setupFieldTable(
           .css('width', width)
           .appendTo(line);
       input('name', '110px').val(d.name ?? '');
-      input('register', '60px', 'number').attr('min', 0).val(d.register ?? 0);
+      input('register', '75px', 'number').attr('min', 0).val(d.register ?? 0);
       const type = $('<select/>', { class: 'edgeml-mb-type' }).css('width', '80px').appendTo(line);
       optionList(type, FIELD_TYPES);
       type.val(d.type ?? 'uint16');
@@ -122,7 +122,7 @@ export function setupFieldTable(
       input('scale', '55px', 'text', '1').val(d.scale ?? '');
       input('offset', '55px', 'text', '0').val(d.offset ?? '');
       input('unit', '45px').val(d.unit ?? '');
-      input('decimals', '45px', 'number').attr('min', 0).val(d.decimals ?? '');
+      input('decimals', '90px', 'number').attr('min', 0).val(d.decimals ?? '');
       input('length', '45px', 'number').attr('min', 1).val(d.length ?? 1);
       input('bit', '40px', 'number').attr({ min: 0, max: 15 }).val(d.bit ?? 0);
       $('<div/>', { class: 'edgeml-mb-preview' }).css({ 'font-size': 'smaller', 'padding-top': '2px', 'font-family': 'monospace' }).appendTo(row);
