@@ -10,6 +10,7 @@
  *                       "scoreThreshold": 0.25, "iouThreshold": 0.45, "maxDetections": 100 }
  */
 import { EdgeMlError } from '../errors';
+import { choiceOf, isPlainObject } from '../spec-fields';
 import { toOriginal, type ImageGeometry } from '../image/geometry';
 import { tensorNumbers, type TensorLike, type TensorMap } from './tensor';
 
@@ -46,17 +47,12 @@ export const DETECTION_FORMATS: readonly DetectionFormat[] = ['yolo', 'ssd'];
 export const YOLO_LAYOUTS: readonly YoloLayout[] = ['auto', 'channels-first', 'boxes-first'];
 export const BOX_ENCODINGS: readonly BoxEncoding[] = ['cxcywh', 'xyxy', 'yxyx', 'xywh'];
 
-const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isObj = isPlainObject;
 
 export function checkDetectionSpec(raw: unknown, fail: (field: string, reason: string) => EdgeMlError): DetectionSpec {
   if (!isObj(raw)) throw fail('', 'expected an object');
   const spec: DetectionSpec = {};
-  const oneOf = <T extends string>(k: string, allowed: readonly T[]): T | undefined => {
-    const v = raw[k];
-    if (v === undefined) return undefined;
-    if (typeof v !== 'string' || !allowed.includes(v as T)) throw fail(k, `expected one of ${allowed.join(', ')}`);
-    return v as T;
-  };
+  const oneOf = choiceOf(raw, fail);
   const format = oneOf('format', DETECTION_FORMATS);
   if (format) spec.format = format;
   const layout = oneOf('layout', YOLO_LAYOUTS);

@@ -6,6 +6,7 @@
  *                   "scale": 0.00392156862745098, "mean": [..], "std": [..], "dtype": "float32" | "uint8" }
  */
 import { EdgeMlError } from '../errors';
+import { choiceOf, isPlainObject } from '../spec-fields';
 
 export type ImageLayout = 'NCHW' | 'NHWC';
 export type ChannelOrder = 'RGB' | 'BGR';
@@ -53,7 +54,7 @@ export const ORDERS: readonly ChannelOrder[] = ['RGB', 'BGR'];
 export const RESIZE_MODES: readonly ResizeMode[] = ['stretch', 'letterbox', 'center-crop'];
 export const DTYPES: readonly ImageDtype[] = ['float32', 'uint8'];
 
-const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isObj = isPlainObject;
 
 /**
  * Checks one spec (from the card or the node). `fail(field, reason)` makes the error: the card
@@ -70,12 +71,7 @@ export function checkImageSpec(raw: unknown, fail: (field: string, reason: strin
   };
   side('width');
   side('height');
-  const oneOf = <T extends string>(k: string, allowed: readonly T[]): T | undefined => {
-    const v = raw[k];
-    if (v === undefined) return undefined;
-    if (typeof v !== 'string' || !allowed.includes(v as T)) throw fail(k, `expected one of ${allowed.join(', ')}`);
-    return v as T;
-  };
+  const oneOf = choiceOf(raw, fail);
   const layout = oneOf('layout', LAYOUTS);
   if (layout) spec.layout = layout;
   const order = oneOf('order', ORDERS);
