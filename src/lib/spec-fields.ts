@@ -17,3 +17,12 @@ export function choiceOf(raw: Record<string, unknown>, fail: SpecFail): <T exten
     return v as T;
   };
 }
+
+/** Copies the choice fields of `raw` named in `choices` onto `spec`, each checked against its list. */
+export function assignChoices<S extends object>(spec: S, raw: Record<string, unknown>, fail: SpecFail, choices: { [K in keyof S]?: readonly NonNullable<S[K]>[] }): void {
+  const oneOf = choiceOf(raw, fail);
+  for (const [k, allowed] of Object.entries(choices) as Array<[string, readonly string[]]>) {
+    const v = oneOf(k, allowed);
+    if (v !== undefined) (spec as Record<string, unknown>)[k] = v;
+  }
+}

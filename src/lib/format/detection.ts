@@ -10,7 +10,7 @@
  *                       "scoreThreshold": 0.25, "iouThreshold": 0.45, "maxDetections": 100 }
  */
 import { EdgeMlError } from '../errors';
-import { choiceOf, isPlainObject } from '../spec-fields';
+import { assignChoices, isPlainObject } from '../spec-fields';
 import { toOriginal, type ImageGeometry } from '../image/geometry';
 import { tensorNumbers, type TensorLike, type TensorMap } from './tensor';
 
@@ -52,13 +52,7 @@ const isObj = isPlainObject;
 export function checkDetectionSpec(raw: unknown, fail: (field: string, reason: string) => EdgeMlError): DetectionSpec {
   if (!isObj(raw)) throw fail('', 'expected an object');
   const spec: DetectionSpec = {};
-  const oneOf = choiceOf(raw, fail);
-  const format = oneOf('format', DETECTION_FORMATS);
-  if (format) spec.format = format;
-  const layout = oneOf('layout', YOLO_LAYOUTS);
-  if (layout) spec.layout = layout;
-  const box = oneOf('box', BOX_ENCODINGS);
-  if (box) spec.box = box;
+  assignChoices(spec, raw, fail, { format: DETECTION_FORMATS, layout: YOLO_LAYOUTS, box: BOX_ENCODINGS });
   for (const k of ['objectness', 'normalized'] as const) {
     if (raw[k] === undefined) continue;
     if (typeof raw[k] !== 'boolean') throw fail(k, 'expected true or false');

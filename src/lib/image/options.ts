@@ -6,7 +6,7 @@
  *                   "scale": 0.00392156862745098, "mean": [..], "std": [..], "dtype": "float32" | "uint8" }
  */
 import { EdgeMlError } from '../errors';
-import { choiceOf, isPlainObject } from '../spec-fields';
+import { assignChoices, isPlainObject } from '../spec-fields';
 
 export type ImageLayout = 'NCHW' | 'NHWC';
 export type ChannelOrder = 'RGB' | 'BGR';
@@ -71,15 +71,7 @@ export function checkImageSpec(raw: unknown, fail: (field: string, reason: strin
   };
   side('width');
   side('height');
-  const oneOf = choiceOf(raw, fail);
-  const layout = oneOf('layout', LAYOUTS);
-  if (layout) spec.layout = layout;
-  const order = oneOf('order', ORDERS);
-  if (order) spec.order = order;
-  const resize = oneOf('resize', RESIZE_MODES);
-  if (resize) spec.resize = resize;
-  const dtype = oneOf('dtype', DTYPES);
-  if (dtype) spec.dtype = dtype;
+  assignChoices(spec, raw, fail, { layout: LAYOUTS, order: ORDERS, resize: RESIZE_MODES, dtype: DTYPES });
   if (raw.channels !== undefined) {
     if (raw.channels !== 1 && raw.channels !== 3) throw fail('channels', 'expected 1 or 3');
     spec.channels = raw.channels;
