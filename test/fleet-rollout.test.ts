@@ -376,7 +376,7 @@ function runBin(args: string[]): { exit: Promise<number>; kill: () => void; outp
   };
 }
 
-test('the publisher killed mid-rollout is resumed from the retained state and completes it', async (t) => {
+test('the publisher killed mid-rollout is resumed from the retained state and completes it', { timeout: 180_000 }, async (t) => {
   const f = await fleet(t);
   const good = simModel({ name: 'pump', version: '2.0.0', seed: 71 });
   const file = path.join(f.dir, 'v2.onnx');
