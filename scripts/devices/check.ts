@@ -374,7 +374,9 @@ function conformance(root: string, arch: Arch, userDirInside: string, problems: 
       EDGEML_CONFORMANCE_DIR: `${dir}/onnx-node`,
     },
   });
-  const summary = JSON.parse(out.trim().split('\n').pop()!) as { cases: number; passed: number; failed: string[]; runtime: string };
+  const line = out.split('\n').find((l) => l.startsWith('EDGEML-CONFORMANCE '));
+  if (!line) throw new Error(`the conformance runner printed no summary:\n${out.split('\n').slice(-20).join('\n')}`);
+  const summary = JSON.parse(line.slice('EDGEML-CONFORMANCE '.length)) as { cases: number; passed: number; failed: string[]; runtime: string };
   const expected = arch === 'armhf' ? summary.cases - 5 : summary.cases;
   if (summary.passed < expected) problems.push(`conformance: ${summary.passed} of ${summary.cases} pass (expected ${expected})`);
   log(arch, `conformance: ${summary.passed} of ${summary.cases} cases pass through onnx-infer (${summary.runtime})`);

@@ -1,7 +1,7 @@
 /**
  * Runs inside an emulated device image (scripts/devices/check.ts bundles it with esbuild): every
  * ONNX backend case through onnx-infer of the installed package, in node-red-node-test-helper with
- * the image's Node.js and Node-RED. Prints one JSON line: { cases, passed, failed, runtime }.
+ * the image's Node.js and Node-RED. Prints one line `EDGEML-CONFORMANCE <json>`: { cases, passed, failed, runtime }.
  * Environment: EDGEML_NODES_DIR (the installed package's nodes/), EDGEML_CONFORMANCE_DIR, NODE_PATH
  * (where node-red and node-red-node-test-helper are installed).
  */
@@ -26,7 +26,8 @@ async function main(): Promise<void> {
     else passed++;
   }
   await unloadFlow();
-  console.log(JSON.stringify({ cases: cases.length, passed, failed, runtime: [...runtimes].join(',') || 'unknown' }));
+  // marked: ONNX Runtime's own log lines share the output
+  console.log(`EDGEML-CONFORMANCE ${JSON.stringify({ cases: cases.length, passed, failed, runtime: [...runtimes].join(',') || 'unknown' })}`);
 }
 
 main().then(
