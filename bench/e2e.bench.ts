@@ -154,7 +154,7 @@ export async function run(): Promise<void> {
     };
     const latency = { ...(await measureLatency(2)), goalP99Ms: 10, cores: pinned.length ? 1 : os.cpus().length };
     console.log(`  latency at 500/s (${latency.cores} core): p50 ${latency.p50Ms} ms, p99 ${latency.p99Ms} ms (${latency.received}/${latency.vectors})`);
-    let latencyAllCores: (typeof latency) | undefined;
+    let latencyAllCores: typeof latency | undefined;
     if (pinned.length) {
       const pid = String(red.child.pid!);
       spawnSync('taskset', ['-a', '-p', '-c', `0-${os.cpus().length - 1}`, pid], { stdio: 'ignore' });

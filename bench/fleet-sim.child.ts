@@ -19,9 +19,7 @@ async function main(): Promise<void> {
   const sim = await FleetSimulator.start({ brokerUrl: o.url, devices: o.ids, storeRoot: o.storeRoot, reportMs: o.reportMs, stallMs: 60_000 });
   process.on('message', (m: { cmd: string }) => {
     if (m.cmd === 'updates') {
-      const devices = Object.fromEntries(
-        sim.devices.map((d) => [d.id, { serving: d.serving.sha256, seen: [...new Set(d.statuses.map((s) => `${s.sha256}:${s.state}`))] }]),
-      );
+      const devices = Object.fromEntries(sim.devices.map((d) => [d.id, { serving: d.serving.sha256, seen: [...new Set(d.statuses.map((s) => `${s.sha256}:${s.state}`))] }]));
       process.send!({ devices, loads: sim.validator.loads });
     } else if (m.cmd === 'stop') {
       void sim.stop().then(() => process.exit(0));

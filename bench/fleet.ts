@@ -296,10 +296,24 @@ export async function runFleetBench(o: FleetBenchOptions): Promise<FleetBenchRes
         rollbackMs: Math.max(...backs) - haltAt,
         totalMs: ms(s.startedAt, s.updatedAt),
       };
-      log(`bad model (error rate 50 %): ${s.status} by gate ${badModel.gate} at the canary (${canary.size} devices); ${beyond} devices beyond the canary received it, ${servingBad} serve it; canary back on the old version ${badModel.rollbackMs} ms after the gate failed`);
+      log(
+        `bad model (error rate 50 %): ${s.status} by gate ${badModel.gate} at the canary (${canary.size} devices); ${beyond} devices beyond the canary received it, ${servingBad} serve it; canary back on the old version ${badModel.rollbackMs} ms after the gate failed`,
+      );
     }
     const { loads } = await askDevices(children);
-    return { devices: o.devices, processes, waves: o.waves, soakMs: o.soakMs, reportMs: o.reportMs, background, brokerRssBeforeBytes, publisherBaselineRssBytes, modelLoads: loads, rollouts, ...(badModel ? { badModel } : {}) };
+    return {
+      devices: o.devices,
+      processes,
+      waves: o.waves,
+      soakMs: o.soakMs,
+      reportMs: o.reportMs,
+      background,
+      brokerRssBeforeBytes,
+      publisherBaselineRssBytes,
+      modelLoads: loads,
+      rollouts,
+      ...(badModel ? { badModel } : {}),
+    };
   } finally {
     await watcher?.endAsync();
     await sys?.close();

@@ -56,5 +56,7 @@ export async function run(): Promise<void> {
     guard: { ...g, note: 'candidate DataGuard.check (8 features, range+spike+stuck); baseline Number.isFinite loop' },
     drift: { ...d, note: 'candidate DriftMonitor.add (8 features, window 200, PSI+shift+KS per window); baseline ring-buffer write' },
   });
-  console.log(`ml: format ${format.candidate.toFixed(0)}/s (x${format.ratio.toFixed(1)} of stringify), guard ${g.candidate.toFixed(0)}/s (x${g.ratio.toFixed(1)}), drift ${d.candidate.toFixed(0)}/s (x${d.ratio.toFixed(1)}) -> ${file}`);
+  console.log(
+    `ml: format ${format.candidate.toFixed(0)}/s (x${format.ratio.toFixed(1)} of stringify), guard ${g.candidate.toFixed(0)}/s (x${g.ratio.toFixed(1)}), drift ${d.candidate.toFixed(0)}/s (x${d.ratio.toFixed(1)}) -> ${file}`,
+  );
 }

@@ -98,8 +98,19 @@ export async function run(): Promise<void> {
       ? [
           { id: 'poll', z: 'tab', type: 'inject', repeat: '0.1', once: false, payload: '', payloadType: 'date', wires: [['srv']] },
           {
-            id: 'srv', z: 'tab', type: 'modbus-server', hostname: '127.0.0.1', serverPort: String(theirs), responseDelay: 1, delayUnit: 'ms',
-            coilsBufferSize: 16, holdingBufferSize: 16, inputBufferSize: 16, discreteBufferSize: 16, showErrors: false, logEnabled: false,
+            id: 'srv',
+            z: 'tab',
+            type: 'modbus-server',
+            hostname: '127.0.0.1',
+            serverPort: String(theirs),
+            responseDelay: 1,
+            delayUnit: 'ms',
+            coilsBufferSize: 16,
+            holdingBufferSize: 16,
+            inputBufferSize: 16,
+            discreteBufferSize: 16,
+            showErrors: false,
+            logEnabled: false,
             wires: [['decTheirs'], [], [], [], []],
           },
           { id: 'decTheirs', z: 'tab', type: 'modbus-decode', order: 'CDAB', fields: FIELDS, wires: [['sinkTheirs']] },
@@ -123,11 +134,9 @@ export async function run(): Promise<void> {
       }
     }
     const section = {
-      what: 'ms from a master\'s FC16 write request to the decoded message in the flow (modbus-decode output), same runtime, same master',
+      what: "ms from a master's FC16 write request to the decoded message in the flow (modbus-decode output), same runtime, same master",
       eventDriven: { path: 'modbus-server-in -> modbus-decode', ...summary(event) },
-      polledBaseline: polled
-        ? { path: 'node-red-contrib-modbus 5.23.3 Modbus-Server + inject every 100 ms -> modbus-decode', ...summary(polled) }
-        : { unavailable: contribProblem },
+      polledBaseline: polled ? { path: 'node-red-contrib-modbus 5.23.3 Modbus-Server + inject every 100 ms -> modbus-decode', ...summary(polled) } : { unavailable: contribProblem },
       ...(polled ? { p50Ratio: Math.round((percentile(polled, 50) / percentile(event, 50)) * 10) / 10, p99Ratio: Math.round((percentile(polled, 99) / percentile(event, 99)) * 10) / 10 } : {}),
     };
     const file = writeResults('modbus.json', 'serverLatency', section);

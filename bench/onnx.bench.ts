@@ -130,8 +130,16 @@ export async function run(): Promise<void> {
     // warm-up, which also sizes the rounds
     const perRound = roundOf(Math.max(await throughFlow('one', 20000, 100, () => rowArray), await bareRun(bare, 20000, row, WIDTH)));
     // Each round measures the node right after the bare loop, so both see the same machine.
-    const streamed = await pairedRatio(15, () => throughFlow('one', perRound, 100, () => rowArray), () => bareRun(bare, perRound, row, WIDTH));
-    const serial = await pairedRatio(5, () => throughFlow('one', 300, 1, () => rowArray), () => bareRun(bare, 2000, row, WIDTH));
+    const streamed = await pairedRatio(
+      15,
+      () => throughFlow('one', perRound, 100, () => rowArray),
+      () => bareRun(bare, perRound, row, WIDTH),
+    );
+    const serial = await pairedRatio(
+      5,
+      () => throughFlow('one', 300, 1, () => rowArray),
+      () => bareRun(bare, 2000, row, WIDTH),
+    );
     await unloadFlow();
     const perMessage = {
       model: `MLP ${WIDTH}-64-4, batch 1`,
@@ -164,8 +172,7 @@ export async function run(): Promise<void> {
       maxBatch: 32,
       waiting: 64,
       goal: 'speedup >= 5',
-      note:
-        'steady state (20,000 messages per chain first, then 9 rounds of about 0.5 s each (at least 10,000 messages), single and batched back to back); the main thread (Node-RED, onnx-infer) and the worker (ONNX Runtime) overlap, so the speedup is bounded by the bare runtime\'s own (bareSpeedup: session.run of 1 row vs 32 rows) and by max(run1, hop) / hop, hop = the per-message handling on the main thread',
+      note: "steady state (20,000 messages per chain first, then 9 rounds of about 0.5 s each (at least 10,000 messages), single and batched back to back); the main thread (Node-RED, onnx-infer) and the worker (ONNX Runtime) overlap, so the speedup is bounded by the bare runtime's own (bareSpeedup: session.run of 1 row vs 32 rows) and by max(run1, hop) / hop, hop = the per-message handling on the main thread",
     };
     for (const m of batchModels) {
       const file = path.join(dir, `${m.key}.onnx`);

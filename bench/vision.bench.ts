@@ -66,11 +66,16 @@ export async function run(): Promise<void> {
   sharp.concurrency(1);
   const rnd = seededRandom(7);
   // a camera-like frame: gradients, a bright part, noise (JPEG quality 85)
-  const jpeg = jpegOf(640, 480, (x, y) => {
-    const d = Math.hypot(x - 320, y - 240) < 150 ? 120 : 0;
-    const n = rnd() * 12;
-    return [Math.min(255, Math.max(0, (x >> 2) + d + n)), Math.min(255, Math.max(0, (y >> 2) + d + n)), Math.min(255, Math.max(0, 80 + d + n))];
-  }, 85);
+  const jpeg = jpegOf(
+    640,
+    480,
+    (x, y) => {
+      const d = Math.hypot(x - 320, y - 240) < 150 ? 120 : 0;
+      const n = rnd() * 12;
+      return [Math.min(255, Math.max(0, (x >> 2) + d + n)), Math.min(255, Math.max(0, (y >> 2) + d + n)), Math.min(255, Math.max(0, 80 + d + n))];
+    },
+    85,
+  );
   const sharpPre = new ImagePreprocessor('sharp');
   const jsPre = new ImagePreprocessor('js');
   const workerPre = new ImagePreprocessor('js', path.join(ROOT, 'nodes', 'ml-image.decode.worker.js'));
@@ -78,9 +83,15 @@ export async function run(): Promise<void> {
   const o640: ImageOptions = resolveImageOptions({ width: 640, height: 640, resize: 'letterbox', pad: 114 }, undefined);
 
   console.log('vision: preprocessing 224 ...');
-  const pre224 = await compare(() => sharpPre.prepare(jpeg, o224), () => jsPre.prepare(jpeg, o224));
+  const pre224 = await compare(
+    () => sharpPre.prepare(jpeg, o224),
+    () => jsPre.prepare(jpeg, o224),
+  );
   console.log('vision: preprocessing 640 ...');
-  const pre640 = await compare(() => sharpPre.prepare(jpeg, o640), () => jsPre.prepare(jpeg, o640));
+  const pre640 = await compare(
+    () => sharpPre.prepare(jpeg, o640),
+    () => jsPre.prepare(jpeg, o640),
+  );
 
   console.log('vision: whole frame ...');
   const modelBytes = readFileSync(path.join(ROOT, 'examples', 'models', 'part-inspector.onnx'));
@@ -112,7 +123,11 @@ export async function run(): Promise<void> {
     sharp: `${sharp.versions.sharp} (libvips ${sharp.versions.vips})`,
     preprocess224: { ...pre224, note: 'stretch to 224x224, mean/std, NCHW float32; candidate sharp, baseline jpeg-js + JS bilinear, frames/s', goal: '>= 5x' },
     preprocess640: { ...pre640, note: 'letterbox to 640x640, NCHW float32', goal: '>= 5x' },
-    wholeFrame: { ...frame, inferenceOnlyFps: Number(inferOnly.toFixed(1)), note: 'decode + resize to 64x64 + part-inspector CNN (1 ORT thread) + ml-format classification, frames/s; baseline the same with the JS pipeline' },
+    wholeFrame: {
+      ...frame,
+      inferenceOnlyFps: Number(inferOnly.toFixed(1)),
+      note: 'decode + resize to 64x64 + part-inspector CNN (1 ORT thread) + ml-format classification, frames/s; baseline the same with the JS pipeline',
+    },
     eventLoopDelay: {
       idle,
       sharp640: lagSharp640,

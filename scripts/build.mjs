@@ -57,14 +57,10 @@ function merge(base, extra) {
 }
 
 function keysOf(obj, prefix = '') {
-  return Object.entries(obj).flatMap(([k, v]) =>
-    v && typeof v === 'object' && !Array.isArray(v) ? keysOf(v, `${prefix}${k}.`) : [`${prefix}${k}`],
-  );
+  return Object.entries(obj).flatMap(([k, v]) => (v && typeof v === 'object' && !Array.isArray(v) ? keysOf(v, `${prefix}${k}.`) : [`${prefix}${k}`]));
 }
 
-const allTypes = readdirSync(path.join(src, 'nodes')).filter(
-  (d) => d !== 'shared' && statSync(path.join(src, 'nodes', d)).isDirectory(),
-);
+const allTypes = readdirSync(path.join(src, 'nodes')).filter((d) => d !== 'shared' && statSync(path.join(src, 'nodes', d)).isDirectory());
 const nodeTypes = only ? allTypes.filter((t) => only.includes(t)) : allTypes;
 
 if (!skipTypecheck) {
@@ -82,7 +78,9 @@ const external = [...Object.keys(pkg.dependencies ?? {}), ...Object.keys(pkg.opt
 const common = Object.fromEntries(
   LANGS.map((lang) => {
     const dir = path.join(src, 'locales', lang);
-    const files = readdirSync(dir).filter((f) => f.endsWith('.json')).sort();
+    const files = readdirSync(dir)
+      .filter((f) => f.endsWith('.json'))
+      .sort();
     return [lang, files.reduce((acc, f) => merge(acc, readJson(path.join(dir, f))), {})];
   }),
 );
@@ -149,10 +147,7 @@ for (const type of nodeTypes) {
     legalComments: 'none',
   });
   const editorJs = editor.outputFiles[0].text;
-  writeFileSync(
-    path.join(out, `${type}.html`),
-    `<script type="text/javascript">\n${editorJs}</script>\n\n<script type="text/html" data-template-name="${type}">\n${template.trim()}\n</script>\n`,
-  );
+  writeFileSync(path.join(out, `${type}.html`), `<script type="text/javascript">\n${editorJs}</script>\n\n<script type="text/html" data-template-name="${type}">\n${template.trim()}\n</script>\n`);
 
   let reference;
   for (const lang of LANGS) {
@@ -171,10 +166,7 @@ for (const type of nodeTypes) {
     for (const section of isConfig ? sections.slice(2) : sections) {
       if (!help.includes(`<h3>${section}</h3>`)) fail(`src/nodes/${type}/locales/${lang}/help.html has no <h3>${section}</h3>`);
     }
-    writeFileSync(
-      path.join(out, 'locales', lang, `${type}.html`),
-      `<script type="text/html" data-help-name="${type}">\n${HELP_STYLE}\n${help.trim()}\n</script>\n`,
-    );
+    writeFileSync(path.join(out, 'locales', lang, `${type}.html`), `<script type="text/html" data-help-name="${type}">\n${HELP_STYLE}\n${help.trim()}\n</script>\n`);
   }
 }
 
@@ -200,7 +192,7 @@ if (!only || only.includes('bin')) {
 }
 
 // package.json must list exactly the built node types.
-const listed = only ? {} : pkg['node-red']?.nodes ?? {};
+const listed = only ? {} : (pkg['node-red']?.nodes ?? {});
 for (const type of only ? [] : nodeTypes) {
   if (listed[type] !== `nodes/${type}.js`) fail(`package.json node-red.nodes lacks "${type}": "nodes/${type}.js"`);
 }

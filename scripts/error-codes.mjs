@@ -16,7 +16,9 @@ const LANGS = ['en-US', 'de'];
 /** The catalogue files (relative to the repository) that hold error messages, in a fixed order. */
 export function catalogueFiles(root = ROOT) {
   const files = [];
-  for (const f of readdirSync(path.join(root, 'src', 'locales', 'en-US')).filter((n) => n.endsWith('.json')).sort()) {
+  for (const f of readdirSync(path.join(root, 'src', 'locales', 'en-US'))
+    .filter((n) => n.endsWith('.json'))
+    .sort()) {
     files.push((lang) => path.join('src', 'locales', lang, f));
   }
   const nodes = path.join(root, 'src', 'nodes');
@@ -54,7 +56,10 @@ export function collectCodes(root = ROOT) {
 /** A catalogue text as a Markdown table cell: placeholders `__x__` shown as `‹x›`, pipes escaped. */
 export function cell(text) {
   if (typeof text !== 'string') return '—';
-  return text.replace(/__([A-Za-z0-9_]+?)__/g, '‹$1›').replace(/\|/g, '\\|').replace(/\s*\n\s*/g, ' ');
+  return text
+    .replace(/__([A-Za-z0-9_]+?)__/g, '‹$1›')
+    .replace(/\|/g, '\\|')
+    .replace(/\s*\n\s*/g, ' ');
 }
 
 /** The area of a code: `EDGEML_ONNX_SHAPE` -> `ONNX`, `EDGEML_MODBUS_SERVER_X` -> `MODBUS_SERVER`. */

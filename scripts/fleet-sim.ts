@@ -57,9 +57,7 @@ async function main(): Promise<void> {
   const ids = Array.from({ length: total }, (_, i) => `${values['id-prefix']}-${String(i).padStart(String(total - 1).length, '0')}`);
   const groupCount = Math.max(1, Number(values.groups));
   if (processes > 1 && !values.slice) {
-    const children = Array.from({ length: processes }, (_, k) =>
-      fork(__filename, [...process.argv.slice(2), '--slice', `${k}/${processes}`], { stdio: 'inherit' }),
-    );
+    const children = Array.from({ length: processes }, (_, k) => fork(__filename, [...process.argv.slice(2), '--slice', `${k}/${processes}`], { stdio: 'inherit' }));
     const stop = (): void => children.forEach((c) => c.kill('SIGTERM'));
     process.on('SIGINT', stop);
     process.on('SIGTERM', stop);

@@ -26,12 +26,17 @@ export function compareCatalogues(label, en, de) {
   const a = flatten(en);
   const b = flatten(de);
   const problems = [];
-  const onlyIn = (x, y) => Object.keys(x).filter((k) => !(k in y)).sort();
+  const onlyIn = (x, y) =>
+    Object.keys(x)
+      .filter((k) => !(k in y))
+      .sort();
   const missingDe = onlyIn(a, b);
   const missingEn = onlyIn(b, a);
   if (missingDe.length) problems.push(`${label}: de lacks ${missingDe.join(', ')}`);
   if (missingEn.length) problems.push(`${label}: en-US lacks ${missingEn.join(', ')}`);
-  for (const key of Object.keys(a).filter((k) => k in b).sort()) {
+  for (const key of Object.keys(a)
+    .filter((k) => k in b)
+    .sort()) {
     const pa = placeholders(a[key]).join(', ');
     const pb = placeholders(b[key]).join(', ');
     if (pa !== pb) problems.push(`${label}: ${key} has placeholders [${pa}] in en-US but [${pb}] in de`);

@@ -203,7 +203,10 @@ export function trainDemoModel(): DemoModel {
   const heldOut = pumpDataset(HELD_OUT_COUNT, HELD_OUT_SEED);
   const scaler = standardScaler(train);
   const xs = train.map((s) => scaleRow(s.features, scaler));
-  const mlp = trainMlp(xs, train.map((s) => s.label));
+  const mlp = trainMlp(
+    xs,
+    train.map((s) => s.label),
+  );
   const normal = mahalanobis(xs.filter((_, r) => train[r]!.label === 0));
 
   const trainCorrect = xs.filter((x, r) => predict(mlp, x) === train[r]!.label).length;

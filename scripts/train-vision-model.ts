@@ -146,7 +146,8 @@ export function train(): { model: Cnn; trainAccuracy: number; heldOutAccuracy: n
           const oy = Math.floor(where / O);
           const ox = where % O;
           g.convB[f]! += dz;
-          for (let c = 0; c < 3; c++) for (let ky = 0; ky < 3; ky++) for (let kx = 0; kx < 3; kx++) g.conv[f * K + c * 9 + ky * 3 + kx]! += dz * (pooled[c * P * P + (oy + ky) * P + ox + kx] as number);
+          for (let c = 0; c < 3; c++)
+            for (let ky = 0; ky < 3; ky++) for (let kx = 0; kx < 3; kx++) g.conv[f * K + c * 9 + ky * 3 + kx]! += dz * (pooled[c * P * P + (oy + ky) * P + ox + kx] as number);
         }
       }
       const lr = LEARNING_RATE / idx.length;
@@ -215,5 +216,7 @@ if (require.main === module) {
   const bytes = toOnnx(r.model);
   mkdirSync(path.dirname(out), { recursive: true });
   writeFileSync(out, bytes);
-  console.log(`part-inspector: train ${(r.trainAccuracy * 100).toFixed(1)} %, held-out ${(r.heldOutAccuracy * 100).toFixed(1)} %, ${bytes.length} bytes, ${((Date.now() - started) / 1000).toFixed(1)} s -> ${out}`);
+  console.log(
+    `part-inspector: train ${(r.trainAccuracy * 100).toFixed(1)} %, held-out ${(r.heldOutAccuracy * 100).toFixed(1)} %, ${bytes.length} bytes, ${((Date.now() - started) / 1000).toFixed(1)} s -> ${out}`,
+  );
 }

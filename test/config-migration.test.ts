@@ -14,10 +14,7 @@ afterEach(() => unloadFlow());
 
 test('steps run from the saved version to the current one, in order, and defaults fill the gaps', () => {
   const seen: number[] = [];
-  const spec = defineConfig({ a: '1', b: false }, [
-    (c) => (seen.push(0), { ...c, a: String(c.a) }),
-    (c) => (seen.push(1), { ...c, renamed: c.old, old: undefined }),
-  ]);
+  const spec = defineConfig({ a: '1', b: false }, [(c) => (seen.push(0), { ...c, a: String(c.a) }), (c) => (seen.push(1), { ...c, renamed: c.old, old: undefined })]);
   assert.equal(spec.version, 2);
   const fromZero = resolveConfig(spec, { a: 7, old: 'x', other: 'kept' });
   assert.deepEqual(seen, [0, 1]);

@@ -33,7 +33,10 @@ async function generate(out: string): Promise<{ bytes: Buffer; stdout: string }>
 }
 
 function scaled(samples: PumpSample[], card: ModelCard): Float32Array {
-  return standardise(samples.map((s) => s.features), card);
+  return standardise(
+    samples.map((s) => s.features),
+    card,
+  );
 }
 
 /** Solves A y = b by Gaussian elimination with partial pivoting (not the script's Cholesky). */
@@ -96,7 +99,11 @@ describe('demo model: models/pump-classifier.onnx', () => {
       const mean = values.reduce((a, b) => a + b, 0) / values.length;
       assert.ok(Math.abs(stats.mean - mean) <= 1e-5 * Math.abs(mean), `${f} mean`);
       assert.ok(Math.abs(card.scaler!.mean[i]! - mean) <= 1e-5 * Math.abs(mean), `${f} scaler mean`);
-      assert.equal(stats.histogram!.counts.reduce((a, b) => a + b, 0), TRAIN_COUNT, `${f} histogram`);
+      assert.equal(
+        stats.histogram!.counts.reduce((a, b) => a + b, 0),
+        TRAIN_COUNT,
+        `${f} histogram`,
+      );
       assert.ok(Math.min(...values) >= card.ranges![f]![0] && Math.max(...values) <= card.ranges![f]![1], `${f} range`);
     });
   });

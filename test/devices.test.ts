@@ -14,7 +14,8 @@ import { test } from 'node:test';
 const ROOT = path.resolve(__dirname, '..');
 const EXIT_NO_IMAGE = 3;
 const mode = process.env.EDGEML_DEVICES;
-const skip = mode !== 'quick' ? 'set EDGEML_DEVICES=quick to run the emulated arm64 check (CI does), or run npm run test:devices' : process.getuid?.() !== 0 ? 'needs root (debootstrap, chroot)' : false;
+const skip =
+  mode !== 'quick' ? 'set EDGEML_DEVICES=quick to run the emulated arm64 check (CI does), or run npm run test:devices' : process.getuid?.() !== 0 ? 'needs root (debootstrap, chroot)' : false;
 
 test('emulated arm64 device (Debian 12, Node.js 18, Node-RED 4.1): the package installs and its predictions equal onnxruntime-node here', { skip, timeout: 45 * 60_000 }, async (t) => {
   const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'scripts', 'devices', 'check.ts'), '--quick'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -27,7 +28,14 @@ test('emulated arm64 device (Debian 12, Node.js 18, Node-RED 4.1): the package i
   child.stderr.on('data', keep);
   const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
   if (code === EXIT_NO_IMAGE) {
-    t.skip(`the arm64 image could not be built here: ${output.split('\n').find((l) => /could not be built/.test(l))?.trim() ?? 'see the output'}`);
+    t.skip(
+      `the arm64 image could not be built here: ${
+        output
+          .split('\n')
+          .find((l) => /could not be built/.test(l))
+          ?.trim() ?? 'see the output'
+      }`,
+    );
     return;
   }
   assert.equal(code, 0, output.split('\n').slice(-40).join('\n'));

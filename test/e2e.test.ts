@@ -32,8 +32,7 @@ const card = pumpCard;
 const FEATURES = card.features!;
 /** Modbus carries float32: what the flow sees is the float32 nearest to each value. */
 const asSent = (v: number[]): number[] => v.map((x) => Math.fround(x));
-const key = (features: Record<string, number> | number[]): string =>
-  (Array.isArray(features) ? features : FEATURES.map((f) => features[f]!)).map((x) => Math.fround(x)).join(',');
+const key = (features: Record<string, number> | number[]): string => (Array.isArray(features) ? features : FEATURES.map((f) => features[f]!)).map((x) => Math.fround(x)).join(',');
 
 let broker: TestBroker;
 let red: NodeRedProcess;
@@ -87,9 +86,7 @@ async function expected(vectors: number[][]): Promise<Array<{ label: string; pro
 }
 
 /** The flow's ml-format answers "unknown" below the card's confidence threshold (its documented rule). */
-const UNKNOWN = JSON.parse(readFileSync(path.join(__dirname, '..', 'examples', 'classic-modbus-onnx-mqtt.json'), 'utf8')).find(
-  (n: { type: string }) => n.type === 'ml-format',
-).unknownLabel as string;
+const UNKNOWN = JSON.parse(readFileSync(path.join(__dirname, '..', 'examples', 'classic-modbus-onnx-mqtt.json'), 'utf8')).find((n: { type: string }) => n.type === 'ml-format').unknownLabel as string;
 
 function assertSame(got: Prediction, want: { label: string; probabilities: number[] }, where: string): void {
   const confident = Math.max(...want.probabilities) >= (card.thresholds?.confidence ?? 0);
@@ -154,7 +151,10 @@ describe('end to end: Modbus master -> Node-RED (classic flow) -> MQTT', { timeo
     await stream(vectors, 1000);
     const messages = await arrived;
     t.diagnostic(`${vectors.length} vectors written at 1000/s, all predictions in after ${((performance.now() - started) / 1000).toFixed(1)} s`);
-    assert.ok(messages.every((m) => m.topic !== REJECTED_TOPIC), 'no plausible reading was rejected');
+    assert.ok(
+      messages.every((m) => m.topic !== REJECTED_TOPIC),
+      'no plausible reading was rejected',
+    );
     assert.deepEqual(
       messages.map((m) => key(m.payload.features)),
       vectors.map((v) => key(v)),
@@ -162,7 +162,10 @@ describe('end to end: Modbus master -> Node-RED (classic flow) -> MQTT', { timeo
     );
     const want = await expected(vectors);
     messages.forEach((m, i) => assertSame(m.payload, want[i]!, `vector ${i}`));
-    assert.ok(messages.every((m) => m.payload.model.version === card.version), 'the model card version rides along');
+    assert.ok(
+      messages.every((m) => m.payload.model.version === card.version),
+      'the model card version rides along',
+    );
   });
 
   it('the master reads the class index and the anomaly score back from registers 100..102', async () => {
@@ -201,7 +204,11 @@ describe('end to end: Modbus master -> Node-RED (classic flow) -> MQTT', { timeo
     assert.match(red.log(), /Disconnected from broker/, 'Node-RED saw the broker go away');
     const { predictions, duplicates } = uniquePredictions(received.slice(from));
     t.diagnostic(`broker (${broker.kind}) restarted after vector 600 of 2000; ${predictions.length} predictions, ${duplicates} QoS 1 redeliveries`);
-    assert.deepEqual(predictions.map((p) => key(p.features)), vectors.map((v) => key(v)), 'none lost, in order');
+    assert.deepEqual(
+      predictions.map((p) => key(p.features)),
+      vectors.map((v) => key(v)),
+      'none lost, in order',
+    );
     const want = await expected(vectors);
     predictions.forEach((p, i) => assertSame(p, want[i]!, `vector ${i}`));
   });
@@ -218,7 +225,10 @@ describe('end to end: Modbus master -> Node-RED (classic flow) -> MQTT', { timeo
       return fresh;
     });
     const messages = await arrived;
-    assert.deepEqual(messages.map((m) => key(m.payload.features)), vectors.map((v) => key(v)));
+    assert.deepEqual(
+      messages.map((m) => key(m.payload.features)),
+      vectors.map((v) => key(v)),
+    );
   });
 
   it('bad vectors (NaN, out of range) are rejected by ml-guard with the reason while the rest flows', async () => {
@@ -242,7 +252,11 @@ describe('end to end: Modbus master -> Node-RED (classic flow) -> MQTT', { timeo
     assert.match(problems[0]!, /nan/i);
     assert.match(problems[1]!, /range/i);
     assert.match(problems[2]!, /range/i);
-    assert.deepEqual(predictions.map((m) => key(m.payload.features)), good.map((v) => key(v)), 'every good vector still predicted, in order');
+    assert.deepEqual(
+      predictions.map((m) => key(m.payload.features)),
+      good.map((v) => key(v)),
+      'every good vector still predicted, in order',
+    );
     const want = await expected(good);
     predictions.forEach((m, i) => assertSame(m.payload, want[i]!, `good vector ${i}`));
     assert.ok(red.running, 'Node-RED is still running');

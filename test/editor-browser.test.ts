@@ -58,9 +58,7 @@ interface FieldContext {
 const FIELD_VALUES: Record<string, (ctx: FieldContext) => string | Promise<string>> = {
   // The demo model the examples use (it has a model card to show), else one from ONNX's own tests.
   'onnx-model.path': () =>
-    [path.join(ROOT, 'models', 'pump-classifier.onnx'), path.join(SHARED, 'conformance', 'onnx-node', 'test_sigmoid_example', 'model.onnx')].find(
-      (f) => existsSync(f),
-    ) as string,
+    [path.join(ROOT, 'models', 'pump-classifier.onnx'), path.join(SHARED, 'conformance', 'onnx-node', 'test_sigmoid_example', 'model.onnx')].find((f) => existsSync(f)) as string,
   // Core mqtt-broker config, pointed at a real broker started for this test.
   'mqtt-broker.broker': () => '127.0.0.1',
   'mqtt-broker.port': (ctx) => String(ctx.brokerPort),
@@ -70,15 +68,7 @@ const FIELD_VALUES: Record<string, (ctx: FieldContext) => string | Promise<strin
 // Screenshots leave out the "Successfully deployed" notices of the step before.
 const HIDE_NOTIFICATIONS = '.red-ui-notification { display: none !important; }';
 
-const LAUNCH_ARGS = [
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
+const LAUNCH_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
 // A crash or a programming error in the runtime log (as opposed to a node reporting, say, that a
 // Modbus device of an example flow is not there).
@@ -351,13 +341,15 @@ async function recoverWorkspace(): Promise<void> {
     await settle();
   }
   await page.evaluate(() => {
-    const RED = (window as unknown as {
-      RED: {
-        nodes: { eachNode: (cb: (n: { id: string; valid?: boolean }) => void) => void; remove: (id: string) => unknown; dirty: (d: boolean) => void };
-        editor: { validateNode: (n: unknown) => void };
-        view: { redraw: (full: boolean) => void };
-      };
-    }).RED;
+    const RED = (
+      window as unknown as {
+        RED: {
+          nodes: { eachNode: (cb: (n: { id: string; valid?: boolean }) => void) => void; remove: (id: string) => unknown; dirty: (d: boolean) => void };
+          editor: { validateNode: (n: unknown) => void };
+          view: { redraw: (full: boolean) => void };
+        };
+      }
+    ).RED;
     const invalid: string[] = [];
     RED.nodes.eachNode((n) => {
       RED.editor.validateNode(n);
@@ -383,9 +375,11 @@ async function dismissNotifications(): Promise<void> {
 /** Flow nodes (with a z) and flow tab ids in the editor now. */
 async function nodeCounts(): Promise<{ flowNodes: number; tabs: string[] }> {
   return page.evaluate(() => {
-    const RED = (window as unknown as {
-      RED: { nodes: { eachNode: (cb: (n: { z?: string }) => void) => void; eachWorkspace: (cb: (w: { id: string }) => void) => void } };
-    }).RED;
+    const RED = (
+      window as unknown as {
+        RED: { nodes: { eachNode: (cb: (n: { z?: string }) => void) => void; eachWorkspace: (cb: (w: { id: string }) => void) => void } };
+      }
+    ).RED;
     let flowNodes = 0;
     const tabs: string[] = [];
     RED.nodes.eachNode((n) => {
@@ -450,7 +444,10 @@ describe('editor in headless Chromium', { timeout: 5 * 60_000 }, () => {
     }, CATEGORY);
     assert.ok(palette.found, `no palette category "${CATEGORY}"`);
     assert.deepEqual([...palette.types].sort(), [...NODE_TYPES].sort());
-    assert.ok(palette.labels.every((l) => l.length > 0 && !/\.label\./.test(l)), `palette labels: ${palette.labels.join(', ')}`);
+    assert.ok(
+      palette.labels.every((l) => l.length > 0 && !/\.label\./.test(l)),
+      `palette labels: ${palette.labels.join(', ')}`,
+    );
     const icons = await page.evaluate(
       (types) =>
         types.map((t) => {
@@ -460,7 +457,10 @@ describe('editor in headless Chromium', { timeout: 5 * 60_000 }, () => {
       NODE_TYPES,
     );
     for (const icon of icons) assert.match(icon, /icons\/.*edgeml-[a-z-]+\.svg/, `palette icon ${icon}`);
-    await page.locator('.red-ui-palette-category', { hasText: CATEGORY }).first().screenshot({ path: path.join(SCREENSHOTS, 'palette.png') });
+    await page
+      .locator('.red-ui-palette-category', { hasText: CATEGORY })
+      .first()
+      .screenshot({ path: path.join(SCREENSHOTS, 'palette.png') });
     assert.deepEqual(problems, [], 'browser errors while loading the editor');
   });
 
@@ -470,7 +470,11 @@ describe('editor in headless Chromium', { timeout: 5 * 60_000 }, () => {
     const reserved = await page.evaluate((types) => {
       const RED = (window as unknown as { RED: { nodes: { getType: (t: string) => { defaults?: Record<string, unknown> } | undefined } } }).RED;
       const names = ['id', 'type', 'x', 'y', 'z', 'g', 'd', 'l', 'w', 'h', 'wires', 'inputs', 'outputs', 'info', 'credentials', 'resize'];
-      return types.flatMap((t) => Object.keys(RED.nodes.getType(t)?.defaults ?? {}).filter((p) => names.includes(p)).map((p) => `${t}.${p}`));
+      return types.flatMap((t) =>
+        Object.keys(RED.nodes.getType(t)?.defaults ?? {})
+          .filter((p) => names.includes(p))
+          .map((p) => `${t}.${p}`),
+      );
     }, DECLARED);
     assert.deepEqual(reserved, [], 'node properties with names Node-RED reserves');
   });
@@ -632,7 +636,10 @@ describe('editor in headless Chromium', { timeout: 5 * 60_000 }, () => {
     await page.locator('#node-config-dialog-ok').waitFor({ state: 'visible' });
     await page.locator('#onnx-model-info table.onnx-model-card').first().waitFor({ state: 'visible' });
     const options = await page.locator('#onnx-model-pick option').evaluateAll((os) => os.map((o) => (o as HTMLOptionElement).value));
-    assert.ok(options.some((v) => v.endsWith(path.join('models', 'pump-classifier.onnx'))), `picker options: ${options.join(', ')}`);
+    assert.ok(
+      options.some((v) => v.endsWith(path.join('models', 'pump-classifier.onnx'))),
+      `picker options: ${options.join(', ')}`,
+    );
     const cells = await page.locator('#onnx-model-info table.onnx-model-card td').allInnerTexts();
     for (const f of features) assert.ok(cells.includes(f), `feature ${f} in the card table`);
     for (const [i, l] of labels.entries()) assert.ok(cells.includes(`${i}: ${l}`), `label ${l} in the card table`);
@@ -652,7 +659,11 @@ describe('editor in headless Chromium', { timeout: 5 * 60_000 }, () => {
   });
 
   it('every config node was added through a dialog', () => {
-    assert.deepEqual(CONFIG_TYPES.filter((t) => !visitedConfigTypes.has(t)), [], 'config node types no node uses');
+    assert.deepEqual(
+      CONFIG_TYPES.filter((t) => !visitedConfigTypes.has(t)),
+      [],
+      'config node types no node uses',
+    );
   });
 
   for (const file of EXAMPLES) {
@@ -668,22 +679,30 @@ describe('editor in headless Chromium', { timeout: 5 * 60_000 }, () => {
       const library = page.locator('#red-ui-clipboard-dialog-import-tab-examples');
       // Node-RED lists the package's examples/ under its name: the listing itself is under test.
       await library.locator('.red-ui-treeList-label', { hasText: PKG_NAME }).first().click();
-      await library.locator('.red-ui-treeList-label', { hasText: new RegExp(`^\\s*${name}\\s*$`) }).first().click();
+      await library
+        .locator('.red-ui-treeList-label', { hasText: new RegExp(`^\\s*${name}\\s*$`) })
+        .first()
+        .click();
       await page.locator('#red-ui-clipboard-dialog-import-opt-new').click();
       await page.locator('#red-ui-clipboard-dialog-ok').click();
       await page.locator('#red-ui-clipboard-dialog-ok').waitFor({ state: 'hidden' });
       // The editor fetches the example from the runtime after the dialog closes: wait for its tab.
-      const configTypes = await page.evaluate((types) => {
-        const RED = (window as unknown as { RED: { nodes: { getType: (t: string) => { category?: string } | undefined } } }).RED;
-        return types.filter((t) => RED.nodes.getType(t)?.category === 'config');
-      }, [...new Set(flow.map((n) => n.type))]);
+      const configTypes = await page.evaluate(
+        (types) => {
+          const RED = (window as unknown as { RED: { nodes: { getType: (t: string) => { category?: string } | undefined } } }).RED;
+          return types.filter((t) => RED.nodes.getType(t)?.category === 'config');
+        },
+        [...new Set(flow.map((n) => n.type))],
+      );
       const expectedFlowNodes = flow.filter((n) => n.type !== 'tab' && !configTypes.includes(n.type)).length;
       await page
         .waitForFunction(
           ({ tabs, nodes }) => {
-            const RED = (window as unknown as {
-              RED: { nodes: { eachNode: (cb: (n: { z?: string }) => void) => void; eachWorkspace: (cb: () => void) => void } };
-            }).RED;
+            const RED = (
+              window as unknown as {
+                RED: { nodes: { eachNode: (cb: (n: { z?: string }) => void) => void; eachWorkspace: (cb: () => void) => void } };
+              }
+            ).RED;
             let flowNodes = 0;
             let workspaces = 0;
             RED.nodes.eachNode((n) => {

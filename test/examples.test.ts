@@ -137,7 +137,8 @@ async function forThisTest(flow: FlowNode[], file = ''): Promise<FlowNode[]> {
   const out: FlowNode[] = [];
   for (const node of flow) {
     if (file === 'fleet-dashboard.json' && node.type === 'mqtt-broker') out.push({ ...node, broker: '127.0.0.1', port: String(fleetBroker!.port) });
-    else if (node.type === 'modbus-server-in') out.push({ ...node, port: '0' }); // an ephemeral port
+    else if (node.type === 'modbus-server-in')
+      out.push({ ...node, port: '0' }); // an ephemeral port
     else if (node.type === 'modbus-client') out.push({ ...node, tcpHost: '127.0.0.1', tcpPort: String(plcPort) });
     else out.push(node);
   }
@@ -256,8 +257,14 @@ describe('example flows in a real Node-RED', () => {
       assert.ok(tabs.length <= 1, `${file}: more than one tab`);
       if (!['classic-modbus-onnx-mqtt.json', 'plc-polling-writeback.json', 'dashboard.json', 'sqlite-and-http.json', 'fleet-dashboard.json', 'modbus-server-in.json'].includes(file)) continue;
       assert.equal(tabs.length, 1, `${file}: no tab`);
-      assert.ok(flow.some((n) => n.type === 'comment'), `${file}: no comment node`);
-      assert.ok(flow.some((n) => n.type === 'catch'), `${file}: no Catch node`);
+      assert.ok(
+        flow.some((n) => n.type === 'comment'),
+        `${file}: no comment node`,
+      );
+      assert.ok(
+        flow.some((n) => n.type === 'catch'),
+        `${file}: no Catch node`,
+      );
       for (const node of flow) {
         if (node.z !== undefined) assert.equal(node.z, tabs[0]!.id, `${file}: ${node.id} is not on the tab`);
         for (const target of ((node.wires as string[][] | undefined) ?? []).flat()) assert.ok(ids.has(target), `${file}: ${node.id} is wired to a missing node ${target}`);

@@ -80,8 +80,22 @@ test('a real Node-RED canary swaps to the new version under load: nothing lost, 
   const model = flow.find((n) => n.type === 'onnx-model')!.id;
   const mqttBroker = flow.find((n) => n.type === 'mqtt-broker')!.id;
   flow.push({
-    id: 'c1a55000000000f1', type: 'ml-model-update', z: tab, name: 'canary updates', broker: mqttBroker, model, deviceId: CANARY, deviceIdType: 'str',
-    groups: 'line-1', prefix: 'edge-ml', publicKey: '', reportInterval: '1', stallSeconds: '5', x: 200, y: 500, wires: [[]],
+    id: 'c1a55000000000f1',
+    type: 'ml-model-update',
+    z: tab,
+    name: 'canary updates',
+    broker: mqttBroker,
+    model,
+    deviceId: CANARY,
+    deviceIdType: 'str',
+    groups: 'line-1',
+    prefix: 'edge-ml',
+    publicKey: '',
+    reportInterval: '1',
+    stallSeconds: '5',
+    x: 200,
+    y: 500,
+    wires: [[]],
   });
   const userDir = path.join(dir, 'canary');
   installIntoUserDir(userDir);
@@ -158,7 +172,11 @@ test('a real Node-RED canary swaps to the new version under load: nothing lost, 
   const engine = await RolloutEngine.start({ client: host, reportGraceMs: 5000 }, { id: 'canary-rollout', bytes: newBytes, name: pumpCard.name!, version: '2.0.0', plan });
   const final = await engine.run();
   assert.equal(final.status, 'completed', JSON.stringify(final.halt ?? final.reason));
-  assert.deepEqual(final.waves.map((w) => [...w.devices].sort()), [[CANARY], [...others].sort()], JSON.stringify(final.waves));
+  assert.deepEqual(
+    final.waves.map((w) => [...w.devices].sort()),
+    [[CANARY], [...others].sort()],
+    JSON.stringify(final.waves),
+  );
   await until(() => servedByNew() >= 400, '400 predictions on the new version');
   stopWriting = true;
   await writer;
@@ -175,7 +193,11 @@ test('a real Node-RED canary swaps to the new version under load: nothing lost, 
       answers.push(m.payload);
     }
   }
-  assert.deepEqual(answers.map((p) => key(FEATURES.map((f) => p.features[f]!))), vectors.slice(0, written).map(key), 'every reading answered once, in order');
+  assert.deepEqual(
+    answers.map((p) => key(FEATURES.map((f) => p.features[f]!))),
+    vectors.slice(0, written).map(key),
+    'every reading answered once, in order',
+  );
   // the version switches once, from old to new, and stays
   const versions = answers.map((p) => p.model.sha256);
   const firstNew = versions.indexOf(newSha);
@@ -188,7 +210,10 @@ test('a real Node-RED canary swaps to the new version under load: nothing lost, 
   // each answer equals ONNX Runtime run directly with the model it names, on the reading as sent (float32)
   for (const [sha, session] of sessions) {
     const mine = answers.filter((p) => p.model.sha256 === sha);
-    const want = await pumpReference(mine.map((p) => FEATURES.map((f) => Math.fround(p.features[f]!))), session);
+    const want = await pumpReference(
+      mine.map((p) => FEATURES.map((f) => Math.fround(p.features[f]!))),
+      session,
+    );
     mine.forEach((p, i) => {
       assert.equal(p.topk[0]!.label, pumpCard.labels![want.labels[i]!], `top class of answer ${i} by ${sha.slice(0, 8)}`);
       for (const { label, score } of p.topk) assert.ok(Math.abs(score - want.probabilities[i]![pumpCard.labels!.indexOf(label)]!) <= 1e-6, `${label} of answer ${i}`);
@@ -208,5 +233,11 @@ test('a real Node-RED canary swaps to the new version under load: nothing lost, 
   assert.deepEqual([canary.model?.version, canary.model?.sha256, canary.update?.state], ['2.0.0', newSha, 'active']);
   for (const id of others) assert.equal(snapshot.devices.find((d) => d.device === id)?.model?.version, '2.0.0');
   assert.equal(snapshot.rollouts[0]?.status, 'completed');
-  assert.deepEqual(red.log().split('\n').filter((l) => /\[error\]/.test(l)), []);
+  assert.deepEqual(
+    red
+      .log()
+      .split('\n')
+      .filter((l) => /\[error\]/.test(l)),
+    [],
+  );
 });

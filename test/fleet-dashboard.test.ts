@@ -67,5 +67,11 @@ test('the fleet dashboard example shows every device and the rollout from the br
   const file = path.join(out, 'fleet-dashboard.png');
   await page.screenshot({ path: file, fullPage: true });
   if (process.env.EDGEML_UPDATE_DOCS_SCREENSHOTS === '1') copyFileSync(file, path.join(ROOT, 'docs', 'screenshots', 'fleet-dashboard.png'));
-  assert.deepEqual(red.log().split('\n').filter((l) => /\[error\]/.test(l)), []);
+  assert.deepEqual(
+    red
+      .log()
+      .split('\n')
+      .filter((l) => /\[error\]/.test(l)),
+    [],
+  );
 });

@@ -50,17 +50,26 @@ test('a retained rollout state parses; every malformed one is refused with EDGEM
     { ...validState, devices: { d1: {} } },
     { ...validState, halt: { gate: 'nope', devices: [] } },
   ];
-  for (const raw of bad) assert.equal(codeOf(() => parseRolloutState(typeof raw === 'string' ? raw : JSON.stringify(raw))), 'EDGEML_FLEET_STATE_INVALID', JSON.stringify(raw));
+  for (const raw of bad)
+    assert.equal(
+      codeOf(() => parseRolloutState(typeof raw === 'string' ? raw : JSON.stringify(raw))),
+      'EDGEML_FLEET_STATE_INVALID',
+      JSON.stringify(raw),
+    );
 });
 
 test('control messages: pause, resume, abort with a time; anything else EDGEML_FLEET_CONTROL_INVALID', () => {
   assert.equal(parseRolloutControl('{"command":"abort","ts":"2030-01-01T00:00:00Z"}').command, 'abort');
   for (const raw of ['x', '[]', '{"command":"explode","ts":"2030-01-01T00:00:00Z"}', '{"command":"pause"}']) {
-    assert.equal(codeOf(() => parseRolloutControl(raw)), 'EDGEML_FLEET_CONTROL_INVALID', raw);
+    assert.equal(
+      codeOf(() => parseRolloutControl(raw)),
+      'EDGEML_FLEET_CONTROL_INVALID',
+      raw,
+    );
   }
 });
 
-test('device reports: today\'s shape parses, malformed ones are refused with EDGEML_FLEET_REPORT_INVALID', () => {
+test("device reports: today's shape parses, malformed ones are refused with EDGEML_FLEET_REPORT_INVALID", () => {
   const old = parseModelReport('{"device":"d1","ts":"2030-01-01T00:00:00Z","model":null,"guard":{},"drift":{}}');
   assert.equal(old.current, undefined);
   const figures = { name: 'pump', version: '2', sha256: 'a', since: '2030-01-01T00:00:00Z', inferences: 1, errors: 0, p50Ms: 1, p99Ms: 2, guardRejections: 0 };
@@ -74,8 +83,16 @@ test('device reports: today\'s shape parses, malformed ones are refused with EDG
     { device: 'd1', ts: '2030-01-01T00:00:00Z', current: { ...figures, driftLevel: 'red' } },
     { device: 'd1', ts: '2030-01-01T00:00:00Z', current: { ...figures, scoreHistogram: { edges: [0, 1], counts: [1, 2] } } },
   ];
-  for (const raw of bad) assert.equal(codeOf(() => parseModelReport(typeof raw === 'string' ? raw : JSON.stringify(raw))), 'EDGEML_FLEET_REPORT_INVALID', JSON.stringify(raw));
-  assert.equal(codeOf(() => parseUpdateReport('{"device":"d1","state":"dancing","name":"","version":"","sha256":"","ts":""}')), 'EDGEML_FLEET_REPORT_INVALID');
+  for (const raw of bad)
+    assert.equal(
+      codeOf(() => parseModelReport(typeof raw === 'string' ? raw : JSON.stringify(raw))),
+      'EDGEML_FLEET_REPORT_INVALID',
+      JSON.stringify(raw),
+    );
+  assert.equal(
+    codeOf(() => parseUpdateReport('{"device":"d1","state":"dancing","name":"","version":"","sha256":"","ts":""}')),
+    'EDGEML_FLEET_REPORT_INVALID',
+  );
   // the directory refuses the bad one and keeps what it knew
   const dir = new FleetDirectory();
   dir.handle('edge-ml/status/d1/model', Buffer.from(JSON.stringify({ device: 'd1', ts: '2030-01-01T00:00:00Z', groups: ['g'], model: null, guard: {}, drift: {} })));
@@ -141,7 +158,10 @@ test('waves: cumulative sizes, groups, and durations', () => {
   assert.equal(waves.flatMap((w) => w.devices).length, devices.length);
   assert.equal(parseDuration('1.5s'), 1500);
   assert.equal(parseDuration('2m'), 120_000);
-  assert.equal(codeOf(() => parseDuration('soon')), 'EDGEML_FLEET_PLAN_INVALID');
+  assert.equal(
+    codeOf(() => parseDuration('soon')),
+    'EDGEML_FLEET_PLAN_INVALID',
+  );
 });
 
 test('predictions are counted per model sha256: label counts and a score histogram in tenths, for a few models', () => {

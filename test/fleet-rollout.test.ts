@@ -38,7 +38,12 @@ interface Fleet {
   baselineSha: string;
   /** every update report of every device, in arrival order */
   events: Array<{ device: string; status: UpdateStatus }>;
-  run(plan: RolloutPlan, model: Uint8Array, version: string, opts?: { id?: string; before?: (e: RolloutEngine) => Promise<void> | void; onState?: (s: RolloutState) => void }): Promise<{ state: RolloutState; states: RolloutState[] }>;
+  run(
+    plan: RolloutPlan,
+    model: Uint8Array,
+    version: string,
+    opts?: { id?: string; before?: (e: RolloutEngine) => Promise<void> | void; onState?: (s: RolloutState) => void },
+  ): Promise<{ state: RolloutState; states: RolloutState[] }>;
 }
 
 async function fleet(t: { after: (fn: () => Promise<void>) => void }, options: { reportMs?: number } = {}): Promise<Fleet> {
@@ -172,12 +177,7 @@ async function retained(client: MqttClient, topic: string): Promise<Buffer> {
   });
 }
 
-async function haltsAtCanary(
-  t: { after: (fn: () => Promise<void>) => void },
-  model: Uint8Array,
-  version: string,
-  gate: string,
-): Promise<{ f: Fleet; state: RolloutState }> {
+async function haltsAtCanary(t: { after: (fn: () => Promise<void>) => void }, model: Uint8Array, version: string, gate: string): Promise<{ f: Fleet; state: RolloutState }> {
   const f = await fleet(t);
   const { state } = await f.run(plan(), model, version);
   assert.equal(state.status, 'halted');
@@ -188,7 +188,10 @@ async function haltsAtCanary(
   const reached = activeOn(f, sha256Hex(model));
   for (const d of reached) assert.ok(canary.includes(d), `${d} beyond the canary got the bad model`);
   const later = state.waves.slice(1).flatMap((w) => w.devices);
-  assert.ok(later.every((d) => state.devices[d]!.outcome === 'pending'), 'no later-wave device was named');
+  assert.ok(
+    later.every((d) => state.devices[d]!.outcome === 'pending'),
+    'no later-wave device was named',
+  );
   for (const d of f.sim.devices) assert.equal(d.serving.sha256, f.baselineSha, `${d.id} serves the old version`);
   // nothing left for a late device to pick up: manifests and chunks cleared
   return { f, state };
@@ -218,7 +221,10 @@ test('a model that raises the error rate halts at the canary, and the canary rol
   assert.equal(fig.threshold, 0.05);
   const canary = state.waves[0]!.devices[0]!;
   assert.equal(state.devices[canary]!.outcome, 'rolled-back');
-  assert.ok(f.events.some((e) => e.device === canary && e.status.state === 'rolled-back'), 'the canary reported its rollback');
+  assert.ok(
+    f.events.some((e) => e.device === canary && e.status.state === 'rolled-back'),
+    'the canary reported its rollback',
+  );
 });
 
 test('a model that shifts the predicted labels halts at the canary (label shares against the previous version)', async (t) => {
@@ -384,10 +390,7 @@ test('the publisher killed mid-rollout is resumed from the retained state and co
   const keyFile = path.join(f.dir, 'private.pem');
   writeFileSync(file, good);
   writeFileSync(keyFile, PRIVATE);
-  writeFileSync(
-    planFile,
-    JSON.stringify({ waves: [{ size: 1, soakMs: 200 }, { size: '25%', soakMs: '3s' }, { size: '100%' }], soakMs: '200ms', updateTimeoutMs: '8s', gates: { minInferences: 20 } }),
-  );
+  writeFileSync(planFile, JSON.stringify({ waves: [{ size: 1, soakMs: 200 }, { size: '25%', soakMs: '3s' }, { size: '100%' }], soakMs: '200ms', updateTimeoutMs: '8s', gates: { minInferences: 20 } }));
   const id = 'kill-test';
   const stateTopic = rolloutTopics().state(id);
   const soaking = new Promise<RolloutState>((resolve) => {
@@ -403,10 +406,7 @@ test('the publisher killed mid-rollout is resumed from the retained state and co
   });
   await f.host.subscribeAsync(stateTopic, { qos: 1 });
   const first = runBin(['rollout', '--broker', f.broker.url, '--file', file, '--name', 'pump', '--version', '2.0.0', '--plan', planFile, '--key', keyFile, '--id', id]);
-  const before = await Promise.race([
-    soaking,
-    first.exit.then((code) => Promise.reject(new Error(`the publisher ended (${code}) before wave 2 soaked:\n${first.output()}`))),
-  ]);
+  const before = await Promise.race([soaking, first.exit.then((code) => Promise.reject(new Error(`the publisher ended (${code}) before wave 2 soaked:\n${first.output()}`)))]);
   first.kill();
   await f.host.unsubscribeAsync(stateTopic);
   assert.equal(await first.exit, 128, first.output());
@@ -475,6 +475,10 @@ test('bad plans are refused with EDGEML_FLEET_PLAN_INVALID and a reason', () => 
     { waves: [{ size: 1 }], extra: true },
   ];
   for (const raw of bad) {
-    assert.throws(() => parsePlan(raw), (e: unknown) => e instanceof EdgeMlError && e.code === 'EDGEML_FLEET_PLAN_INVALID' && !!e.params.reason, JSON.stringify(raw));
+    assert.throws(
+      () => parsePlan(raw),
+      (e: unknown) => e instanceof EdgeMlError && e.code === 'EDGEML_FLEET_PLAN_INVALID' && !!e.params.reason,
+      JSON.stringify(raw),
+    );
   }
 });

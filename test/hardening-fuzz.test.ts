@@ -20,16 +20,11 @@ const RUNS = Number(process.env.EDGEML_FUZZ_RUNS ?? 1500);
 const FIXED_SEED = 160_016;
 const SEEDS = process.env.EDGEML_FUZZ_SEED ? [Number(process.env.EDGEML_FUZZ_SEED)] : [FIXED_SEED, Math.floor(Math.random() * 2 ** 31)];
 
-
 afterEach(() => unloadFlow());
 
 // ---- arbitraries -------------------------------------------------------------------------------
 
-const hostileNumber = fc.oneof(
-  fc.double(),
-  fc.constantFrom(NaN, Infinity, -Infinity, -0, 1e-300, 0.5, -1, 2 ** 53, 1e308),
-  fc.integer({ min: -3, max: 6 }),
-);
+const hostileNumber = fc.oneof(fc.double(), fc.constantFrom(NaN, Infinity, -Infinity, -0, 1e-300, 0.5, -1, 2 ** 53, 1e308), fc.integer({ min: -3, max: 6 }));
 const value = fc.oneof(
   { weight: 4, arbitrary: hostileNumber },
   fc.string({ maxLength: 6 }),
@@ -46,19 +41,22 @@ const dimValue = fc.oneof({ weight: 6, arbitrary: fc.integer({ min: 0, max: 4 })
 const tensor = fc.oneof(
   {
     weight: 4,
-    arbitrary: fc
-      .tuple(fc.constantFrom('float32', 'float64', 'int64', 'int32', 'bool', 'string'), fc.integer({ min: 1, max: 3 }), fc.integer({ min: 0, max: 4 }))
-      .chain(([dtype, rows, cols]) =>
-        fc.array<unknown>(dtype.startsWith('float') ? hostileNumber : dtype === 'string' ? fc.string({ maxLength: 4 }) : fc.oneof(fc.integer({ min: -2, max: 5 }), fc.bigInt({ min: -3n, max: 5n })), {
+    arbitrary: fc.tuple(fc.constantFrom('float32', 'float64', 'int64', 'int32', 'bool', 'string'), fc.integer({ min: 1, max: 3 }), fc.integer({ min: 0, max: 4 })).chain(([dtype, rows, cols]) =>
+      fc
+        .array<unknown>(dtype.startsWith('float') ? hostileNumber : dtype === 'string' ? fc.string({ maxLength: 4 }) : fc.oneof(fc.integer({ min: -2, max: 5 }), fc.bigInt({ min: -3n, max: 5n })), {
           minLength: rows * cols,
           maxLength: rows * cols,
-        }).map((data) => ({ dtype, dims: rows === 1 && cols % 2 === 0 ? [cols] : [rows, cols], data })),
-      ),
+        })
+        .map((data) => ({ dtype, dims: rows === 1 && cols % 2 === 0 ? [cols] : [rows, cols], data })),
+    ),
   },
   fc.record({ dtype: fc.oneof(fc.constantFrom('float32', 'int64', 'string'), fc.string({ maxLength: 4 })), dims: fc.array(dimValue, { maxLength: 3 }), data: fc.array(value, { maxLength: 6 }) }),
   fc.anything({ maxDepth: 2 }),
 );
-const tensors = fc.oneof({ weight: 5, arbitrary: fc.dictionary(fc.constantFrom('y', 'scores', 'label', 'score', 'value', 'probabilities'), tensor, { minKeys: 1, maxKeys: 3 }) }, fc.anything({ maxDepth: 2 }));
+const tensors = fc.oneof(
+  { weight: 5, arbitrary: fc.dictionary(fc.constantFrom('y', 'scores', 'label', 'score', 'value', 'probabilities'), tensor, { minKeys: 1, maxKeys: 3 }) },
+  fc.anything({ maxDepth: 2 }),
+);
 
 const strings = fc.array(fc.oneof({ weight: 4, arbitrary: fc.string({ maxLength: 5 }) }, value), { maxLength: 4 });
 const stats = fc.record(
@@ -74,7 +72,9 @@ const stats = fc.record(
 );
 const featureNames = fc.constantFrom('a', 'b', 'c', 'f0', 'f1');
 /** A well-formed card (what onnx-infer hands on), so that most cases get past the card check. */
-const goodStats = fc.record({ mean: fc.double({ min: -5, max: 5, noNaN: true }), std: fc.double({ min: 0.1, max: 3, noNaN: true }) }).map(({ mean, std }) => ({ mean, std, min: mean - 3 * std, max: mean + 3 * std }));
+const goodStats = fc
+  .record({ mean: fc.double({ min: -5, max: 5, noNaN: true }), std: fc.double({ min: 0.1, max: 3, noNaN: true }) })
+  .map(({ mean, std }) => ({ mean, std, min: mean - 3 * std, max: mean + 3 * std }));
 const goodCard = fc.record(
   {
     name: fc.string({ minLength: 1, maxLength: 5 }),
@@ -241,13 +241,25 @@ test('fuzz ml-format: published payloads are schema-valid (ajv), errors are code
 test('fuzz ml-guard: errors are coded, never EDGEML_INTERNAL; a replaced value is always a finite number', { timeout: 300_000 }, async (t) => {
   const configs: Array<Record<string, unknown>> = [
     { features: '', rules: [], policies: {}, replaceWith: {} },
-    { features: 'a,b,c', rules: [{ feature: 'a', min: '0', max: '10', default: '5', maxDelta: '3' }], stuckSamples: '3', staleMs: '1000', policies: { range: 'replace', spike: 'replace', nan: 'replace', type: 'flag', count: 'route' }, replaceWith: { range: 'clamp', spike: 'clamp', nan: 'default' } },
+    {
+      features: 'a,b,c',
+      rules: [{ feature: 'a', min: '0', max: '10', default: '5', maxDelta: '3' }],
+      stuckSamples: '3',
+      staleMs: '1000',
+      policies: { range: 'replace', spike: 'replace', nan: 'replace', type: 'flag', count: 'route' },
+      replaceWith: { range: 'clamp', spike: 'clamp', nan: 'default' },
+    },
     { features: '', rules: [], policies: { range: 'replace', missing: 'replace', null: 'flag' }, replaceWith: { range: 'clamp', missing: 'last' } },
   ];
   const fields = {
     payload: features,
     modelCard: withCard,
-    timestamp: maybe(fc.oneof(value, fc.date({ noInvalidDate: true }).map((d) => d.toISOString()))),
+    timestamp: maybe(
+      fc.oneof(
+        value,
+        fc.date({ noInvalidDate: true }).map((d) => d.toISOString()),
+      ),
+    ),
     command: maybe(fc.constantFrom('stats', 'reset-stats', 'other')),
   };
   await fuzzNode(t, 'ml-guard', configs, 2, fields, (out) => {

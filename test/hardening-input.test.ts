@@ -40,9 +40,16 @@ test('checkDims: non-negative safe integers whose product is the data length, el
   assert.deepEqual(checkDims([], 1), []);
   assert.deepEqual(checkDims([0, 3], 0), [0, 3]);
   for (const dims of [[1, 1e-300], [1, 0.5], [1, -1], [1, 'NaN'], [1, NaN], [1, Infinity], [1, null], [2, 2 ** 53], [1, 3], 'x', [[2]]]) {
-    assert.throws(() => checkDims(dims, 2, 'y'), (e: { code?: string }) => e.code === 'EDGEML_TENSOR_DIMS_INVALID', JSON.stringify(dims));
+    assert.throws(
+      () => checkDims(dims, 2, 'y'),
+      (e: { code?: string }) => e.code === 'EDGEML_TENSOR_DIMS_INVALID',
+      JSON.stringify(dims),
+    );
   }
-  assert.throws(() => checkDims(new Array(65).fill(1), 1), (e: { code?: string }) => e.code === 'EDGEML_TENSOR_DIMS_INVALID');
+  assert.throws(
+    () => checkDims(new Array(65).fill(1), 1),
+    (e: { code?: string }) => e.code === 'EDGEML_TENSOR_DIMS_INVALID',
+  );
 });
 
 test('ml-format: dims 1e-300, 0.5, -1, "NaN" or a wrong product are EDGEML_TENSOR_DIMS_INVALID; the flow keeps running', async () => {
@@ -62,7 +69,11 @@ test('ml-format: dims 1e-300, 0.5, -1, "NaN" or a wrong product are EDGEML_TENSO
 
 test('ml-format: a tensor element that is an object, null or a hole is EDGEML_FORMAT_INPUT, not "v.trim is not a function"', async () => {
   await loadFlow(['ml-format'], flow('ml-format', { task: 'regression' }));
-  for (const data of [[{}, 1], [null, 1], [[1], 2]]) {
+  for (const data of [
+    [{}, 1],
+    [null, 1],
+    [[1], 2],
+  ]) {
     await expectError({ payload: { y: { dtype: 'float32', dims: [1, 2], data } } }, 'EDGEML_FORMAT_INPUT');
   }
   // eslint-disable-next-line no-sparse-arrays
@@ -91,7 +102,11 @@ test('model card: an empty edgeml.name is no name; a card object is checked wher
     { extra: () => 1 },
   ];
   for (const card of bad) {
-    assert.throws(() => checkModelCard(card), (e: { code?: string }) => e.code === 'EDGEML_MODELCARD_INVALID', String(Object.keys(card as object)));
+    assert.throws(
+      () => checkModelCard(card),
+      (e: { code?: string }) => e.code === 'EDGEML_MODELCARD_INVALID',
+      String(Object.keys(card as object)),
+    );
   }
 });
 
@@ -126,7 +141,10 @@ test('ml-guard: a NaN range in msg.modelCard is refused (never a NaN "clamp"); n
   const flagged = nextMessage('out0');
   inject('n', { payload: [1n, 2] });
   const f = await flagged;
-  assert.deepEqual((f.guard as { issues: Array<{ check: string; feature: string }> }).issues.map((x) => [x.check, x.feature]), [['type', 'a']]);
+  assert.deepEqual(
+    (f.guard as { issues: Array<{ check: string; feature: string }> }).issues.map((x) => [x.check, x.feature]),
+    [['type', 'a']],
+  );
 });
 
 test('ml-drift: hostile trainingStats in msg.modelCard are EDGEML_MODELCARD_INVALID, not EDGEML_INTERNAL', async () => {
@@ -149,7 +167,10 @@ test('ml-guard without feature names, 2 fresh failing keys per message: the find
   const names = Object.keys(table);
   assert.equal(names.length, DEFAULT_FEATURE_TABLE + 1);
   assert.ok(names.includes(OTHER_FEATURE));
-  assert.equal(Object.values(table).reduce((a, b) => a + b, 0), 2 * MESSAGES);
+  assert.equal(
+    Object.values(table).reduce((a, b) => a + b, 0),
+    2 * MESSAGES,
+  );
   assert.equal(table[OTHER_FEATURE], 2 * MESSAGES - DEFAULT_FEATURE_TABLE);
   // The process-wide metrics (served at /edge-ml/metrics, sent with ml-model-update reports) are bounded too.
   const guardSeries = Object.keys(metricsRegistry().snapshot().guard);

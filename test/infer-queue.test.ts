@@ -54,15 +54,30 @@ describe('infer queue', () => {
   test('without batching: a free slot takes what waits at once, up to maxPerRequest per request, two in flight', async () => {
     const h = harness({});
     h.push(0, 40);
-    assert.deepEqual(h.requests.map((r) => r.payloads.length), [1, 1], 'each of the first two found a free slot');
+    assert.deepEqual(
+      h.requests.map((r) => r.payloads.length),
+      [1, 1],
+      'each of the first two found a free slot',
+    );
     await h.answer(0);
-    assert.deepEqual(h.requests.map((r) => r.payloads.length), [1, 1, 16], 'those that waited share a request');
+    assert.deepEqual(
+      h.requests.map((r) => r.payloads.length),
+      [1, 1, 16],
+      'those that waited share a request',
+    );
     await h.answer(1);
     await h.answer(2);
-    assert.deepEqual(h.requests.map((r) => r.payloads.length), [1, 1, 16, 16, 6]);
+    assert.deepEqual(
+      h.requests.map((r) => r.payloads.length),
+      [1, 1, 16, 16, 6],
+    );
     await h.answer(3);
     await h.answer(4);
-    assert.deepEqual(h.answered, Array.from({ length: 40 }, (_, i) => i), 'every message answered once, in order');
+    assert.deepEqual(
+      h.answered,
+      Array.from({ length: 40 }, (_, i) => i),
+      'every message answered once, in order',
+    );
     assert.equal(h.queue.inFlight, 0);
   });
 
@@ -72,7 +87,11 @@ describe('infer queue', () => {
     h.push(0, 3);
     assert.equal(h.requests.length, 0, 'a partial batch does not leave in the turn it arrived in');
     await first;
-    assert.deepEqual(h.requests.map((r) => r.payloads), [[0, 1, 2]], 'the messages of that turn went as one batch');
+    assert.deepEqual(
+      h.requests.map((r) => r.payloads),
+      [[0, 1, 2]],
+      'the messages of that turn went as one batch',
+    );
     h.push(3, 10);
     assert.equal(h.requests.length, 1, 'seven messages wait: not a full batch, and the worker is busy');
     h.push(10, 13);
@@ -86,7 +105,10 @@ describe('infer queue', () => {
     await third;
     assert.deepEqual(h.requests[2]!.payloads, [11, 12, 13, 14, 15], 'the worker is idle: the gathered messages go as one batch');
     await h.answer(2);
-    assert.deepEqual(h.answered, Array.from({ length: 16 }, (_, i) => i));
+    assert.deepEqual(
+      h.answered,
+      Array.from({ length: 16 }, (_, i) => i),
+    );
   });
 
   test('with batching, the answers of one batch and the messages they bring back travel as the next full batch', async () => {
@@ -95,7 +117,11 @@ describe('infer queue', () => {
     const h = harness({ batch: true, maxBatch: 4 });
     let next = 8;
     h.push(0, 8);
-    assert.deepEqual(h.requests.map((r) => r.payloads.length), [4, 4], 'the first message did not leave alone');
+    assert.deepEqual(
+      h.requests.map((r) => r.payloads.length),
+      [4, 4],
+      'the first message did not leave alone',
+    );
     for (let i = 0; i < 4; i++) {
       const count = h.requests[i]!.payloads.length;
       const arrived = h.nextRequest();
@@ -106,7 +132,11 @@ describe('infer queue', () => {
       });
       await arrived;
     }
-    assert.deepEqual(h.requests.map((r) => r.payloads.length), [4, 4, 4, 4, 4, 4], 'never a batch of one after a batch of three');
+    assert.deepEqual(
+      h.requests.map((r) => r.payloads.length),
+      [4, 4, 4, 4, 4, 4],
+      'never a batch of one after a batch of three',
+    );
     h.queue.close();
   });
 
@@ -135,7 +165,11 @@ describe('infer queue', () => {
     const groups = h.requests.map((r) => r.payloads as number[]);
     // every request within the budget unless it is a single message
     for (const g of groups) assert.ok(g.length === 1 || g.reduce((n, i) => n + sizes[i]!, 0) <= 100, JSON.stringify(groups));
-    assert.deepEqual(groups.flat(), sizes.map((_, i) => i), 'in order, none lost');
+    assert.deepEqual(
+      groups.flat(),
+      sizes.map((_, i) => i),
+      'in order, none lost',
+    );
     assert.deepEqual(groups, [[0], [1, 2, 3], [4], [5, 6]]);
   });
 
@@ -158,7 +192,10 @@ describe('infer queue', () => {
     const sizes = [40, 40, 40, 40, 40];
     const error = make('error');
     sizes.forEach((b, i) => error.queue.push(i, i, b));
-    assert.deepEqual(error.events.failed, [[3, 'EDGEML_ONNX_QUEUE_FULL'], [4, 'EDGEML_ONNX_QUEUE_FULL']]);
+    assert.deepEqual(error.events.failed, [
+      [3, 'EDGEML_ONNX_QUEUE_FULL'],
+      [4, 'EDGEML_ONNX_QUEUE_FULL'],
+    ]);
     assert.equal(error.queue.length, 2);
     const newest = make('drop-newest');
     sizes.forEach((b, i) => newest.queue.push(i, i, b));

@@ -58,8 +58,7 @@ test('the Prometheus text parses, escapes labels and carries the same numbers as
   registry.recordDrift('alarm');
   const snap = registry.snapshot();
   const samples = parse(toPrometheus(snap));
-  const find = (name: string, extra: Record<string, string> = {}) =>
-    samples.find((s) => s.name === name && Object.entries(extra).every(([k, v]) => s.labels[k] === v));
+  const find = (name: string, extra: Record<string, string> = {}) => samples.find((s) => s.name === name && Object.entries(extra).every(([k, v]) => s.labels[k] === v));
   assert.equal(find('edgeml_inferences_total', { model: model.name })?.value, snap.models[0]!.inferences);
   assert.equal(find('edgeml_inference_latency_ms', { quantile: '0.5' })?.value, snap.models[0]!.latencyMs.p50);
   assert.equal(find('edgeml_guard_findings_total', { check: 'out_of_range', feature: 'pressure' })?.value, snap.guard['out_of_range:pressure']);

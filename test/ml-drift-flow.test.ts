@@ -88,8 +88,14 @@ test('reference file relative to the user directory (or absolute); sliding windo
   for (let i = 0; i < 1000; i++) inject('drift', { payload: [rnd(0, 1), rnd(i < 500 ? 5 : 7, 1)] });
   const got = (await reports).map((m) => m.payload as Report);
   // windows end at samples 500, 750, 1000: b's shift (2 std) fills half of the second, all of the third
-  assert.deepEqual(got.map((r) => r.window.index), [0, 1, 2]);
-  assert.deepEqual(got.map((r) => r.drifted), [[], ['b'], ['b']]);
+  assert.deepEqual(
+    got.map((r) => r.window.index),
+    [0, 1, 2],
+  );
+  assert.deepEqual(
+    got.map((r) => r.drifted),
+    [[], ['b'], ['b']],
+  );
 });
 
 test('bad input, missing reference, bad file: coded errors at a Catch node; the flow keeps running', async () => {

@@ -21,7 +21,11 @@ test('two-sample KS D on small samples worked by hand', () => {
   // F_a - F_b at 0.1: 1/3; at 0.4: 2/3 - 2/4; at 0.7: 1 - 3/4 -> sup = 1/3
   close(ksTwoSample([0.1, 0.4, 0.7], [0.2, 0.3, 0.5, 0.9]), 1 / 3, 1e-15);
   // one-sample against U(0,1): max(1/3 - 0.1, 0.9 - 2/3) = 7/30
-  close(ksOneSample([0.1, 0.5, 0.9], (x) => x), 7 / 30, 1e-15);
+  close(
+    ksOneSample([0.1, 0.5, 0.9], (x) => x),
+    7 / 30,
+    1e-15,
+  );
 });
 
 test('KS p-value: the 5% and 1% critical values of the Kolmogorov distribution', () => {
@@ -40,7 +44,10 @@ test('normal and histogram CDFs, bins, mean/std, mean shift', () => {
   close(cdf(1.5), 0.625, 1e-15);
   assert.equal(cdf(-1), 0);
   assert.equal(cdf(3), 1);
-  assert.deepEqual([-5, 0.5, 1, 2.999, 3, 10].map((x) => binIndex([0, 1, 2, 3], x)), [0, 0, 1, 2, 2, 2]);
+  assert.deepEqual(
+    [-5, 0.5, 1, 2.999, 3, 10].map((x) => binIndex([0, 1, 2, 3], x)),
+    [0, 0, 1, 2, 2, 2],
+  );
   assert.deepEqual(histogram([0, 1, 2, 3], [-1, 0.5, 1.5, 2.5, 9]), [2, 1, 2]);
   const ms = meanStd([2, 4, 4, 4, 5, 5, 7, 9]); // mean 5, sample variance 32/7
   close(ms.mean, 5, 1e-15);
@@ -60,7 +67,10 @@ test('monitor flags exactly the feature whose distribution shifted', () => {
     if (r) reports.push(r);
   }
   assert.equal(reports.length, 2);
-  assert.deepEqual(reports.map((r) => r.drifted), [[], ['a']]);
+  assert.deepEqual(
+    reports.map((r) => r.drifted),
+    [[], ['a']],
+  );
   assert.equal(reports[1]!.features.a!.state, 'alarm');
   assert.deepEqual(reports[1]!.features.a!.reasons.sort(), ['ks', 'meanShift', 'psi']);
   assert.deepEqual(reports[1]!.window, { index: 1, mode: 'tumbling', size: 500, from: 500, to: 999 });
@@ -77,9 +87,18 @@ test('first-N reference learns, then compares; file reference with samples', () 
   assert.deepEqual(report!.drifted, ['y']);
   const fileRefs = parseReferenceFile({ features: { x: { samples: [1, 2, 3, 4, 5] }, y: { mean: 0, std: 1 } } }, 4, 3);
   assert.equal(fileRefs.x!.sample!.length, 3);
-  assert.throws(() => parseReferenceFile({ features: { x: { samples: ['a'] } } }, 4, 3), (e: EdgeMlError) => e.code === 'EDGEML_DRIFT_REFERENCE');
-  assert.throws(() => new DriftMonitor(o, 'card', {}), (e: EdgeMlError) => e.code === 'EDGEML_DRIFT_REFERENCE');
-  assert.throws(() => new DriftMonitor({ ...o, window: 1 }, 'samples'), (e: EdgeMlError) => e.code === 'EDGEML_DRIFT_CONFIG');
+  assert.throws(
+    () => parseReferenceFile({ features: { x: { samples: ['a'] } } }, 4, 3),
+    (e: EdgeMlError) => e.code === 'EDGEML_DRIFT_REFERENCE',
+  );
+  assert.throws(
+    () => new DriftMonitor(o, 'card', {}),
+    (e: EdgeMlError) => e.code === 'EDGEML_DRIFT_REFERENCE',
+  );
+  assert.throws(
+    () => new DriftMonitor({ ...o, window: 1 }, 'samples'),
+    (e: EdgeMlError) => e.code === 'EDGEML_DRIFT_CONFIG',
+  );
 });
 
 test('memory stays bounded over 1e6 samples (sliding window, first-N reference)', () => {

@@ -14,13 +14,15 @@ const schema = JSON.parse(readFileSync(path.join(ROOT, 'schemas', 'ml-format-pay
 /** The example with its sinks (debug, mqtt out) swapped for helper nodes of the same id, and no broker. */
 function example(name: string): FlowNode[] {
   const flow = JSON.parse(readFileSync(path.join(ROOT, 'examples', `${name}.json`), 'utf8')) as FlowNode[];
-  return flow
-    .filter((n) => n.type !== 'mqtt-broker' && n.type !== 'comment')
-    .map((n) => (n.type === 'debug' || n.type === 'mqtt out' ? { id: n.id, type: 'helper', z: n.z } : n));
+  return flow.filter((n) => n.type !== 'mqtt-broker' && n.type !== 'comment').map((n) => (n.type === 'debug' || n.type === 'mqtt out' ? { id: n.id, type: 'helper', z: n.z } : n));
 }
 
 async function load(name: string): Promise<void> {
-  await helper.load([core('common/20-inject.js'), core('function/15-change.js'), core('function/10-switch.js'), nodeModule('ml-format'), nodeModule('ml-guard'), nodeModule('ml-drift')], example(name), {});
+  await helper.load(
+    [core('common/20-inject.js'), core('function/15-change.js'), core('function/10-switch.js'), nodeModule('ml-format'), nodeModule('ml-guard'), nodeModule('ml-drift')],
+    example(name),
+    {},
+  );
 }
 
 test('ml-format example: the classification inject gives a schema-valid prediction on its topic', async () => {
@@ -47,7 +49,13 @@ test('ml-guard example: good data passes, out-of-range flow is clamped, stats co
 });
 
 test('ml-drift example: the drift node starts learning its reference', async () => {
-  await helper.load([nodeModule('ml-drift')], example('ml-drift').filter((n) => ['tab', 'ml-drift', 'helper'].includes(n.type)).map((n) => (n.type === 'ml-drift' ? { ...n, wires: [['d5']] } : n)), {});
+  await helper.load(
+    [nodeModule('ml-drift')],
+    example('ml-drift')
+      .filter((n) => ['tab', 'ml-drift', 'helper'].includes(n.type))
+      .map((n) => (n.type === 'ml-drift' ? { ...n, wires: [['d5']] } : n)),
+    {},
+  );
   const learning = nextStatus('drift', (s) => s.text === 'ml-drift.status.learning');
   inject('drift', { payload: { flow: 50, temperature: 60 } });
   await learning;

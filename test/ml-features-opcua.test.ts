@@ -27,7 +27,11 @@ describe('FeatureJoin (logic)', () => {
       { name: 'current', source: 'current' },
     ]);
     for (const bad of ['', '# only a comment', 'a = x\na = y', 'a = x\nb = x', ' = x']) {
-      assert.throws(() => parseMapping(bad), (e: unknown) => codeOf(e) === 'EDGEML_FEATURES_CONFIG', bad);
+      assert.throws(
+        () => parseMapping(bad),
+        (e: unknown) => codeOf(e) === 'EDGEML_FEATURES_CONFIG',
+        bad,
+      );
     }
   });
 
@@ -41,7 +45,10 @@ describe('FeatureJoin (logic)', () => {
     assert.equal(done.vector.spreadMs, 900);
     // current moves on by 2 s: flow and pressure are now stale
     assert.deepEqual(join.add([{ source: 'current', value: 3, time: 2900 }]), { waiting: [], stale: ['flow', 'pressure'] });
-    join.add([{ source: 'ns=1;s=Flow', value: 10, time: 2800 }, { source: 'ns=1;s=Pressure', value: 20, time: 2850 }]);
+    join.add([
+      { source: 'ns=1;s=Flow', value: 10, time: 2800 },
+      { source: 'ns=1;s=Pressure', value: 20, time: 2850 },
+    ]);
     const late = join.add([{ source: 'ns=1;s=Flow', value: -1, time: 100 }]);
     assert.ok('vector' in late && late.vector.features.flow === 10, 'an older reading arriving late is ignored');
   });
@@ -49,9 +56,22 @@ describe('FeatureJoin (logic)', () => {
   it('a bad value or unknown source is refused and leaves the state as it was', () => {
     const join = new FeatureJoin(mapping, 1000, true);
     join.add([{ source: 'ns=1;s=Flow', value: 1, time: 0 }]);
-    assert.throws(() => join.add([{ source: 'ns=1;s=Pressure', value: 2, time: 0 }, { source: 'current', value: 'high', time: 0 }]), (e: unknown) => codeOf(e) === 'EDGEML_FEATURES_VALUE_INVALID');
-    assert.throws(() => join.add([{ source: 'ns=9;s=Other', value: 2, time: 0 }]), (e: unknown) => codeOf(e) === 'EDGEML_FEATURES_UNKNOWN_SOURCE');
-    assert.throws(() => join.add([{ source: 'current', value: { a: 1 }, time: 0 }]), (e: unknown) => codeOf(e) === 'EDGEML_FEATURES_VALUE_INVALID');
+    assert.throws(
+      () =>
+        join.add([
+          { source: 'ns=1;s=Pressure', value: 2, time: 0 },
+          { source: 'current', value: 'high', time: 0 },
+        ]),
+      (e: unknown) => codeOf(e) === 'EDGEML_FEATURES_VALUE_INVALID',
+    );
+    assert.throws(
+      () => join.add([{ source: 'ns=9;s=Other', value: 2, time: 0 }]),
+      (e: unknown) => codeOf(e) === 'EDGEML_FEATURES_UNKNOWN_SOURCE',
+    );
+    assert.throws(
+      () => join.add([{ source: 'current', value: { a: 1 }, time: 0 }]),
+      (e: unknown) => codeOf(e) === 'EDGEML_FEATURES_VALUE_INVALID',
+    );
     assert.deepEqual(join.add([{ source: 'current', value: 3, time: 0 }]), { waiting: ['pressure'], stale: [] }, 'the refused batch set nothing');
     const full = join.add([{ source: 'ns=1;s=Pressure', value: 2, time: 0 }]);
     assert.ok('vector' in full);
@@ -96,7 +116,12 @@ describe('ml-features node', () => {
       assert.equal(((await caught).error as { code: string }).code, code);
     }
     const batch = nextMessage('out');
-    inject('feat', { payload: [{ nodeId: 'ns=1;s=Flow', value: 1, sourceTimestamp: t + 5000 }, { topic: 'ns=1;s=Pressure', payload: 2, sourceTimestamp: t + 5100 }] });
+    inject('feat', {
+      payload: [
+        { nodeId: 'ns=1;s=Flow', value: 1, sourceTimestamp: t + 5000 },
+        { topic: 'ns=1;s=Pressure', payload: 2, sourceTimestamp: t + 5100 },
+      ],
+    });
     assert.deepEqual((await batch).payload, { flow: 1, pressure: 2 });
   });
 });
@@ -160,8 +185,42 @@ describe('OPC UA server -> node-red-contrib-opcua client -> ml-features -> onnx-
     const flow: FlowNode[] = [
       { id: 'tab', type: 'tab', label: 'opcua' },
       { id: 'ep', type: 'OpcUa-Endpoint', endpoint: uri, secpol: 'None', secmode: 'None', none: true, login: false, usercert: false, usercertificate: '', userprivatekey: '' },
-      { id: 'client', type: 'OpcUa-Client', z: 'tab', endpoint: 'ep', action: 'read', deadbandtype: 'a', deadbandvalue: 1, time: 10, timeUnit: 's', certificate: 'n', localfile: '', localkeyfile: '', securitymode: 'None', securitypolicy: 'None', useTransport: false, maxChunkCount: 1, maxMessageSize: 8192, receiveBufferSize: 8192, sendBufferSize: 8192, setstatusandtime: false, keepsessionalive: false, name: '', wires: [['feat'], [], []] },
-      { id: 'feat', type: 'ml-features', z: 'tab', mapping: names.map((n) => `${n} = ${ns(n[0]!.toUpperCase() + n.slice(1))}`).join('\n'), key: 'topic', maxAge: '10000', reset: true, timestamp: 'source', wires: [['infer']] },
+      {
+        id: 'client',
+        type: 'OpcUa-Client',
+        z: 'tab',
+        endpoint: 'ep',
+        action: 'read',
+        deadbandtype: 'a',
+        deadbandvalue: 1,
+        time: 10,
+        timeUnit: 's',
+        certificate: 'n',
+        localfile: '',
+        localkeyfile: '',
+        securitymode: 'None',
+        securitypolicy: 'None',
+        useTransport: false,
+        maxChunkCount: 1,
+        maxMessageSize: 8192,
+        receiveBufferSize: 8192,
+        sendBufferSize: 8192,
+        setstatusandtime: false,
+        keepsessionalive: false,
+        name: '',
+        wires: [['feat'], [], []],
+      },
+      {
+        id: 'feat',
+        type: 'ml-features',
+        z: 'tab',
+        mapping: names.map((n) => `${n} = ${ns(n[0]!.toUpperCase() + n.slice(1))}`).join('\n'),
+        key: 'topic',
+        maxAge: '10000',
+        reset: true,
+        timestamp: 'source',
+        wires: [['infer']],
+      },
       { id: 'model', type: 'onnx-model', path: path.join(dir, 'pump.onnx'), watch: false, threads: '1' },
       { id: 'infer', type: 'onnx-infer', z: 'tab', model: 'model', property: 'payload', queueSize: '10', overflow: 'drop-oldest', wires: [['out']] },
       { id: 'out', type: 'helper', z: 'tab', wires: [] },
@@ -169,7 +228,11 @@ describe('OPC UA server -> node-red-contrib-opcua client -> ml-features -> onnx-
       { id: 'caught', type: 'helper', z: 'tab', wires: [] },
     ];
     const opcuaDir = path.join(path.dirname(require.resolve('node-red-contrib-opcua/package.json')), 'opcua');
-    await helper.load([loadModule(path.join(opcuaDir, '105-opcuaendpoint.js')), loadModule(path.join(opcuaDir, '102-opcuaclient.js')), nodeModule('ml-features'), nodeModule('onnx-model'), nodeModule('onnx-infer')], flow, {});
+    await helper.load(
+      [loadModule(path.join(opcuaDir, '105-opcuaendpoint.js')), loadModule(path.join(opcuaDir, '102-opcuaclient.js')), nodeModule('ml-features'), nodeModule('onnx-model'), nodeModule('onnx-infer')],
+      flow,
+      {},
+    );
     const failed = nextMessage('caught', 60000).then((m) => {
       throw new Error(`flow error: ${JSON.stringify(m.error)}`);
     });

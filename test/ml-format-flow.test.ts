@@ -50,7 +50,10 @@ test('classification message: schema-valid payload, topic from template, done() 
   assert.equal(p.label, 'cavitation');
   // softmax by hand: e^3 / (e^0.5 + e^3 + e^-1)
   assert.ok(Math.abs((p.score as number) - Math.exp(3) / (Math.exp(0.5) + Math.exp(3) + Math.exp(-1))) < 1e-6);
-  assert.deepEqual((p.topk as Array<{ label: string }>).map((t) => t.label), ['cavitation', 'normal']);
+  assert.deepEqual(
+    (p.topk as Array<{ label: string }>).map((t) => t.label),
+    ['cavitation', 'normal'],
+  );
   assert.deepEqual(p.model, { name: 'pump-classifier', version: '1.2.0', sha256: sha });
   assert.equal(p.inferenceMs, 1.25);
   assert.ok((p.time as number) >= before && (p.time as number) <= Date.now());
@@ -115,12 +118,24 @@ test('anomaly: flag with hysteresis and minimum samples, one event per state cha
   const events = nextMessages('events', 2);
   for (const s of scores) inject('fmt', { payload: { score: { dtype: 'float32', dims: [1], data: [s] } }, model: { name: 'ae' }, device: 'M1' });
   const got = await outs;
-  assert.deepEqual(got.map((m) => (m.payload as { anomaly: boolean }).anomaly), expected);
+  assert.deepEqual(
+    got.map((m) => (m.payload as { anomaly: boolean }).anomaly),
+    expected,
+  );
   for (const m of got) assert.deepEqual(validateJsonSchema(payloadSchema, m.payload), []);
   const ev = await events;
-  assert.deepEqual(ev.map((m) => (m.payload as { event: string }).event), ['anomaly-start', 'anomaly-end']);
-  assert.deepEqual(ev.map((m) => m.topic), ['plant/M1/anomaly/event', 'plant/M1/anomaly/event']);
-  assert.deepEqual(ev.map((m) => (m.payload as { score: number }).score), [0.95, 0.55]);
+  assert.deepEqual(
+    ev.map((m) => (m.payload as { event: string }).event),
+    ['anomaly-start', 'anomaly-end'],
+  );
+  assert.deepEqual(
+    ev.map((m) => m.topic),
+    ['plant/M1/anomaly/event', 'plant/M1/anomaly/event'],
+  );
+  assert.deepEqual(
+    ev.map((m) => (m.payload as { score: number }).score),
+    [0.95, 0.55],
+  );
   for (const m of ev) assert.deepEqual(validateJsonSchema(eventSchema, m.payload), []);
 });
 
@@ -133,7 +148,14 @@ test('anomaly state is kept per topic (per device)', async () => {
   inject('fmt', { payload: { s: { dtype: 'float64', dims: [1], data: [0] } }, device: 'B' });
   inject('fmt', { payload: { s: { dtype: 'float64', dims: [1], data: [0.7] } }, device: 'A' });
   const got = await outs;
-  assert.deepEqual(got.map((m) => [m.topic, (m.payload as { anomaly: boolean }).anomaly]), [['A', true], ['B', false], ['A', true]]);
+  assert.deepEqual(
+    got.map((m) => [m.topic, (m.payload as { anomaly: boolean }).anomaly]),
+    [
+      ['A', true],
+      ['B', false],
+      ['A', true],
+    ],
+  );
   assert.equal((await events)[0]!.topic, 'A/event');
 });
 

@@ -34,8 +34,14 @@ test('argmax and top-k rank by score, ties in class order', () => {
   assert.equal(argmax([0.1, 0.5, 0.2, 0.5]), 1);
   assert.equal(argmax([]), -1);
   assert.equal(argmax([1, NaN]), -1);
-  assert.deepEqual(topK([0.1, 0.5, 0.2, 0.2], 3).map((c) => c.index), [1, 2, 3]);
-  assert.deepEqual(topK([0.3, 0.7], 0).map((c) => c.index), [1, 0]);
+  assert.deepEqual(
+    topK([0.1, 0.5, 0.2, 0.2], 3).map((c) => c.index),
+    [1, 2, 3],
+  );
+  assert.deepEqual(
+    topK([0.3, 0.7], 0).map((c) => c.index),
+    [1, 0],
+  );
   assert.equal(looksLikeLogits([0.2, 0.8]), false);
   assert.equal(looksLikeLogits([-1.2, 3]), true);
   assert.equal(looksLikeLogits([0.2, 0.2]), true); // does not sum to 1
@@ -77,8 +83,14 @@ test('topic template: builtins, msg paths, env, sanitised values, missing placeh
   assert.equal(renderTopic('plant/{env.SITE}/{device}/{model}/v{version}/{meta.line}', ctx), 'plant/hall/p_1__/pump/v2/7');
   assert.equal(renderTopic('{msg.device}', ctx), 'p_1__');
   assert.deepEqual(topicPlaceholders('a/{x}/{ y }'), ['x', 'y']);
-  assert.throws(() => renderTopic('plant/{nope}', ctx), (e: EdgeMlError) => e.code === 'EDGEML_FORMAT_TOPIC' && e.params.placeholder === 'nope');
-  assert.throws(() => renderTopic('{env.NOPE}', ctx), (e: EdgeMlError) => e.code === 'EDGEML_FORMAT_TOPIC');
+  assert.throws(
+    () => renderTopic('plant/{nope}', ctx),
+    (e: EdgeMlError) => e.code === 'EDGEML_FORMAT_TOPIC' && e.params.placeholder === 'nope',
+  );
+  assert.throws(
+    () => renderTopic('{env.NOPE}', ctx),
+    (e: EdgeMlError) => e.code === 'EDGEML_FORMAT_TOPIC',
+  );
 });
 
 const T0 = Date.UTC(2026, 0, 2, 3, 4, 5, 6);
@@ -91,7 +103,10 @@ test('classification: softmax on logits, labels from the card, top-k, confidence
   assert.equal(p.task, 'classification');
   assert.equal(p.label, 'bearing');
   close(p.score!, 20.085536923 / 30.19287485, 1e-9);
-  assert.deepEqual(p.topk!.map((c) => c.label), ['bearing', 'cavitation']);
+  assert.deepEqual(
+    p.topk!.map((c) => c.label),
+    ['bearing', 'cavitation'],
+  );
   assert.deepEqual(p.model, { name: 'pump', version: '3', sha256: 'ab'.repeat(32) });
   assert.equal(p.ts, '2026-01-02T03:04:05.006Z');
   assert.equal(p.time, T0);
@@ -116,10 +131,13 @@ test('classification: int64 label output as decimal string plus probabilities; b
     opts,
   );
   assert.equal(out.length, 2);
-  assert.deepEqual(out.map((p) => [p.label, p.score, p.row]), [
-    ['b', 0.75, 0],
-    ['a', 0.9, 1],
-  ]);
+  assert.deepEqual(
+    out.map((p) => [p.label, p.score, p.row]),
+    [
+      ['b', 0.75, 0],
+      ['a', 0.9, 1],
+    ],
+  );
   for (const p of out) assert.deepEqual(validateJsonSchema(schema, p), []);
 });
 
@@ -133,7 +151,13 @@ test('regression: inverse target scaling y * scale + mean, units, rounding', () 
   assert.ok(!('label' in p!) && !('topk' in p!) && !('anomaly' in p!));
   // a 1-D output is one value per row
   const rows = formatPrediction({ tensors: { y: { dtype: 'float32', dims: [2], data: [1, 2] } }, time: T0 }, resolveFormatOptions({ task: 'regression' }));
-  assert.deepEqual(rows.map((r) => [r.value, r.row]), [[1, 0], [2, 1]]);
+  assert.deepEqual(
+    rows.map((r) => [r.value, r.row]),
+    [
+      [1, 0],
+      [2, 1],
+    ],
+  );
   // two targets -> an array; the node's scaler overrides the card's (y * 1 + 0)
   const [q] = formatPrediction({ tensors: { y: { dtype: 'float64', dims: [1, 2], data: [1.5, -2] } }, time: T0 }, resolveFormatOptions({ targetScaler: { mean: 0, scale: 1 } }, card));
   assert.deepEqual(q!.value, [1.5, -2]);
@@ -187,7 +211,11 @@ test('anomaly: no score and no verdict from a non-finite score', () => {
 test('raw: passthrough tensors no result is read from keep non-finite values as strings; non-finite features are listed in invalid', () => {
   const [raw] = formatPrediction(
     {
-      tensors: { y: { dtype: 'float32', dims: [2], data: [1.5, 2] }, extra: { dtype: 'float32', dims: [2], data: [NaN, -Infinity] }, big: { dtype: 'int64', dims: [2], data: ['9007199254740993', '-5'] } },
+      tensors: {
+        y: { dtype: 'float32', dims: [2], data: [1.5, 2] },
+        extra: { dtype: 'float32', dims: [2], data: [NaN, -Infinity] },
+        big: { dtype: 'int64', dims: [2], data: ['9007199254740993', '-5'] },
+      },
       time: T0,
       features: [1, Infinity],
     },
@@ -200,11 +228,7 @@ test('raw: passthrough tensors no result is read from keep non-finite values as 
   assert.deepEqual(validateJsonSchema(schema, raw), []);
   assert.deepEqual(JSON.parse(JSON.stringify(raw)), raw);
   // the output a result is read from is refused even when it is also passed through
-  refusedAsNonFinite(
-    () => formatPrediction({ tensors: { y: { dtype: 'float32', dims: [1], data: [NaN] } }, time: T0 }, resolveFormatOptions({ task: 'regression', passthrough: ['*'] })),
-    'y',
-    0,
-  );
+  refusedAsNonFinite(() => formatPrediction({ tensors: { y: { dtype: 'float32', dims: [1], data: [NaN] } }, time: T0 }, resolveFormatOptions({ task: 'regression', passthrough: ['*'] })), 'y', 0);
 });
 
 test('missing outputs and anomaly without threshold are coded errors', () => {

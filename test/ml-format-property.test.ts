@@ -21,7 +21,10 @@ const floatValue = fc.oneof(
   fc.constantFrom(NaN, Infinity, -Infinity, -0, 1e308, -1e308, 5e-324, 0.5),
   fc.constantFrom('NaN', 'Infinity', '-Infinity'),
 );
-const int64Value = fc.oneof(fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n }).map((b) => b.toString()), fc.integer({ min: -5, max: 5 }));
+const int64Value = fc.oneof(
+  fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n }).map((b) => b.toString()),
+  fc.integer({ min: -5, max: 5 }),
+);
 
 const shape = fc.oneof(
   fc.integer({ min: 0, max: 6 }).map((c) => [c]),
@@ -30,14 +33,12 @@ const shape = fc.oneof(
   fc.constant([] as number[]),
 );
 
-const tensor: fc.Arbitrary<TensorLike> = fc
-  .tuple(fc.constantFrom('float32', 'float64', 'int64', 'int32', 'bool', 'string'), shape)
-  .chain(([dtype, dims]) => {
-    const n = dims.reduce((a, b) => a * b, 1);
-    const value: fc.Arbitrary<number | string | boolean> =
-      dtype === 'int64' ? int64Value : dtype === 'int32' ? fc.integer() : dtype === 'bool' ? fc.boolean() : dtype === 'string' ? fc.string() : floatValue;
-    return fc.array(value, { minLength: n, maxLength: n }).map((data) => ({ dtype, dims, data }));
-  });
+const tensor: fc.Arbitrary<TensorLike> = fc.tuple(fc.constantFrom('float32', 'float64', 'int64', 'int32', 'bool', 'string'), shape).chain(([dtype, dims]) => {
+  const n = dims.reduce((a, b) => a * b, 1);
+  const value: fc.Arbitrary<number | string | boolean> =
+    dtype === 'int64' ? int64Value : dtype === 'int32' ? fc.integer() : dtype === 'bool' ? fc.boolean() : dtype === 'string' ? fc.string() : floatValue;
+  return fc.array(value, { minLength: n, maxLength: n }).map((data) => ({ dtype, dims, data }));
+});
 
 const tensors = fc.dictionary(fc.constantFrom('label', 'scores', 'y', 'score', 'extra'), tensor, { minKeys: 1, maxKeys: 3 });
 

@@ -43,9 +43,20 @@ const CASES: Case[] = [
   // clamp the change to 2 + 5
   { check: 'spike', config: { ...rules({ maxDelta: '5' }), replaceWith: { spike: 'clamp' } }, prime: [{ payload: { a: 1, b: 2 } }], bad: { payload: { a: 2, b: 20 } }, replaced: 7 },
   // the third 2 in a row is stuck; replaced by the default 5
-  { check: 'stuck', config: { stuckSamples: '3', ...rules({ default: '5' }), replaceWith: { stuck: 'default' } }, prime: [{ payload: { a: 1, b: 2 } }, { payload: { a: 2, b: 2 } }], bad: { payload: { a: 3, b: 2 } }, replaced: 5 },
+  {
+    check: 'stuck',
+    config: { stuckSamples: '3', ...rules({ default: '5' }), replaceWith: { stuck: 'default' } },
+    prime: [{ payload: { a: 1, b: 2 } }, { payload: { a: 2, b: 2 } }],
+    bad: { payload: { a: 3, b: 2 } },
+    replaced: 5,
+  },
   { check: 'count', config: {}, prime: [], bad: { payload: [1, 2, 3] } },
-  { check: 'stale', config: { staleMs: '1000', timestampProperty: 'measuredAt' }, prime: [{ payload: [1, 2], measuredAt: Date.now() + 60_000 }], bad: { payload: [1, 2], measuredAt: new Date(Date.now() - 60_000).toISOString() } },
+  {
+    check: 'stale',
+    config: { staleMs: '1000', timestampProperty: 'measuredAt' },
+    prime: [{ payload: [1, 2], measuredAt: Date.now() + 60_000 }],
+    bad: { payload: [1, 2], measuredAt: new Date(Date.now() - 60_000).toISOString() },
+  },
 ];
 
 const good = { payload: { a: 3, b: 4 }, measuredAt: Date.now() + 3_600_000 };
@@ -83,7 +94,11 @@ async function run(c: Case, policy: string): Promise<void> {
     assert.equal(p.b, c.replaced, label);
     assert.equal(p.a, (c.bad.payload as Record<string, number>).a, `${label}: other features untouched`);
     const g = m.guard as { issues: Array<{ check: string; replacedWith?: number }> };
-    assert.deepEqual(g.issues.map((i) => [i.check, i.replacedWith]), [[c.check, c.replaced]], label);
+    assert.deepEqual(
+      g.issues.map((i) => [i.check, i.replacedWith]),
+      [[c.check, c.replaced]],
+      label,
+    );
   }
   // Counters on request, on output 2.
   const stats = nextMessage('routed');
@@ -167,10 +182,16 @@ test('feature names and ranges from the model card of an onnx-model config node 
   const routed = nextMessage('routed', 20000);
   inject('guard', { payload: [50, 3, 40, 9] });
   const g = (await routed).guard as { issues: Array<{ check: string; feature: string }> };
-  assert.deepEqual(g.issues.map((i) => [i.check, i.feature]), [['range', 'vibration']]);
+  assert.deepEqual(
+    g.issues.map((i) => [i.check, i.feature]),
+    [['range', 'vibration']],
+  );
   const good = nextMessage('good');
   inject('guard', { payload: [50, 3, 40, 1, 7] });
-  assert.deepEqual(((await good).guard as { issues: Array<{ check: string }> }).issues.map((i) => i.check), ['count']);
+  assert.deepEqual(
+    ((await good).guard as { issues: Array<{ check: string }> }).issues.map((i) => i.check),
+    ['count'],
+  );
 });
 
 test('history survives a model card that arrives as a fresh copy with every message', async () => {
@@ -179,5 +200,8 @@ test('history survives a model card that arrives as a fresh copy with every mess
   const outs = nextMessages('good', 3);
   for (let i = 0; i < 3; i++) inject('guard', { payload: [1, i], modelCard: JSON.parse(JSON.stringify(card)) });
   const got = await outs;
-  assert.deepEqual(got.map((m) => (m.guard as { issues: Array<{ check: string; feature: string }> }).issues.map((i) => `${i.check}:${i.feature}`)), [[], [], ['stuck:x']]);
+  assert.deepEqual(
+    got.map((m) => (m.guard as { issues: Array<{ check: string; feature: string }> }).issues.map((i) => `${i.check}:${i.feature}`)),
+    [[], [], ['stuck:x']],
+  );
 });

@@ -26,10 +26,21 @@ test('each per-feature check finds its fault (default policies)', () => {
   }
   // spike: up edge fails; the way back passes (near the last good value); a lasting step fails once
   const sp = guard({ features: ['a'], maxDelta: { a: 5 } });
-  assert.deepEqual([0, 20, 1, 30, 31, 32].map((v) => sp.check([v], NOW).issues.map((i) => i.check).join()), ['', 'spike', '', 'spike', '', '']);
+  assert.deepEqual(
+    [0, 20, 1, 30, 31, 32].map((v) =>
+      sp
+        .check([v], NOW)
+        .issues.map((i) => i.check)
+        .join(),
+    ),
+    ['', 'spike', '', 'spike', '', ''],
+  );
   // stuck: a third identical value in a row
   const s = guard({ features: ['a'], stuckSamples: 3 });
-  assert.deepEqual([s.check([4], NOW), s.check([4], NOW), s.check([4], NOW)].map((r) => r.issues.map((i) => i.check).join()), ['', '', 'stuck']);
+  assert.deepEqual(
+    [s.check([4], NOW), s.check([4], NOW), s.check([4], NOW)].map((r) => r.issues.map((i) => i.check).join()),
+    ['', '', 'stuck'],
+  );
   assert.equal(s.check([5], NOW).issues.length, 0);
 });
 
@@ -39,10 +50,19 @@ test('message checks: wrong feature count and stale timestamps', () => {
   assert.equal(long.issues[0]?.check, 'count');
   assert.equal(long.issues[0]?.value, 3);
   const short = g.check([1], NOW);
-  assert.deepEqual(short.issues.map((i) => i.check), ['count', 'missing']);
+  assert.deepEqual(
+    short.issues.map((i) => i.check),
+    ['count', 'missing'],
+  );
   // objects: an absent name is "missing"; a key that is not a feature is a count fault
-  assert.deepEqual(g.check({ a: 1 }, NOW).issues.map((i) => i.check), ['missing']);
-  assert.deepEqual(g.check({ a: 1, b: 2, c: 3 }, NOW).issues.map((i) => i.check), ['count']);
+  assert.deepEqual(
+    g.check({ a: 1 }, NOW).issues.map((i) => i.check),
+    ['missing'],
+  );
+  assert.deepEqual(
+    g.check({ a: 1, b: 2, c: 3 }, NOW).issues.map((i) => i.check),
+    ['count'],
+  );
   assert.equal(g.check([1, 2], NOW, NOW - 1001).issues[0]?.check, 'stale');
   assert.equal(g.check([1, 2], NOW, new Date(NOW - 500).toISOString()).issues.length, 0);
   assert.equal(g.check([1, 2], NOW, 'yesterday').issues[0]?.check, 'stale');
@@ -106,8 +126,14 @@ test('the strictest policy wins; counters per check and feature; card defaults',
   });
   g.resetStats();
   assert.equal(g.stats.received, 0);
-  assert.throws(() => g.check('1,2', NOW), (e: EdgeMlError) => e.code === 'EDGEML_GUARD_INPUT');
-  assert.throws(() => guard({ policies: { count: 'replace' } }), (e: EdgeMlError) => e.code === 'EDGEML_GUARD_CONFIG');
+  assert.throws(
+    () => g.check('1,2', NOW),
+    (e: EdgeMlError) => e.code === 'EDGEML_GUARD_INPUT',
+  );
+  assert.throws(
+    () => guard({ policies: { count: 'replace' } }),
+    (e: EdgeMlError) => e.code === 'EDGEML_GUARD_CONFIG',
+  );
 });
 
 test('history stays bounded when objects bring ever new keys', () => {

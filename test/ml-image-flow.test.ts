@@ -110,12 +110,15 @@ test('where sharp cannot load: a warning, a yellow status, and the pure-JS decod
   const M = Module as unknown as { _load: (request: string, ...rest: unknown[]) => unknown };
   const original = M._load;
   M._load = function (request: string, ...rest: unknown[]) {
-    if (request === 'sharp') throw new Error("Could not load the \"sharp\" module using the linux-arm runtime");
+    if (request === 'sharp') throw new Error('Could not load the "sharp" module using the linux-arm runtime');
     return original.call(this, request, ...rest);
   };
   try {
     await loadFlow(['ml-image'], flow({ width: '8', height: '8' }));
-    assert.ok(warningsOf('img').some((w) => /fallback|linux-arm/.test(w)), `warned about sharp: ${warningsOf('img').join(' | ')}`);
+    assert.ok(
+      warningsOf('img').some((w) => /fallback|linux-arm/.test(w)),
+      `warned about sharp: ${warningsOf('img').join(' | ')}`,
+    );
     assert.deepEqual(statusesOf('img')[0], { fill: 'yellow', shape: 'dot', text: 'ml-image.status.fallback' });
     const out = nextMessage('out');
     const ready = nextStatus('img', (s) => s.fill === 'green');

@@ -146,7 +146,12 @@ for (const [name, pre] of BACKENDS) {
       const r = await pre.prepare(jpg, opts({ width: dw, height: dh, dtype: 'uint8', layout: 'NHWC' }));
       assert.equal(r.geometry[0]?.width, dw, `orientation ${o} width`);
       assert.equal(r.geometry[0]?.height, dh, `orientation ${o} height`);
-      for (const [x, y] of [[4, 4], [dw - 5, 4], [4, dh - 5], [dw - 5, dh - 5]] as Array<[number, number]>) {
+      for (const [x, y] of [
+        [4, 4],
+        [dw - 5, 4],
+        [4, dh - 5],
+        [dw - 5, dh - 5],
+      ] as Array<[number, number]>) {
         const [sx, sy] = source[o]!(x, y, W, H);
         const want = colour(sx, sy);
         for (let c = 0; c < 3; c++) assert.ok(Math.abs(at(r.tensor, 'NHWC', 0, c, y, x) - want[c]!) < 40, `orientation ${o} at (${x},${y}) channel ${c}`);
@@ -158,13 +163,25 @@ for (const [name, pre] of BACKENDS) {
     const rgb = rawRgb(10, 10, () => [1, 2, 3]);
     const grey = { data: new Uint8Array(100).fill(77), width: 10, height: 10, channels: 1 };
     const rgba = { data: Array.from({ length: 400 }, (_, i) => [9, 8, 7, 0][i % 4]!), width: 10, height: 10, channels: 4 };
-    const r = await pre.prepare([{ data: rgb, width: 10, height: 10, channels: 3 }, grey, rgba, pngOf(20, 10, () => [5, 5, 5])], opts({ width: 5, height: 5, dtype: 'uint8', layout: 'NHWC', resize: 'letterbox' }));
+    const r = await pre.prepare(
+      [{ data: rgb, width: 10, height: 10, channels: 3 }, grey, rgba, pngOf(20, 10, () => [5, 5, 5])],
+      opts({ width: 5, height: 5, dtype: 'uint8', layout: 'NHWC', resize: 'letterbox' }),
+    );
     assert.deepEqual(r.tensor.dims, [4, 5, 5, 3]);
     assert.equal(r.batch, true);
     assert.equal(r.geometry.length, 4);
-    assert.deepEqual([0, 1, 2].map((c) => at(r.tensor, 'NHWC', 0, c, 2, 2)), [1, 2, 3]);
-    assert.deepEqual([0, 1, 2].map((c) => at(r.tensor, 'NHWC', 1, c, 2, 2)), [77, 77, 77]);
-    assert.deepEqual([0, 1, 2].map((c) => at(r.tensor, 'NHWC', 2, c, 2, 2)), [9, 8, 7]);
+    assert.deepEqual(
+      [0, 1, 2].map((c) => at(r.tensor, 'NHWC', 0, c, 2, 2)),
+      [1, 2, 3],
+    );
+    assert.deepEqual(
+      [0, 1, 2].map((c) => at(r.tensor, 'NHWC', 1, c, 2, 2)),
+      [77, 77, 77],
+    );
+    assert.deepEqual(
+      [0, 1, 2].map((c) => at(r.tensor, 'NHWC', 2, c, 2, 2)),
+      [9, 8, 7],
+    );
     assert.deepEqual(r.geometry[3]?.pad, { left: 0, top: 1, right: 0, bottom: 1 });
     // JSON round trip of a Buffer ({ type: 'Buffer', data }) is still an image
     const single = await pre.prepare(JSON.parse(JSON.stringify(pngOf(4, 4, () => [9, 9, 9]))), opts({ width: 2, height: 2, dtype: 'uint8' }));
@@ -221,8 +238,17 @@ test('options: node over card over defaults; bad card keys and settings are code
   assert.deepEqual(o.mean, [0.5, 0.5, 0.5]);
   assert.equal(o.scale, 1 / 255);
   for (const bad of [{ width: 0 }, { layout: 'CHW' }, { std: [0] }, { channels: 2 }, { pad: 300 }, 'x']) {
-    assert.throws(() => parseModelCard({ 'edgeml.image': JSON.stringify(bad) }), (e: unknown) => isEdgeMlError(e) && e.code === 'EDGEML_MODELCARD_INVALID');
+    assert.throws(
+      () => parseModelCard({ 'edgeml.image': JSON.stringify(bad) }),
+      (e: unknown) => isEdgeMlError(e) && e.code === 'EDGEML_MODELCARD_INVALID',
+    );
   }
-  assert.throws(() => resolveImageOptions({}, undefined), (e: unknown) => isEdgeMlError(e) && e.code === 'EDGEML_IMAGE_CONFIG');
-  assert.throws(() => resolveImageOptions({ width: 2, height: 2, mean: [1, 2] }, undefined), (e: unknown) => isEdgeMlError(e) && e.code === 'EDGEML_IMAGE_CONFIG');
+  assert.throws(
+    () => resolveImageOptions({}, undefined),
+    (e: unknown) => isEdgeMlError(e) && e.code === 'EDGEML_IMAGE_CONFIG',
+  );
+  assert.throws(
+    () => resolveImageOptions({ width: 2, height: 2, mean: [1, 2] }, undefined),
+    (e: unknown) => isEdgeMlError(e) && e.code === 'EDGEML_IMAGE_CONFIG',
+  );
 });

@@ -125,8 +125,14 @@ test('a host pushes a new version to three devices; all report it active and ans
   assert.equal(answers.length, sent, 'one answer per message');
   const firstV2 = answers.indexOf(sha(v2));
   assert.ok(firstV2 >= 0, 'the stream saw the new model');
-  assert.ok(answers.slice(firstV2).every((s) => s === sha(v2)), 'no old answer after the swap');
-  assert.ok(answers.slice(0, firstV2).every((s) => s === sha(v1)), 'only whole models answered');
+  assert.ok(
+    answers.slice(firstV2).every((s) => s === sha(v2)),
+    'no old answer after the swap',
+  );
+  assert.ok(
+    answers.slice(0, firstV2).every((s) => s === sha(v1)),
+    'only whole models answered',
+  );
   for (let i = 0; i < DEVICES.length; i++) {
     const msg = await infer(i);
     assert.equal(msg.model.sha256, sha(v2));
@@ -201,7 +207,10 @@ test('a fleet rollout reaches the Node-RED devices over the blob topic; their re
   }
   const state = await done;
   assert.equal(state.status, 'completed', JSON.stringify(state.halt ?? state.devices));
-  assert.deepEqual(Object.values(state.devices).map((d) => d.outcome), DEVICES.map(() => 'healthy'));
+  assert.deepEqual(
+    Object.values(state.devices).map((d) => d.outcome),
+    DEVICES.map(() => 'healthy'),
+  );
   const report = JSON.parse((await retainedOnce('edge-ml/status/dev-1/model')).toString()) as {
     groups: string[];
     current: { sha256: string; inferences: number };
@@ -234,6 +243,9 @@ function retainedOnce(topic: string): Promise<Buffer> {
       resolve(payload);
     };
     host.on('message', on);
-    host.unsubscribeAsync(topic).then(() => host.subscribeAsync(topic, { qos: 1 })).catch(reject);
+    host
+      .unsubscribeAsync(topic)
+      .then(() => host.subscribeAsync(topic, { qos: 1 }))
+      .catch(reject);
   });
 }

@@ -25,7 +25,19 @@ const wake: Array<() => void> = [];
 function flow(run: string, outboxName: string, sendOnce: boolean): unknown[] {
   return [
     { id: 'tab', type: 'tab', label: 'redeploy' },
-    { id: 'br', type: 'mqtt-broker', name: 'b', broker: '127.0.0.1', port: String(broker.port), clientid: '', autoConnect: true, usetls: false, protocolVersion: '4', keepalive: '60', cleansession: true },
+    {
+      id: 'br',
+      type: 'mqtt-broker',
+      name: 'b',
+      broker: '127.0.0.1',
+      port: String(broker.port),
+      clientid: '',
+      autoConnect: true,
+      usetls: false,
+      protocolVersion: '4',
+      keepalive: '60',
+      cleansession: true,
+    },
     { id: 'start', type: 'inject', z: 'tab', once: sendOnce, onceDelay: 0.1, repeat: '', topic: '', payload: '', payloadType: 'date', wires: [['burst']] },
     {
       id: 'burst',

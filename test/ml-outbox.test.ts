@@ -16,8 +16,7 @@ describe('Outbox (logic)', () => {
   it('sends at once while open, holds while closed, flushes in order, drops by policy and rejects on close', async () => {
     let open = true;
     const delivered: number[] = [];
-    const make = (overflow: 'drop-oldest' | 'drop-newest') =>
-      new Outbox<number>({ capacity: 2, overflow, isOpen: () => open, deliver: async (v) => void delivered.push(v) });
+    const make = (overflow: 'drop-oldest' | 'drop-newest') => new Outbox<number>({ capacity: 2, overflow, isOpen: () => open, deliver: async (v) => void delivered.push(v) });
     const box = make('drop-oldest');
     await box.push(1);
     open = false;
@@ -73,7 +72,17 @@ describe('Outbox bounds (logic)', () => {
   it('a link that is up but confirms nothing gets at most maxInFlight values; the rest is held under the bounds', async () => {
     const acks: Array<() => void> = [];
     const handed: number[] = [];
-    const box = new Outbox<number>({ capacity: 3, maxInFlight: 2, overflow: 'drop-oldest', isOpen: () => true, deliver: (v) => new Promise<void>((resolve) => { handed.push(v); acks.push(resolve); }) });
+    const box = new Outbox<number>({
+      capacity: 3,
+      maxInFlight: 2,
+      overflow: 'drop-oldest',
+      isOpen: () => true,
+      deliver: (v) =>
+        new Promise<void>((resolve) => {
+          handed.push(v);
+          acks.push(resolve);
+        }),
+    });
     const pushes = [1, 2, 3, 4, 5, 6].map((v) => box.push(v));
     assert.deepEqual(handed, [1, 2], 'only two handed to the link');
     assert.equal(box.awaitingAcks, true);
@@ -254,6 +263,10 @@ describe('ml-outbox node with a frozen broker (connected, no acks)', () => {
     // drop-oldest dropped the oldest held ones: f5..f9 (f0..f4 were in flight)
     const want = Array.from({ length: sent }, (_, i) => `f${i}`).filter((_, i) => i < inFlight || i >= inFlight + (sent - inFlight - capacity));
     while (want.some((w) => !got.has(w))) await new Promise<void>((resolve) => wake.push(resolve));
-    assert.deepEqual([...got].filter((g) => !want.includes(g)), [], 'nothing dropped was published');
+    assert.deepEqual(
+      [...got].filter((g) => !want.includes(g)),
+      [],
+      'nothing dropped was published',
+    );
   });
 });

@@ -117,7 +117,16 @@ const prediction = (i: number, model = { name: 'pump', version: '1', sha256: 'a'
 });
 
 const brokerNode = (port: number): FlowNode => ({
-  id: 'br', type: 'mqtt-broker', broker: '127.0.0.1', port: String(port), clientid: '', autoConnect: true, usetls: false, protocolVersion: '4', keepalive: '60', cleansession: true,
+  id: 'br',
+  type: 'mqtt-broker',
+  broker: '127.0.0.1',
+  port: String(port),
+  clientid: '',
+  autoConnect: true,
+  usetls: false,
+  protocolVersion: '4',
+  keepalive: '60',
+  cleansession: true,
 });
 const watchers = (): FlowNode[] => [
   { id: 'catcher', type: 'catch', z: 'tab', scope: ['spb'], uncaught: false, wires: [['caught']] },
@@ -191,7 +200,10 @@ describe('ml-sparkplug without a primary host', () => {
     // aliases unique across the edge node (node metrics included)
     const all = [...nbirth!.metrics, ...dbirth!.metrics].filter((m) => m.alias !== undefined).map((m) => m.alias);
     assert.equal(new Set(all).size, all.length);
-    for (const [data, i] of [[d2!, 2], [d3!, 3]] as const) {
+    for (const [data, i] of [
+      [d2!, 2],
+      [d3!, 3],
+    ] as const) {
       assert.equal(data.topic, 'spBv1.0/plant/DDATA/line1/pump');
       const v = dataByName(data, db.names);
       const p = prediction(i).payload as Record<string, unknown>;
@@ -249,7 +261,10 @@ describe('ml-sparkplug without a primary host', () => {
     assert.equal(death!.seq, undefined, 'NDEATH has no seq');
     assert.equal(birthTable(death!).values.get('bdSeq'), 0);
     const births = await host.take(2);
-    assert.deepEqual(births.map((b) => b.kind), ['NBIRTH', 'DBIRTH']);
+    assert.deepEqual(
+      births.map((b) => b.kind),
+      ['NBIRTH', 'DBIRTH'],
+    );
     const bdSeq = birthTable(births[0]!).values.get('bdSeq') as number;
     assert.ok(bdSeq >= 1, `bdSeq counts up per connection (got ${bdSeq})`);
     // the will of this connection carries that bdSeq: close the flow cleanly and read the NDEATH
@@ -277,12 +292,18 @@ describe('ml-sparkplug with a primary host that goes offline', () => {
     await host.state('scada', true, 1000);
     await completed;
     const got = await host.take(6); // NBIRTH, DBIRTH (prediction 1), DDATA 2..5
-    assert.deepEqual(got.map((s) => s.kind), ['NBIRTH', 'DBIRTH', 'DDATA', 'DDATA', 'DDATA', 'DDATA']);
+    assert.deepEqual(
+      got.map((s) => s.kind),
+      ['NBIRTH', 'DBIRTH', 'DDATA', 'DDATA', 'DDATA', 'DDATA'],
+    );
     const db = birthTable(got[1]!);
     assert.equal(db.values.get('Prediction/Score'), (prediction(1).payload as { score: number }).score);
     got.slice(2).forEach((d, k) => {
       assert.equal(dataByName(d, db.names)['Prediction/Score'], (prediction(2 + k).payload as { score: number }).score);
-      assert.ok(d.metrics.every((m) => m.isHistorical), 'held data is historical');
+      assert.ok(
+        d.metrics.every((m) => m.isHistorical),
+        'held data is historical',
+      );
     });
   });
 
@@ -295,14 +316,20 @@ describe('ml-sparkplug with a primary host that goes offline', () => {
     await host.state('scada', true, 2000);
     await completed;
     const got = await host.take(6);
-    assert.deepEqual(got.map((s) => s.kind), ['NBIRTH', 'DBIRTH', 'DDATA', 'DDATA', 'DDATA', 'DDATA']);
+    assert.deepEqual(
+      got.map((s) => s.kind),
+      ['NBIRTH', 'DBIRTH', 'DDATA', 'DDATA', 'DDATA', 'DDATA'],
+    );
     const db = birthTable(got[1]!);
     assert.equal(db.values.get('Prediction/Score'), (prediction(5).payload as { score: number }).score, 'DBIRTH carries the last values sent');
     assert.deepEqual(
       got.slice(2).map((d) => dataByName(d, db.names)['Prediction/Score']),
       [20, 21, 22, 23].map((i) => (prediction(i).payload as { score: number }).score),
     );
-    assert.deepEqual(got.map((s) => s.seq), [0, 1, 2, 3, 4, 5]);
+    assert.deepEqual(
+      got.map((s) => s.seq),
+      [0, 1, 2, 3, 4, 5],
+    );
     // a stale offline STATE (older than the online one) is ignored
     await host.state('scada', false, 1500);
     inject('spb', prediction(30));
@@ -334,7 +361,20 @@ describe('ml-sparkplug after onnx-model, onnx-infer and ml-format', () => {
       { id: 'infer', type: 'onnx-infer', z: 'tab', model: 'model', property: 'payload', queueSize: '10', overflow: 'drop-oldest', wires: [['fmt']] },
       { id: 'fmt', type: 'ml-format', z: 'tab', model: 'model', topK: '2', wires: [['spb'], []] },
       brokerNode(broker.port),
-      { id: 'spb', type: 'ml-sparkplug', z: 'tab', broker: 'br', groupId: 'plant', edgeNodeId: 'line3', deviceId: 'pump', primaryHost: '', features: true, capacity: '100', overflow: 'drop-oldest', wires: [] },
+      {
+        id: 'spb',
+        type: 'ml-sparkplug',
+        z: 'tab',
+        broker: 'br',
+        groupId: 'plant',
+        edgeNodeId: 'line3',
+        deviceId: 'pump',
+        primaryHost: '',
+        features: true,
+        capacity: '100',
+        overflow: 'drop-oldest',
+        wires: [],
+      },
       { id: 'reloaded', type: 'helper', z: 'tab', wires: [] },
       ...watchers(),
     ];

@@ -54,7 +54,10 @@ for (const layout of ['channels-first', 'boxes-first'] as const) {
       const [r] = detect(yoloTensor(layout, objectness), opt({ objectness, layout: layout === 'channels-first' ? 'auto' : layout }), [geometry], ['part', 'scratch']);
       assert.equal(r!.detections.length, 2);
       const [a, c] = r!.detections;
-      for (const [got, want] of [[a!, EXPECT_A], [c!, EXPECT_C]] as const) {
+      for (const [got, want] of [
+        [a!, EXPECT_A],
+        [c!, EXPECT_C],
+      ] as const) {
         assert.equal(got.label, want.label);
         close(got.score, want.score, 'score');
         for (const k of ['x', 'y', 'w', 'h'] as const) close(got.box[k], want.box[k], k);
@@ -109,21 +112,37 @@ test('bad detection outputs: coded errors', () => {
   code(() => detect({ y: { dtype: 'float32', dims: [1, 2, 3, 4], data: new Array(24).fill(0) } }, opt({}), [], undefined), 'EDGEML_FORMAT_OUTPUT_SHAPE');
   code(() => detect({ y: { dtype: 'float32', dims: [1, 4, 3], data: new Array(12).fill(0) } }, opt({}), [], undefined), 'EDGEML_FORMAT_OUTPUT_SHAPE');
   code(() => detect({ scores: { dtype: 'float32', dims: [1, 2], data: [1, 1] } }, opt({ format: 'ssd' }), [], undefined), 'EDGEML_FORMAT_OUTPUT_MISSING');
-  code(() => detect({ b: { dtype: 'float32', dims: [1, 2, 4], data: new Array(8).fill(0) }, s: { dtype: 'float32', dims: [1, 2], data: [1, 1] } }, opt({ format: 'ssd', outputs: { boxes: 'b', scores: 'nope' } }), [], undefined), 'EDGEML_FORMAT_OUTPUT_MISSING');
-  code(() => resolveFormatOptions({}, {}) && formatPrediction({ tensors: { y: { dtype: 'float32', dims: [1, 3, 2], data: [0, 0, 0, 0, 0, 0] } }, time: 0 }, { ...resolveFormatOptions({ task: 'detection' }), task: 'detection' }), 'EDGEML_FORMAT_OUTPUT_SHAPE');
+  code(
+    () =>
+      detect(
+        { b: { dtype: 'float32', dims: [1, 2, 4], data: new Array(8).fill(0) }, s: { dtype: 'float32', dims: [1, 2], data: [1, 1] } },
+        opt({ format: 'ssd', outputs: { boxes: 'b', scores: 'nope' } }),
+        [],
+        undefined,
+      ),
+    'EDGEML_FORMAT_OUTPUT_MISSING',
+  );
+  code(
+    () =>
+      resolveFormatOptions({}, {}) &&
+      formatPrediction({ tensors: { y: { dtype: 'float32', dims: [1, 3, 2], data: [0, 0, 0, 0, 0, 0] } }, time: 0 }, { ...resolveFormatOptions({ task: 'detection' }), task: 'detection' }),
+    'EDGEML_FORMAT_OUTPUT_SHAPE',
+  );
   // NaN scores and boxes are skipped, not reported as boxes
   const [r] = detect({ y: { dtype: 'float32', dims: [1, 2, 6], data: [NaN, 1, 1, 1, 0.9, 0.1, 1, 1, 1, 1, NaN, 0.2] } }, opt({ layout: 'boxes-first' }), [], undefined);
   assert.equal(r!.detections.length, 0);
 });
 
-const candidate = fc.record({
-  x1: fc.integer({ min: 0, max: 100 }),
-  y1: fc.integer({ min: 0, max: 100 }),
-  w: fc.integer({ min: 1, max: 60 }),
-  h: fc.integer({ min: 1, max: 60 }),
-  score: fc.double({ min: 0, max: 1, noNaN: true }),
-  cls: fc.integer({ min: 0, max: 2 }),
-}).map((c): Candidate => ({ x1: c.x1, y1: c.y1, x2: c.x1 + c.w, y2: c.y1 + c.h, score: c.score, cls: c.cls }));
+const candidate = fc
+  .record({
+    x1: fc.integer({ min: 0, max: 100 }),
+    y1: fc.integer({ min: 0, max: 100 }),
+    w: fc.integer({ min: 1, max: 60 }),
+    h: fc.integer({ min: 1, max: 60 }),
+    score: fc.double({ min: 0, max: 1, noNaN: true }),
+    cls: fc.integer({ min: 0, max: 2 }),
+  })
+  .map((c): Candidate => ({ x1: c.x1, y1: c.y1, x2: c.x1 + c.w, y2: c.y1 + c.h, score: c.score, cls: c.cls }));
 
 test('NMS properties: kept boxes of a class never overlap above the threshold; sorted; idempotent; every dropped box is covered', () => {
   fc.assert(
@@ -138,7 +157,10 @@ test('NMS properties: kept boxes of a class never overlap above the threshold; s
       if (kept.length < max) {
         for (const c of cands) {
           if (kept.includes(c)) continue;
-          assert.ok(kept.some((k) => k.cls === c.cls && k.score >= c.score && iou(k, c) > thr), 'a dropped box overlaps a kept, higher box of its class');
+          assert.ok(
+            kept.some((k) => k.cls === c.cls && k.score >= c.score && iou(k, c) > thr),
+            'a dropped box overlaps a kept, higher box of its class',
+          );
         }
       }
     }),
@@ -177,8 +199,14 @@ test('segmentation: class map, center-crop leaves unseen pixels out of the areas
   const [r] = segment('map', { dtype: 'int64', dims: [1, 2, 2], data: [3, 3, 3, 3] }, [g], undefined);
   assert.deepEqual(r!.areas, { '3': 1 });
   assert.deepEqual(Array.from(r!.classMap), [UNSEEN, UNSEEN, 3, 3, UNSEEN, UNSEEN, UNSEEN, UNSEEN, 3, 3, UNSEEN, UNSEEN]);
-  assert.throws(() => segment('map', { dtype: 'float32', dims: [1, 2, 2], data: [0.5, 0, 0, 0] }, [g], undefined), (e: unknown) => isEdgeMlError(e) && e.code === 'EDGEML_FORMAT_OUTPUT_SHAPE');
-  assert.throws(() => segment('map', { dtype: 'float32', dims: [4], data: [0, 0, 0, 0] }, [g], undefined), (e: unknown) => isEdgeMlError(e) && e.code === 'EDGEML_FORMAT_OUTPUT_SHAPE');
+  assert.throws(
+    () => segment('map', { dtype: 'float32', dims: [1, 2, 2], data: [0.5, 0, 0, 0] }, [g], undefined),
+    (e: unknown) => isEdgeMlError(e) && e.code === 'EDGEML_FORMAT_OUTPUT_SHAPE',
+  );
+  assert.throws(
+    () => segment('map', { dtype: 'float32', dims: [4], data: [0, 0, 0, 0] }, [g], undefined),
+    (e: unknown) => isEdgeMlError(e) && e.code === 'EDGEML_FORMAT_OUTPUT_SHAPE',
+  );
 });
 
 test('formatPrediction: detection and segmentation payloads from the card task, mask beside the payload', () => {

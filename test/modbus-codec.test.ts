@@ -116,7 +116,10 @@ test('a mixed table decodes the same as object and as array, and flags exactly t
       const b: string[] = [];
       const x = asObject(registers, 10, a) as Record<string, unknown>;
       const y = asArray(registers, 10, b) as unknown[];
-      assert.deepEqual(fields.map((f) => x[f.name]), y);
+      assert.deepEqual(
+        fields.map((f) => x[f.name]),
+        y,
+      );
       assert.deepEqual(a, b);
       // the float fields read independently with Buffer: DCBA = the four bytes reversed; BADC = bytes swapped in each word
       const bytes = (from: number, n: number): Buffer => Buffer.from(registers.slice(from, from + n).flatMap((r) => [r >> 8, r & 255]));
@@ -150,7 +153,12 @@ test('field table validation names the field and the reason', () => {
     [{ name: 'a', register: 0, type: 'uint16', decimals: 16 }],
     [{ name: 'a', register: 0, type: 'uint16', offset: 'x' }],
   ];
-  for (const table of bad) assert.equal(codeOf(() => normalizeFields(table)), 'EDGEML_MODBUS_FIELDS_INVALID', JSON.stringify(table));
+  for (const table of bad)
+    assert.equal(
+      codeOf(() => normalizeFields(table)),
+      'EDGEML_MODBUS_FIELDS_INVALID',
+      JSON.stringify(table),
+    );
   // editor inputs arrive as strings; blanks mean the defaults
   const [f] = normalizeFields([{ name: ' t ', register: '4', type: 'int16', order: '', scale: '0.1', offset: '', decimals: '1' }], 'CDAB');
   assert.deepEqual(f, { name: 't', register: 4, type: 'int16', order: 'CDAB', scale: 0.1, offset: 0, unit: '', decimals: 1, length: 1, bit: 0 });
@@ -158,24 +166,39 @@ test('field table validation names the field and the reason', () => {
 
 test('CSV register maps: plain, with a header in another column order, quoted, with semicolons; errors name the line', () => {
   const plain = parseRegisterMapCsv('temp,0,float32,CDAB,,,°C\npressure,2,int16,,0.1,-1,bar\n# comment\n\nname tag,3,uint16');
-  assert.deepEqual(plain.map((f) => [f.name, f.register, f.type, f.order, f.scale, f.offset, f.unit]), [
-    ['temp', 0, 'float32', 'CDAB', 1, 0, '°C'],
-    ['pressure', 2, 'int16', 'ABCD', 0.1, -1, 'bar'],
-    ['name tag', 3, 'uint16', 'ABCD', 1, 0, ''],
-  ]);
+  assert.deepEqual(
+    plain.map((f) => [f.name, f.register, f.type, f.order, f.scale, f.offset, f.unit]),
+    [
+      ['temp', 0, 'float32', 'CDAB', 1, 0, '°C'],
+      ['pressure', 2, 'int16', 'ABCD', 0.1, -1, 'bar'],
+      ['name tag', 3, 'uint16', 'ABCD', 1, 0, ''],
+    ],
+  );
   const header = parseRegisterMapCsv('Type;Name;Register;Unit;Length\nstring;"serial; no";10;;4\nFLOAT64;x;14;m', 'DCBA');
-  assert.deepEqual(header.map((f) => [f.name, f.type, f.register, f.length, f.order, f.unit]), [
-    ['serial; no', 'string', 10, 4, 'DCBA', ''],
-    ['x', 'float64', 14, 1, 'DCBA', 'm'],
-  ]);
-  assert.equal(codeOf(() => parseRegisterMapCsv('a,0,uint16\nb,x,uint16')), 'EDGEML_MODBUS_FIELDS_INVALID');
+  assert.deepEqual(
+    header.map((f) => [f.name, f.type, f.register, f.length, f.order, f.unit]),
+    [
+      ['serial; no', 'string', 10, 4, 'DCBA', ''],
+      ['x', 'float64', 14, 1, 'DCBA', 'm'],
+    ],
+  );
+  assert.equal(
+    codeOf(() => parseRegisterMapCsv('a,0,uint16\nb,x,uint16')),
+    'EDGEML_MODBUS_FIELDS_INVALID',
+  );
   try {
     parseRegisterMapCsv('a,0,uint16\nb,x,uint16');
   } catch (e) {
     assert.match(String((e as EdgeMlError).params.reason), /^line 2: /);
   }
-  assert.equal(codeOf(() => parseRegisterMapCsv('a,0,uint16\na,1,uint16')), 'EDGEML_MODBUS_FIELDS_INVALID');
-  assert.equal(codeOf(() => parseRegisterMapCsv('\n# nothing\n')), 'EDGEML_MODBUS_FIELDS_INVALID');
+  assert.equal(
+    codeOf(() => parseRegisterMapCsv('a,0,uint16\na,1,uint16')),
+    'EDGEML_MODBUS_FIELDS_INVALID',
+  );
+  assert.equal(
+    codeOf(() => parseRegisterMapCsv('\n# nothing\n')),
+    'EDGEML_MODBUS_FIELDS_INVALID',
+  );
 });
 
 test('editor preview: the registers a field reads and a sample in its byte order', () => {
@@ -201,8 +224,21 @@ test('editor preview: the registers a field reads and a sample in its byte order
 });
 
 test('encoder refuses gaps and overlaps; decoder allows overlapping views of the same registers', () => {
-  assert.equal(codeOf(() => compileEncoder(normalizeFields([{ name: 'a', register: 0, type: 'uint16' }, { name: 'b', register: 2, type: 'uint16' }]))), 'EDGEML_MODBUS_ENCODE_GAP');
-  const overlapping = normalizeFields([{ name: 'word', register: 0, type: 'uint16' }, { name: 'flag', register: 0, type: 'bit', bit: 0 }]);
+  assert.equal(
+    codeOf(() =>
+      compileEncoder(
+        normalizeFields([
+          { name: 'a', register: 0, type: 'uint16' },
+          { name: 'b', register: 2, type: 'uint16' },
+        ]),
+      ),
+    ),
+    'EDGEML_MODBUS_ENCODE_GAP',
+  );
+  const overlapping = normalizeFields([
+    { name: 'word', register: 0, type: 'uint16' },
+    { name: 'flag', register: 0, type: 'bit', bit: 0 },
+  ]);
   assert.deepEqual(decodeRegisters([3], overlapping).values, { word: 3, flag: true });
 });
 
@@ -215,11 +251,20 @@ test('a map spanning more than 128 registers decodes its far field right and nam
   fc.assert(
     fc.property(fc.array(fc.integer({ min: 0, max: 65535 }), { minLength: 132, maxLength: 140 }), (registers) => {
       // z: int32 BADC at registers 130..131, scale 0.5, read independently with Buffer
-      const z = Buffer.from(registers.slice(130, 132).flatMap((r) => [r >> 8, r & 255])).swap16().readInt32BE(0) * 0.5;
+      const z =
+        Buffer.from(registers.slice(130, 132).flatMap((r) => [r >> 8, r & 255]))
+          .swap16()
+          .readInt32BE(0) * 0.5;
       assert.equal((compileDecoder(fields)(registers) as Record<string, number>).z, z);
     }),
     { numRuns: 50 },
   );
-  assert.equal(codeOf(() => compileDecoder(fields)(new Array(131).fill(0))), 'EDGEML_MODBUS_TOO_FEW_REGISTERS');
-  assert.equal(codeOf(() => compileDecoder(fields)([...new Array(131).fill(0), 70000])), 'EDGEML_MODBUS_REGISTER_RANGE');
+  assert.equal(
+    codeOf(() => compileDecoder(fields)(new Array(131).fill(0))),
+    'EDGEML_MODBUS_TOO_FEW_REGISTERS',
+  );
+  assert.equal(
+    codeOf(() => compileDecoder(fields)([...new Array(131).fill(0), 70000])),
+    'EDGEML_MODBUS_REGISTER_RANGE',
+  );
 });

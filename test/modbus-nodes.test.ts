@@ -204,7 +204,10 @@ test('modbus-decode: every bad input reaches the Catch node with a stable code, 
     await green; // the Status node sees the node recover
   }
   // each error turned the status red, each following good message green again
-  assert.deepEqual(statuses, bad.flatMap(() => ['red', 'green']));
+  assert.deepEqual(
+    statuses,
+    bad.flatMap(() => ['red', 'green']),
+  );
 });
 
 test('modbus-decode: an invalid field table fails every message with EDGEML_MODBUS_FIELDS_INVALID', async () => {
@@ -212,7 +215,10 @@ test('modbus-decode: an invalid field table fails every message with EDGEML_MODB
     [],
     [{ name: 'a', register: 0, type: 'float128' }],
     [{ name: 'a', register: -1, type: 'uint16' }],
-    [{ name: 'a', register: 0, type: 'uint16' }, { name: 'a', register: 1, type: 'uint16' }],
+    [
+      { name: 'a', register: 0, type: 'uint16' },
+      { name: 'a', register: 1, type: 'uint16' },
+    ],
     [{ name: 's', register: 0, type: 'string' }],
     [{ name: 'b', register: 0, type: 'bit', bit: 16 }],
     [{ name: 'x', register: 0, type: 'uint16', order: 'ACBD' }],
@@ -289,9 +295,27 @@ test('modbus-encode: every bad value reaches the Catch node with a stable code, 
 
 test('modbus-encode: a table with gaps or overlaps is refused (a write must not zero unnamed registers)', async () => {
   const tables: Array<[unknown, string]> = [
-    [[{ name: 'a', register: 0, type: 'uint16' }, { name: 'b', register: 2, type: 'uint16' }], 'EDGEML_MODBUS_ENCODE_GAP'],
-    [[{ name: 'a', register: 0, type: 'uint32' }, { name: 'b', register: 1, type: 'uint16' }], 'EDGEML_MODBUS_ENCODE_OVERLAP'],
-    [[{ name: 'a', register: 0, type: 'uint16' }, { name: 'b', register: 0, type: 'bit', bit: 1 }], 'EDGEML_MODBUS_ENCODE_OVERLAP'],
+    [
+      [
+        { name: 'a', register: 0, type: 'uint16' },
+        { name: 'b', register: 2, type: 'uint16' },
+      ],
+      'EDGEML_MODBUS_ENCODE_GAP',
+    ],
+    [
+      [
+        { name: 'a', register: 0, type: 'uint32' },
+        { name: 'b', register: 1, type: 'uint16' },
+      ],
+      'EDGEML_MODBUS_ENCODE_OVERLAP',
+    ],
+    [
+      [
+        { name: 'a', register: 0, type: 'uint16' },
+        { name: 'b', register: 0, type: 'bit', bit: 1 },
+      ],
+      'EDGEML_MODBUS_ENCODE_OVERLAP',
+    ],
     [[{ name: 'a', register: 0, type: 'nope' }], 'EDGEML_MODBUS_FIELDS_INVALID'],
   ];
   for (const [fields, code] of tables) {
@@ -300,7 +324,12 @@ test('modbus-encode: a table with gaps or overlaps is refused (a write must not 
     await unloadFlow();
   }
   // bits may share a register: each sets its own bit
-  await load('modbus-encode', { fields: [{ name: 'run', register: 0, type: 'bit', bit: 0 }, { name: 'fault', register: 0, type: 'bit', bit: 15 }] });
+  await load('modbus-encode', {
+    fields: [
+      { name: 'run', register: 0, type: 'bit', bit: 0 },
+      { name: 'fault', register: 0, type: 'bit', bit: 15 },
+    ],
+  });
   assert.deepEqual((await roundTrip({ payload: { run: true, fault: 1 } })).payload, [0x8001]);
 });
 

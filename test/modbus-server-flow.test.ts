@@ -72,7 +72,10 @@ interface SpyCall {
 function callsOf(id: string, method: 'status' | 'warn'): unknown[][] {
   const node = getNode(id);
   const spy = node[method] as unknown as { getCalls: () => SpyCall[] };
-  return spy.getCalls().filter((c) => c.thisValue === node).map((c) => c.args);
+  return spy
+    .getCalls()
+    .filter((c) => c.thisValue === node)
+    .map((c) => c.args);
 }
 const statusesOf = (id: string): Status[] => callsOf(id, 'status').map(([s]) => s as Status);
 
@@ -304,11 +307,23 @@ test('malformed requests get Modbus exceptions; other unit ids no answer; a bad 
   const { port } = await load({ holdingSize: '10' });
   const raw = await rawSocket(port);
   const cases: Array<[number[], number[]]> = [
-    [[3, 0, 0, 0, 200], [0x83, 3]],
-    [[3, 0, 9, 0, 2], [0x83, 2]],
-    [[16, 0, 0, 0, 2, 3, 0, 1, 0], [0x90, 3]],
+    [
+      [3, 0, 0, 0, 200],
+      [0x83, 3],
+    ],
+    [
+      [3, 0, 9, 0, 2],
+      [0x83, 2],
+    ],
+    [
+      [16, 0, 0, 0, 2, 3, 0, 1, 0],
+      [0x90, 3],
+    ],
     [[0x41], [0xc1, 1]],
-    [[3, 0], [0x83, 3]],
+    [
+      [3, 0],
+      [0x83, 3],
+    ],
   ];
   let tid = 10;
   for (const [request, expected] of cases) {
@@ -333,18 +348,27 @@ test('frame mode, all written: a master writing one register at a time (mbpoll, 
   const seen: Msg[] = [];
   getNode('out').on('input', (m: Msg) => seen.push(m));
   const frames = nextMessages('out', 2, 30000);
-  const values = [[101, 102, 103], [201, 202, 203]];
+  const values = [
+    [101, 102, 103],
+    [201, 202, 203],
+  ];
   for (const frame of values) {
     for (let r = 0; r < 3; r++) {
       await mbpoll(['-m', 'tcp', '-p', String(port), '-a', '1', '-0', '-r', String(r), '-t', '4', '-1', '127.0.0.1', '--', String(frame[r])]);
     }
   }
   const got = await frames;
-  assert.deepEqual(got.map((m) => m.payload), values);
-  assert.deepEqual(got.map((m) => (m.modbus as { frame: unknown }).frame), [
-    { reason: 'complete', writes: 3 },
-    { reason: 'complete', writes: 3 },
-  ]);
+  assert.deepEqual(
+    got.map((m) => m.payload),
+    values,
+  );
+  assert.deepEqual(
+    got.map((m) => (m.modbus as { frame: unknown }).frame),
+    [
+      { reason: 'complete', writes: 3 },
+      { reason: 'complete', writes: 3 },
+    ],
+  );
   assert.deepEqual(got[0]!.modbusRequest, { unitid: 1, fc: 6, address: 0, quantity: 3 });
   assert.equal(seen.length, 2, 'no partial frame was sent');
 });
@@ -408,10 +432,13 @@ test('a port already in use ends in a red status with the reason, not a crash', 
   await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', () => r()));
   const port = (blocker.address() as net.AddressInfo).port;
   try {
-    await loadFlow(['modbus-server-in'], [
-      { id: 'tab', type: 'tab' },
-      { id: 's', z: 'tab', type: 'modbus-server-in', host: '127.0.0.1', port: String(port), wires: [[]] },
-    ]);
+    await loadFlow(
+      ['modbus-server-in'],
+      [
+        { id: 'tab', type: 'tab' },
+        { id: 's', z: 'tab', type: 'modbus-server-in', host: '127.0.0.1', port: String(port), wires: [[]] },
+      ],
+    );
     const isRed = (st: Status): boolean => st.fill === 'red';
     const red = statusesOf('s').find(isRed) ?? (await nextStatus('s', isRed));
     assert.equal(red.text, 'modbus-server-in.status.listen-error');
@@ -424,10 +451,13 @@ test('a port already in use ends in a red status with the reason, not a crash', 
 
 test('invalid configuration: red status and a logged error, no listener', async () => {
   const port = await freePort();
-  await loadFlow(['modbus-server-in'], [
-    { id: 'tab', type: 'tab' },
-    { id: 's', z: 'tab', type: 'modbus-server-in', host: '127.0.0.1', port: String(port), allowList: 'not-an-ip', wires: [[]] },
-  ]);
+  await loadFlow(
+    ['modbus-server-in'],
+    [
+      { id: 'tab', type: 'tab' },
+      { id: 's', z: 'tab', type: 'modbus-server-in', host: '127.0.0.1', port: String(port), allowList: 'not-an-ip', wires: [[]] },
+    ],
+  );
   assert.deepEqual(statusesOf('s').at(-1), { fill: 'red', shape: 'ring', text: 'modbus-server-in.status.config-error' });
   const refused = await new Promise<boolean>((resolve) => {
     const s = net.connect(port, '127.0.0.1');

@@ -114,7 +114,20 @@ async function sendBatch(port: number, frames: Buffer[]): Promise<Buffer> {
 test('10,000 fuzzed frames: no crash, only well-formed answers, no leaked socket', async () => {
   const flow: FlowNode[] = [
     { id: 'tab', type: 'tab' },
-    { id: 's', z: 'tab', type: 'modbus-server-in', host: '127.0.0.1', port: '0', unitId: '1', holdingSize: '100', inputSize: '100', coilsSize: '100', discreteSize: '100', maxConnections: '64', wires: [['out']] },
+    {
+      id: 's',
+      z: 'tab',
+      type: 'modbus-server-in',
+      host: '127.0.0.1',
+      port: '0',
+      unitId: '1',
+      holdingSize: '100',
+      inputSize: '100',
+      coilsSize: '100',
+      discreteSize: '100',
+      maxConnections: '64',
+      wires: [['out']],
+    },
     { id: 'out', z: 'tab', type: 'helper' },
   ];
   await loadFlow(['modbus-server-in'], flow);

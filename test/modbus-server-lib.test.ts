@@ -6,17 +6,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import {
-  EXCEPTION,
-  FrameAssembler,
-  MbapFramer,
-  ModbusMemory,
-  checkFrameOptions,
-  compileAllowList,
-  encodeAdu,
-  parseFlowWrite,
-  processPdu,
-} from '../src/lib/modbus-server';
+import { EXCEPTION, FrameAssembler, MbapFramer, ModbusMemory, checkFrameOptions, compileAllowList, encodeAdu, parseFlowWrite, processPdu } from '../src/lib/modbus-server';
 
 const pdu = (...parts: Array<number | number[]>): Uint8Array => Uint8Array.from(parts.flat());
 const be16 = (n: number): number[] => [(n >> 8) & 0xff, n & 0xff];
@@ -69,7 +59,10 @@ test('FC5, FC6 and FC15 apply and echo as the specification says', () => {
   assert.equal(hex(fc15.response), hex(pdu(15, be16(5), be16(10))));
   const expected = [1, 0, 1, 1, 0, 0, 1, 1, 1, 0].map((b) => b === 1);
   assert.deepEqual(fc15.write?.values, expected);
-  assert.deepEqual(Array.from(memory.coils.subarray(5, 15), (b) => b === 1), expected);
+  assert.deepEqual(
+    Array.from(memory.coils.subarray(5, 15), (b) => b === 1),
+    expected,
+  );
 });
 
 test('exceptions: illegal function, data value (quantity, byte count, length), data address', () => {
@@ -105,10 +98,13 @@ test('framer: split and joined chunks, bad protocol id and lengths end the strea
   for (let cut = 0; cut <= joined.length; cut++) {
     const framer = new MbapFramer();
     const frames = [...framer.push(joined.subarray(0, cut)).frames, ...framer.push(joined.subarray(cut)).frames];
-    assert.deepEqual(frames.map((f) => [f.transactionId, f.unitId, hex(f.pdu)]), [
-      [1, 1, '0300000001'],
-      [2, 7, '0600010002'],
-    ]);
+    assert.deepEqual(
+      frames.map((f) => [f.transactionId, f.unitId, hex(f.pdu)]),
+      [
+        [1, 1, '0300000001'],
+        [2, 7, '0600010002'],
+      ],
+    );
   }
   const badProtocol = Buffer.from(a);
   badProtocol[3] = 1;
@@ -133,7 +129,11 @@ test('allow-list: addresses, CIDR ranges, IPv4-mapped IPv6, and bad entries', ()
   assert.equal(allow(undefined), false);
   assert.equal(compileAllowList('')('203.0.113.9'), true);
   for (const bad of ['300.1.1.1', '10.0.0.0/33', 'localhost', '10.0.0.0/', '1.2.3.4/8/1']) {
-    assert.equal(codeOf(() => compileAllowList(bad)), 'EDGEML_MODBUS_SERVER_ALLOW_LIST', bad);
+    assert.equal(
+      codeOf(() => compileAllowList(bad)),
+      'EDGEML_MODBUS_SERVER_ALLOW_LIST',
+      bad,
+    );
   }
 });
 
@@ -151,8 +151,14 @@ test('frame assembler: all-written, trigger, overlap, outside writes', () => {
   const trig = new FrameAssembler({ start: 0, length: 4, trigger: 20, whenAllWritten: false, quietMs: 0 }, () => undefined);
   assert.deepEqual(trig.noteWrite(0, 4), { belongs: true });
   assert.deepEqual(trig.noteWrite(20, 1), { belongs: true, reason: 'trigger' });
-  assert.equal(codeOf(() => checkFrameOptions({ start: 0, length: 4, whenAllWritten: false, quietMs: 0 }, 10)), 'EDGEML_MODBUS_SERVER_CONFIG');
-  assert.equal(codeOf(() => checkFrameOptions({ start: 8, length: 4, whenAllWritten: true, quietMs: 0 }, 10)), 'EDGEML_MODBUS_SERVER_CONFIG');
+  assert.equal(
+    codeOf(() => checkFrameOptions({ start: 0, length: 4, whenAllWritten: false, quietMs: 0 }, 10)),
+    'EDGEML_MODBUS_SERVER_CONFIG',
+  );
+  assert.equal(
+    codeOf(() => checkFrameOptions({ start: 8, length: 4, whenAllWritten: true, quietMs: 0 }, 10)),
+    'EDGEML_MODBUS_SERVER_CONFIG',
+  );
 });
 
 test('frame assembler: quiet time fires once after the last write', async () => {
@@ -182,18 +188,54 @@ test('flow writes: shapes, area selection, and every bad input has a code', () =
   assert.deepEqual(parseFlowWrite({ payload: [true], area: 'discrete', address: 0 }, d), { area: 'discrete', address: 0, values: [true] });
   assert.deepEqual(parseFlowWrite({ payload: 4 }, { area: 'input', address: 9 }), { area: 'input', address: 9, values: [4] });
   // msg.modbus describes the master's write, not a target
-  assert.equal(codeOf(() => parseFlowWrite({ payload: [1], modbus: { address: 0 } }, d)), 'EDGEML_MODBUS_SERVER_NO_ADDRESS');
-  assert.equal(codeOf(() => parseFlowWrite({ payload: 'x', address: 0 }, d)), 'EDGEML_MODBUS_SERVER_PAYLOAD');
-  assert.equal(codeOf(() => parseFlowWrite({ payload: [1], address: -1 }, d)), 'EDGEML_MODBUS_SERVER_ADDRESS');
-  assert.equal(codeOf(() => parseFlowWrite({ payload: [1], address: 0, area: 'flash' }, d)), 'EDGEML_MODBUS_SERVER_AREA');
-  assert.equal(codeOf(() => parseFlowWrite({ payload: { value: [1], fc: 3, address: 0 } }, d)), 'EDGEML_MODBUS_SERVER_AREA');
-  assert.equal(codeOf(() => parseFlowWrite({ payload: { value: [1, 2], quantity: 3, address: 0 } }, d)), 'EDGEML_MODBUS_SERVER_QUANTITY');
+  assert.equal(
+    codeOf(() => parseFlowWrite({ payload: [1], modbus: { address: 0 } }, d)),
+    'EDGEML_MODBUS_SERVER_NO_ADDRESS',
+  );
+  assert.equal(
+    codeOf(() => parseFlowWrite({ payload: 'x', address: 0 }, d)),
+    'EDGEML_MODBUS_SERVER_PAYLOAD',
+  );
+  assert.equal(
+    codeOf(() => parseFlowWrite({ payload: [1], address: -1 }, d)),
+    'EDGEML_MODBUS_SERVER_ADDRESS',
+  );
+  assert.equal(
+    codeOf(() => parseFlowWrite({ payload: [1], address: 0, area: 'flash' }, d)),
+    'EDGEML_MODBUS_SERVER_AREA',
+  );
+  assert.equal(
+    codeOf(() => parseFlowWrite({ payload: { value: [1], fc: 3, address: 0 } }, d)),
+    'EDGEML_MODBUS_SERVER_AREA',
+  );
+  assert.equal(
+    codeOf(() => parseFlowWrite({ payload: { value: [1, 2], quantity: 3, address: 0 } }, d)),
+    'EDGEML_MODBUS_SERVER_QUANTITY',
+  );
   const memory = new ModbusMemory({ holding: 4, coils: 4 });
-  assert.equal(codeOf(() => memory.writeFromFlow('holding', 3, [1, 2])), 'EDGEML_MODBUS_SERVER_RANGE');
-  assert.equal(codeOf(() => memory.writeFromFlow('holding', 0, [1, 65536])), 'EDGEML_MODBUS_SERVER_VALUE');
-  assert.equal(codeOf(() => memory.writeFromFlow('holding', 0, [1.5])), 'EDGEML_MODBUS_SERVER_VALUE');
-  assert.equal(codeOf(() => memory.writeFromFlow('coils', 0, ['on'])), 'EDGEML_MODBUS_SERVER_VALUE');
-  assert.equal(codeOf(() => memory.writeFromFlow('holding', 0, [])), 'EDGEML_MODBUS_SERVER_RANGE');
+  assert.equal(
+    codeOf(() => memory.writeFromFlow('holding', 3, [1, 2])),
+    'EDGEML_MODBUS_SERVER_RANGE',
+  );
+  assert.equal(
+    codeOf(() => memory.writeFromFlow('holding', 0, [1, 65536])),
+    'EDGEML_MODBUS_SERVER_VALUE',
+  );
+  assert.equal(
+    codeOf(() => memory.writeFromFlow('holding', 0, [1.5])),
+    'EDGEML_MODBUS_SERVER_VALUE',
+  );
+  assert.equal(
+    codeOf(() => memory.writeFromFlow('coils', 0, ['on'])),
+    'EDGEML_MODBUS_SERVER_VALUE',
+  );
+  assert.equal(
+    codeOf(() => memory.writeFromFlow('holding', 0, [])),
+    'EDGEML_MODBUS_SERVER_RANGE',
+  );
   assert.deepEqual(Array.from(memory.holding), [0, 0, 0, 0], 'failed writes change nothing');
-  assert.equal(codeOf(() => new ModbusMemory({ holding: 70000 })), 'EDGEML_MODBUS_SERVER_CONFIG');
+  assert.equal(
+    codeOf(() => new ModbusMemory({ holding: 70000 })),
+    'EDGEML_MODBUS_SERVER_CONFIG',
+  );
 });

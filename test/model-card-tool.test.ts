@@ -49,7 +49,30 @@ describe('edge-ml-card', () => {
 
   it('stamp writes the card into a copy; all bytes but the metadata stay the same; ONNX Runtime gives identical outputs', async () => {
     const out = path.join(dir, 'stamped.onnx');
-    const r = run('stamp', model, '--train', csv, '--out', out, '--target', 'state', '--task', 'classification', '--name', 'pump', '--version', '2.1.0', '--scaler', 'standard', '--thresholds', '{"confidence":0.6}', '--source-commit', 'abc123', '--bins', '10');
+    const r = run(
+      'stamp',
+      model,
+      '--train',
+      csv,
+      '--out',
+      out,
+      '--target',
+      'state',
+      '--task',
+      'classification',
+      '--name',
+      'pump',
+      '--version',
+      '2.1.0',
+      '--scaler',
+      'standard',
+      '--thresholds',
+      '{"confidence":0.6}',
+      '--source-commit',
+      'abc123',
+      '--bins',
+      '10',
+    );
     assert.equal(r.status, 0, r.stderr);
     assert.deepEqual(readFileSync(model), Buffer.from(original), 'the input model is untouched');
     const stamped = readFileSync(out);
@@ -66,7 +89,10 @@ describe('edge-ml-card', () => {
     assert.equal(meta['edgeml.name'], 'pump');
     assert.equal(meta['edgeml.version'], '2.1.0');
     assert.deepEqual(JSON.parse(meta['edgeml.thresholds']!), { confidence: 0.6 });
-    const stats = JSON.parse(meta['edgeml.training_stats']!) as Record<string, { mean: number; std: number; min: number; max: number; count: number; histogram: { edges: number[]; counts: number[] } }>;
+    const stats = JSON.parse(meta['edgeml.training_stats']!) as Record<
+      string,
+      { mean: number; std: number; min: number; max: number; count: number; histogram: { edges: number[]; counts: number[] } }
+    >;
     const ranges = JSON.parse(meta['edgeml.ranges']!) as Record<string, [number, number]>;
     const scaler = JSON.parse(meta['edgeml.scaler']!) as { mean: number[]; scale: number[] };
     features.forEach((f, i) => {

@@ -16,10 +16,7 @@ const BIN = path.join(ROOT, 'nodes', 'bin', 'edge-ml-monitor.js');
 
 function checkDevices(snapshot: FleetSnapshot, reports: Report[], ts: string): void {
   assert.equal(snapshot.format, 'edge-ml-fleet/1');
-  assert.deepEqual(
-    snapshot.devices.map((d) => d.device).sort(),
-    reports.map((r) => r.device).sort(),
-  );
+  assert.deepEqual(snapshot.devices.map((d) => d.device).sort(), reports.map((r) => r.device).sort());
   for (const r of reports) {
     const d = snapshot.devices.find((x) => x.device === r.device)!;
     assert.deepEqual(d.groups, r.groups);
@@ -29,7 +26,10 @@ function checkDevices(snapshot: FleetSnapshot, reports: Report[], ts: string): v
     assert.equal(d.inferencesPerMinute, r.perMinute);
     assert.equal(d.errorRate, r.errors / (r.inferences + r.errors));
     assert.equal(d.p99Ms, r.p99);
-    assert.equal(d.guardRejections, Object.values(r.guard).reduce((a, b) => a + b, 0));
+    assert.equal(
+      d.guardRejections,
+      Object.values(r.guard).reduce((a, b) => a + b, 0),
+    );
     const worst = (['alarm', 'warn', 'ok'] as const).find((l) => (r.drift[l] ?? 0) > 0) ?? null;
     assert.equal(d.drift, worst);
     assert.equal(d.lastSeen, ts);
@@ -88,12 +88,15 @@ test('the fleet view: one row per device from its retained reports, bad and clea
   assert.equal(view.handle(`other/status/dev-1/model`, modelPayload(reports[0]!, ts)), false);
   assert.equal(view.handle(`${PREFIX}/status/dev-1/extra/model`, modelPayload(reports[0]!, ts)), false);
   checkDevices(view.snapshot(), reports, ts);
-  assert.deepEqual(view.problems().map((p) => [p.topic.split('/').slice(1).join('/'), p.code]), [
-    ['status/dev-1/model', 'EDGEML_FLEET_REPORT_INVALID'],
-    ['status/dev-2/model', 'EDGEML_FLEET_REPORT_INVALID'],
-    ['status/dev-3/update', 'EDGEML_FLEET_REPORT_INVALID'],
-    ['rollout/r-1/state', 'EDGEML_FLEET_STATE_INVALID'],
-  ]);
+  assert.deepEqual(
+    view.problems().map((p) => [p.topic.split('/').slice(1).join('/'), p.code]),
+    [
+      ['status/dev-1/model', 'EDGEML_FLEET_REPORT_INVALID'],
+      ['status/dev-2/model', 'EDGEML_FLEET_REPORT_INVALID'],
+      ['status/dev-3/update', 'EDGEML_FLEET_REPORT_INVALID'],
+      ['rollout/r-1/state', 'EDGEML_FLEET_STATE_INVALID'],
+    ],
+  );
   assert.match(view.render(), /4 unreadable retained messages/);
   assert.ok(view.handle(`${PREFIX}/status/dev-1/model`, modelPayload(reports[0]!, ts)));
   assert.ok(view.handle(`${PREFIX}/rollout/r-1/state`, ''));
@@ -104,7 +107,10 @@ test('the fleet view: one row per device from its retained reports, bad and clea
   assert.ok(view.handle(`${PREFIX}/status/dev-2/update`, ''));
   assert.ok(view.handle(`${PREFIX}/status/dev-3/model`, ''));
   const after = view.snapshot();
-  assert.equal(after.devices.some((d) => d.device === 'dev-2'), false);
+  assert.equal(
+    after.devices.some((d) => d.device === 'dev-2'),
+    false,
+  );
   const dev3 = after.devices.find((d) => d.device === 'dev-3')!;
   assert.equal(dev3.model, null);
   assert.equal(dev3.update?.state, reports[2]!.state);
@@ -128,14 +134,23 @@ test('edge-ml-monitor --fleet --json --once prints every retained device and the
   assert.equal(await m.exited, 0, m.output());
   const snapshot = JSON.parse(m.output()) as FleetSnapshot;
   checkDevices(snapshot, reports, ts);
-  assert.deepEqual(snapshot.problems.map((p) => [p.topic, p.code]), [[`${PREFIX}/status/garbage/model`, 'EDGEML_FLEET_REPORT_INVALID']]);
+  assert.deepEqual(
+    snapshot.problems.map((p) => [p.topic, p.code]),
+    [[`${PREFIX}/status/garbage/model`, 'EDGEML_FLEET_REPORT_INVALID']],
+  );
   assert.equal(snapshot.rollouts.length, 1);
   const r = snapshot.rollouts[0]!;
   assert.equal(r.id, state.id);
   assert.equal(r.status, state.status);
   assert.deepEqual(r.model, state.model);
-  assert.deepEqual(r.waves.map((w) => w.devices), state.waves.map((w) => w.devices));
-  assert.deepEqual(r.waves.map((w) => w.label), ['1 device', '50%', 'everyone']);
+  assert.deepEqual(
+    r.waves.map((w) => w.devices),
+    state.waves.map((w) => w.devices),
+  );
+  assert.deepEqual(
+    r.waves.map((w) => w.label),
+    ['1 device', '50%', 'everyone'],
+  );
   assert.deepEqual(r.halt, state.halt);
   assert.deepEqual(r.results, { 'dev-1': 'rolled-back' });
   assert.deepEqual(
@@ -171,7 +186,10 @@ test('edge-ml-monitor --fleet --json follows: one JSON line per change', async (
   checkDevices({ ...withNew, devices: withNew.devices.filter((d) => d.device !== 'dev-new') }, reports, ts);
   checkDevices({ ...withNew, devices: withNew.devices.filter((d) => d.device === 'dev-new') }, [extra], later);
   const moved = nextLine(m.child, (l) => (JSON.parse(l) as FleetSnapshot).devices.find((d) => d.device === 'dev-2')?.update?.state === 'receiving', 'dev-2 receiving');
-  await pub.publishAsync(`${PREFIX}/status/dev-2/update`, JSON.stringify({ device: 'dev-2', state: 'receiving', name: 'pump', version: '4.0.0', sha256: 'd'.repeat(64), ts: later, missing: [0, 1] }), { qos: 1, retain: true });
+  await pub.publishAsync(`${PREFIX}/status/dev-2/update`, JSON.stringify({ device: 'dev-2', state: 'receiving', name: 'pump', version: '4.0.0', sha256: 'd'.repeat(64), ts: later, missing: [0, 1] }), {
+    qos: 1,
+    retain: true,
+  });
   const snap = JSON.parse(await moved) as FleetSnapshot;
   assert.equal(snap.devices.find((d) => d.device === 'dev-2')!.update!.version, '4.0.0');
   m.child.kill('SIGTERM');
@@ -206,7 +224,10 @@ test('edge-ml-monitor --fleet on a terminal redraws the table live', async (t) =
   assert.match(frame, /\(connected\)/);
   assert.match(frame, /4 devices/);
   // a rollout state appears in a later frame
-  await pub.publishAsync(`${PREFIX}/rollout/r-42/state`, JSON.stringify({ ...rolloutState(ts), status: 'running', halt: undefined, soakEndsAt: new Date(Date.now() + 60_000).toISOString() }), { qos: 1, retain: true });
+  await pub.publishAsync(`${PREFIX}/rollout/r-42/state`, JSON.stringify({ ...rolloutState(ts), status: 'running', halt: undefined, soakEndsAt: new Date(Date.now() + 60_000).toISOString() }), {
+    qos: 1,
+    retain: true,
+  });
   await waitFor(() => frames().some((f) => /rollout r-42: pump 3\.0\.0\s+running wave 1\/3, soak ends in \d+s/.test(f)), 'the running rollout');
   child.kill('SIGTERM');
 });

@@ -57,7 +57,10 @@ const TARGETS: Array<{ type: string; config: (ids: { broker: string; model: stri
   { type: 'ml-format', config: () => ({ task: 'regression' }) },
   { type: 'ml-drift', config: () => ({ reference: 'samples', referenceSamples: '10', window: '10' }) },
   { type: 'ml-outbox', config: ({ broker }) => ({ broker, topic: 'edgeml/depth', qos: '1' }) },
-  { type: 'ml-model-update', config: ({ broker, model }) => ({ broker, model, deviceId: 'depth-device', deviceIdType: 'str', groups: '', prefix: 'edge-ml', publicKey: '', reportInterval: '3600', stallSeconds: '2' }) },
+  {
+    type: 'ml-model-update',
+    config: ({ broker, model }) => ({ broker, model, deviceId: 'depth-device', deviceIdType: 'str', groups: '', prefix: 'edge-ml', publicKey: '', reportInterval: '3600', stallSeconds: '2' }),
+  },
 ];
 
 const BUILD = `
@@ -81,7 +84,11 @@ describe('a 20,000-level message into every node family, with a Catch node (real
       { id: 'model', type: 'onnx-model', path: PUMP, watch: false, threads: '1' },
       { id: 'catcher', type: 'catch', z: 'tab', scope: TARGETS.map((t) => `t-${t.type}`), uncaught: false, wires: [['report']] },
       {
-        id: 'report', type: 'function', z: 'tab', outputs: 1, wires: [['reply']],
+        id: 'report',
+        type: 'function',
+        z: 'tab',
+        outputs: 1,
+        wires: [['reply']],
         func: "msg.statusCode = 200; msg.payload = { code: msg.error.code, source: msg.error.source.type, hasPayload: 'payload' in msg, marker: msg.marker }; return msg;",
       },
       { id: 'reply', type: 'http response', z: 'tab', wires: [] },

@@ -22,9 +22,17 @@ test('updates within an interval are folded into one that shows the latest state
     const { RED, node, shown } = fakes();
     const status = new NodeStatus(RED, node);
     for (let n = 1; n <= 100; n++) status.update(() => ['ready', 'k', { n }]);
-    assert.deepEqual(shown.map((s) => s.text), ['k {"n":1}'], 'the first change shows at once');
+    assert.deepEqual(
+      shown.map((s) => s.text),
+      ['k {"n":1}'],
+      'the first change shows at once',
+    );
     mock.timers.tick(STATUS_INTERVAL_MS);
-    assert.deepEqual(shown.map((s) => s.text), ['k {"n":1}', 'k {"n":100}'], 'then the latest, once');
+    assert.deepEqual(
+      shown.map((s) => s.text),
+      ['k {"n":1}', 'k {"n":100}'],
+      'then the latest, once',
+    );
     mock.timers.tick(STATUS_INTERVAL_MS * 5);
     assert.equal(shown.length, 2, 'nothing more while nothing changes');
     status.update(() => ['ready', 'k', { n: 100 }]);
@@ -35,7 +43,10 @@ test('updates within an interval are folded into one that shows the latest state
     status.show('error', 'bad');
     assert.deepEqual(
       shown.slice(2).map((s) => [s.fill, s.text]),
-      [['yellow', 'k {"n":101}'], ['red', 'bad']],
+      [
+        ['yellow', 'k {"n":101}'],
+        ['red', 'bad'],
+      ],
       'show() goes out at once and replaces a pending update',
     );
     status.update(() => ['ready', 'k', { n: 103 }]);

@@ -122,7 +122,10 @@ describe('float32 infinities from Modbus never yield a published label', () => {
     test(`${b.name}: with a card that allows NaN, ml-format refuses the model's non-finite scores (EDGEML_FORMAT_NONFINITE)`, async () => {
       // Precondition from the model's own maths (relu MLP in plain JS): the scores are not finite.
       const reference = mlpReference(allowMlp, [withValue(b.value, 1)])[0]!;
-      assert.ok(reference.some((v) => !Number.isFinite(v)), `reference scores ${reference.join(', ')}`);
+      assert.ok(
+        reference.some((v) => !Number.isFinite(v)),
+        `reference scores ${reference.join(', ')}`,
+      );
       // (the example's passthrough names the pump model's outputs; this model has only y)
       await loadFlow(TYPES, chain(allowPath, 'off', { passthrough: '' }));
       const [bad, ok] = await run([withValue(b.value, 1), good]);

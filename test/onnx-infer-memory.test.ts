@@ -112,7 +112,10 @@ async function inferMb(mb: number): Promise<void> {
   const rows = Math.floor((mb * MB) / 4 / FEATURES);
   assert.deepEqual(body.dims, [rows, 2]);
   // the first 7 rows against the MLP computed in plain JS
-  const expected = mlpReference(model, Array.from({ length: 7 }, (_, r) => Array<number>(FEATURES).fill((r % 7) / 7))).flat();
+  const expected = mlpReference(
+    model,
+    Array.from({ length: 7 }, (_, r) => Array<number>(FEATURES).fill((r % 7) / 7)),
+  ).flat();
   body.head!.forEach((v, i) => assert.ok(Math.abs(v - expected[i]!) <= 1e-3 * Math.max(1, Math.abs(expected[i]!)), `value ${i}: ${v} vs ${expected[i]}`));
 }
 

@@ -151,7 +151,15 @@ describe('bad input: a coded error at the Catch node, then the flow keeps workin
   const cases: Array<{ what: string; file: () => string; payload: unknown; code: string; infer?: Record<string, unknown> }> = [
     { what: 'wrong shape', file: () => mlpPath, payload: [[1, 2, 3]], code: 'EDGEML_ONNX_SHAPE' },
     { what: 'a length that fits no batch', file: () => mlpPath, payload: [1, 2, 3, 4, 5], code: 'EDGEML_ONNX_SHAPE' },
-    { what: 'ragged nesting', file: () => mlpPath, payload: [[1, 2, 3, 4], [1, 2]], code: 'EDGEML_ONNX_SHAPE' },
+    {
+      what: 'ragged nesting',
+      file: () => mlpPath,
+      payload: [
+        [1, 2, 3, 4],
+        [1, 2],
+      ],
+      code: 'EDGEML_ONNX_SHAPE',
+    },
     { what: 'an array inside a flat row', file: () => mlpPath, payload: [1, [2, 3], 4, 5], code: 'EDGEML_ONNX_SHAPE' },
     { what: 'a typed array deeper in a nested row', file: () => mlpPath, payload: [[1, 2, 3, new Float32Array(1)]], code: 'EDGEML_ONNX_SHAPE' },
     { what: 'dims that disagree with data', file: () => mlpPath, payload: { x: { dtype: 'float32', dims: [2, 4], data: [1, 2, 3, 4] } }, code: 'EDGEML_TENSOR_DIMS_INVALID' },
@@ -165,7 +173,12 @@ describe('bad input: a coded error at the Catch node, then the flow keeps workin
     { what: 'a function in the payload', file: () => mlpPath, payload: { x: { dtype: 'float32', dims: [1, 4], data: [1, 2, 3, 4], toJSON: () => 0 } }, code: 'EDGEML_ONNX_INPUT_FORM' },
     { what: 'a function as an element', file: () => mlpPath, payload: [1, 2, () => 3, 4], code: 'EDGEML_ONNX_INPUT_FORM' },
     { what: 'a Map for a payload', file: () => mlpPath, payload: new Map([['x', [1, 2, 3, 4]]]), code: 'EDGEML_ONNX_INPUT_FORM' },
-    { what: 'a flat array into an input with several open dimensions', file: () => path.join(dir, 'image.onnx'), payload: Array.from({ length: 192 }, (_, i) => i % 256), code: 'EDGEML_ONNX_INPUT_AMBIGUOUS' },
+    {
+      what: 'a flat array into an input with several open dimensions',
+      file: () => path.join(dir, 'image.onnx'),
+      payload: Array.from({ length: 192 }, (_, i) => i % 256),
+      code: 'EDGEML_ONNX_INPUT_AMBIGUOUS',
+    },
     { what: 'a typed array into an input with several open dimensions', file: () => path.join(dir, 'image.onnx'), payload: new Uint8Array(192), code: 'EDGEML_ONNX_INPUT_AMBIGUOUS' },
     { what: 'wrong dtype', file: () => mlpPath, payload: { x: { dtype: 'int32', dims: [1, 4], data: [1, 2, 3, 4] } }, code: 'EDGEML_ONNX_DTYPE' },
     { what: 'missing input', file: () => path.join(dir, 'add.onnx'), payload: { a: [1, 2, 3] }, code: 'EDGEML_ONNX_INPUT_MISSING' },
@@ -176,7 +189,22 @@ describe('bad input: a coded error at the Catch node, then the flow keeps workin
     { what: 'NaN where the model card forbids it', file: () => cardPath, payload: [1, NaN, 3, 4], code: 'EDGEML_ONNX_NAN' },
     { what: 'a missing feature', file: () => cardPath, payload: { flow: 1, pressure: 2, temperature: 3 }, code: 'EDGEML_ONNX_FEATURE_MISSING' },
     { what: 'a string feature', file: () => cardPath, payload: { flow: 1, pressure: 2, temperature: '3', vibration: 1 }, code: 'EDGEML_ONNX_STRING_IN_NUMERIC' },
-    { what: 'inputs ONNX Runtime itself refuses (no broadcast)', file: () => path.join(dir, 'add.onnx'), payload: { a: [[1, 2, 3], [1, 2, 3]], b: [[1, 2, 3], [1, 2, 3], [1, 2, 3]] }, code: 'EDGEML_ONNX_RUN_FAILED' },
+    {
+      what: 'inputs ONNX Runtime itself refuses (no broadcast)',
+      file: () => path.join(dir, 'add.onnx'),
+      payload: {
+        a: [
+          [1, 2, 3],
+          [1, 2, 3],
+        ],
+        b: [
+          [1, 2, 3],
+          [1, 2, 3],
+          [1, 2, 3],
+        ],
+      },
+      code: 'EDGEML_ONNX_RUN_FAILED',
+    },
     { what: 'an unknown output', file: () => mlpPath, payload: [1, 2, 3, 4], code: 'EDGEML_ONNX_OUTPUT_UNKNOWN', infer: { outputNames: 'nope' } },
   ];
   for (const c of cases) {
@@ -204,7 +232,9 @@ describe('bad input: a coded error at the Catch node, then the flow keeps workin
 
 describe('model file problems', () => {
   test('no model configured: red status and EDGEML_ONNX_NO_MODEL', async () => {
-    const nodes = flow(mlpPath).filter((n) => n.type !== 'onnx-model').map((n) => (n.id === 'infer' ? { ...n, model: '' } : n));
+    const nodes = flow(mlpPath)
+      .filter((n) => n.type !== 'onnx-model')
+      .map((n) => (n.id === 'infer' ? { ...n, model: '' } : n));
     await loadFlow(TYPES, nodes);
     const caught = nextMessage('caught');
     inject('infer', { payload: [1, 2, 3, 4] });
@@ -239,8 +269,14 @@ describe('queue overflow', () => {
     send(10);
     const errors = await caught;
     assert.ok(errors.every((m) => (m.error as { code: string }).code === 'EDGEML_ONNX_QUEUE_FULL'));
-    assert.deepEqual(errors.map((m) => m.seq), Array.from({ length: 10 - answered }, (_, i) => answered + i));
-    assert.deepEqual((await outs).map((m) => m.seq), Array.from({ length: answered }, (_, i) => i));
+    assert.deepEqual(
+      errors.map((m) => m.seq),
+      Array.from({ length: 10 - answered }, (_, i) => answered + i),
+    );
+    assert.deepEqual(
+      (await outs).map((m) => m.seq),
+      Array.from({ length: answered }, (_, i) => i),
+    );
   };
 
   test('drop-oldest keeps the newest waiting messages', async () => {
@@ -248,7 +284,10 @@ describe('queue overflow', () => {
     const outs = nextMessages('out', 4);
     const completes = nextMessages('completed', 10);
     send(10);
-    assert.deepEqual((await outs).map((m) => m.seq), [0, 1, 8, 9]);
+    assert.deepEqual(
+      (await outs).map((m) => m.seq),
+      [0, 1, 8, 9],
+    );
     assert.equal((await completes).length, 10); // dropped messages are completed, without output
   });
 
@@ -264,7 +303,10 @@ describe('queue overflow', () => {
     await loadFlow(TYPES, flow(slow(), { queueSize: '2', overflow: 'drop-newest' }));
     const outs = nextMessages('out', 4);
     send(10);
-    assert.deepEqual((await outs).map((m) => m.seq), [0, 1, 2, 3]);
+    assert.deepEqual(
+      (await outs).map((m) => m.seq),
+      [0, 1, 2, 3],
+    );
   });
 
   test('error refuses the overflow with EDGEML_ONNX_QUEUE_FULL and answers the rest', async () => {
@@ -307,7 +349,11 @@ describe('the session', () => {
     const session = new ModelSession(path.join(ROOT, 'nodes', 'onnx-model.session.worker.js'), mlpPath);
     try {
       await session.ready();
-      const rows = [[1, 2, 3, 4], [0, 0, 1, 1], [4, 3, 2, 1]];
+      const rows = [
+        [1, 2, 3, 4],
+        [0, 0, 1, 1],
+        [4, 3, 2, 1],
+      ];
       for (const batch of [true, false]) {
         const reply = await session.run([rows[0], { x: rows[1], f: () => 1 }, rows[2]], { batch });
         assert.equal(reply.results.length, 3);
@@ -356,8 +402,15 @@ describe('micro-batching', () => {
       assert.deepEqual(y(m).dims, [1, 3]);
       assertClose(y(m).data, expected[m.seq as number]!);
     });
-    assert.deepEqual(got.map((m) => m.seq), rows.map((_, i) => i));
-    assert.deepEqual(got.map((m) => m.batchSize), Array(rows.length).fill(rows.length), 'the messages of one turn shared one run');
+    assert.deepEqual(
+      got.map((m) => m.seq),
+      rows.map((_, i) => i),
+    );
+    assert.deepEqual(
+      got.map((m) => m.batchSize),
+      Array(rows.length).fill(rows.length),
+      'the messages of one turn shared one run',
+    );
   });
 
   test('with a batch window, messages arriving together share one run', async () => {
@@ -366,7 +419,10 @@ describe('micro-batching', () => {
     const outs = nextMessages('out', 8);
     for (let i = 0; i < 8; i++) inject('infer', { payload: [i, 0, 0, i], seq: i });
     const got = await outs;
-    assert.deepEqual(got.map((m) => m.batchSize), Array(8).fill(8));
+    assert.deepEqual(
+      got.map((m) => m.batchSize),
+      Array(8).fill(8),
+    );
     got.forEach((m) => assertClose(y(m).data, mlpReference(mlp, [[m.seq as number, 0, 0, m.seq as number]])[0]!));
   });
 
@@ -377,7 +433,10 @@ describe('micro-batching', () => {
     const caught = nextMessage('caught');
     for (let i = 0; i < 6; i++) inject('infer', { payload: i === 3 ? [1, 2, 'x', 4] : [i, i, i, i], seq: i });
     assert.equal(((await caught).error as { code: string }).code, 'EDGEML_ONNX_STRING_IN_NUMERIC');
-    assert.deepEqual((await outs).map((m) => m.seq), [0, 1, 2, 4, 5]);
+    assert.deepEqual(
+      (await outs).map((m) => m.seq),
+      [0, 1, 2, 4, 5],
+    );
   });
 
   // 11 messages in one turn, one of them holding a function (structured clone refuses it): it used
@@ -397,7 +456,10 @@ describe('micro-batching', () => {
       assert.match((failure!.error as { message: string }).message, /function/);
       assert.equal(failure!.seq, bad);
       const got = await outs;
-      assert.deepEqual(got.map((m) => m.seq), rows.map((_, i) => i).filter((i) => i !== bad));
+      assert.deepEqual(
+        got.map((m) => m.seq),
+        rows.map((_, i) => i).filter((i) => i !== bad),
+      );
       got.forEach((m) => assertClose(y(m).data, mlpReference(mlp, [rows[m.seq as number]!])[0]!));
       assert.equal((await completes).length, 10);
     });

@@ -49,7 +49,11 @@ test('the list holds the user directory models and the package models, not node_
   const files = res.body.files as Array<{ path: string; source: string; sizeBytes: number }>;
   assert.ok(files.some((f) => f.path === path.join('lines', 'l1', 'press.onnx') && f.source === 'user' && f.sizeBytes === model.length));
   const packaged = readdirSync(path.join(ROOT, 'models')).filter((f) => f.endsWith('.onnx'));
-  for (const name of packaged) assert.ok(files.some((f) => f.source === 'package' && path.basename(f.path) === name), `package model ${name} listed`);
+  for (const name of packaged)
+    assert.ok(
+      files.some((f) => f.source === 'package' && path.basename(f.path) === name),
+      `package model ${name} listed`,
+    );
   assert.ok(!files.some((f) => f.path.includes('node_modules')), 'nothing from node_modules');
 });
 

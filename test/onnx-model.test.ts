@@ -60,7 +60,7 @@ function flow(modelFile: string, watch: boolean, users = 1): FlowNode[] {
 
 const session = () => (getNode('model') as OnnxModelNode).session!;
 const sha = (msg: Msg): string => (msg.model as { sha256: string }).sha256;
-const yData = (msg: Msg): number[] => ((msg.payload as Record<string, { data: number[] }>).y!.data);
+const yData = (msg: Msg): number[] => (msg.payload as Record<string, { data: number[] }>).y!.data;
 
 function assertAnsweredBy(msg: Msg, model: Mlp, row: number[]): void {
   const expected = mlpReference(model, [row])[0]!;
@@ -246,7 +246,11 @@ test('the model-info admin endpoint lists inputs, outputs, shapes and metadata',
   assert.deepEqual(res.body.outputs, [{ name: 'y', isTensor: true, dtype: 'float32', dims: ['batch', 3] }]);
   assert.equal(res.body.metadata['edgeml.features'], JSON.stringify(card.features));
   assert.deepEqual(res.body.card.labels, card.labels);
-  const missing = await helper.request().get('/edge-ml/model-info').query({ path: path.join(dir, 'nope.onnx') }).expect(404);
+  const missing = await helper
+    .request()
+    .get('/edge-ml/model-info')
+    .query({ path: path.join(dir, 'nope.onnx') })
+    .expect(404);
   assert.equal(missing.body.code, 'EDGEML_ONNX_LOAD_FAILED');
   const corrupt = path.join(dir, 'bad.onnx');
   writeFileSync(corrupt, 'not a model');

@@ -21,8 +21,15 @@ import { mlpModel } from './helpers/onnx-models';
 const CASES_DIR = path.join(SHARED, 'conformance', 'onnx-node');
 const SESSION: ort.InferenceSession.SessionOptions = { logSeverityLevel: 3 };
 
-interface CaseTensor { dtype: string; dims: number[] }
-interface Case { name: string; inputs: Record<string, CaseTensor>; outputs: Record<string, CaseTensor> }
+interface CaseTensor {
+  dtype: string;
+  dims: number[];
+}
+interface Case {
+  name: string;
+  inputs: Record<string, CaseTensor>;
+  outputs: Record<string, CaseTensor>;
+}
 
 function cases(): Array<{ name: string; bytes: Uint8Array; spec: Case }> {
   if (needsShared('conformance/onnx-node')) return [];
@@ -75,7 +82,10 @@ describe('onnx model file: the 421 conformance models', { skip: needsShared('con
   it('reads the input/output names and dtypes that each case.json gives', () => {
     for (const c of all) {
       const info = readModelInfo(c.bytes);
-      for (const [side, values] of [['inputs', info.inputs], ['outputs', info.outputs]] as const) {
+      for (const [side, values] of [
+        ['inputs', info.inputs],
+        ['outputs', info.outputs],
+      ] as const) {
         const expected = c.spec[side];
         assert.deepEqual(values.map((v) => v.name).sort(), Object.keys(expected).sort(), `${c.name} ${side}`);
         for (const v of values) {
@@ -98,10 +108,18 @@ describe('onnx model file: the 421 conformance models', { skip: needsShared('con
       assert.equal(info.modelVersion, Number(m.modelVersion ?? 0), c.name);
       assert.equal(info.docString, m.docString ?? '', c.name);
       assert.equal(info.graphName, m.graph?.name ?? '', c.name);
-      assert.deepEqual(info.opsets, (m.opsetImport ?? []).map((o) => ({ domain: o.domain ?? '', version: Number(o.version) })), c.name);
+      assert.deepEqual(
+        info.opsets,
+        (m.opsetImport ?? []).map((o) => ({ domain: o.domain ?? '', version: Number(o.version) })),
+        c.name,
+      );
       assert.deepEqual(info.metadata, Object.fromEntries((m.metadataProps ?? []).map((p) => [p.key ?? '', p.value ?? ''])), c.name);
       const inits = new Set((m.graph?.initializer ?? []).map((t) => t.name));
-      assert.deepEqual(info.inputs.map((v) => v.name), (m.graph?.input ?? []).map((v) => v.name).filter((n) => !inits.has(n)), c.name);
+      assert.deepEqual(
+        info.inputs.map((v) => v.name),
+        (m.graph?.input ?? []).map((v) => v.name).filter((n) => !inits.has(n)),
+        c.name,
+      );
     }
   });
 
@@ -135,7 +153,7 @@ describe('onnx model file: refusing what is not an ONNX model', () => {
     let seed = 12345;
     const next = (): number => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) >>> 16) & 0xff;
     for (let n = 0; n < 300; n++) {
-      const bytes = new Uint8Array(1 + (n * 7) % 900);
+      const bytes = new Uint8Array(1 + ((n * 7) % 900));
       for (let i = 0; i < bytes.length; i++) bytes[i] = next();
       assertInvalid(bytes, `random buffer ${n}`);
     }
@@ -148,20 +166,43 @@ describe('onnx model file: refusing what is not an ONNX model', () => {
 
   it('refuses wrong wire types, bad UTF-8, and a missing ir_version, graph or opset_import', () => {
     const encode = (m: onnx.IModelProto): Uint8Array => onnx.ModelProto.encode(m).finish();
-    const graph: onnx.IGraphProto = { name: 'g', node: [{ opType: 'Identity', input: ['x'], output: ['y'] }], input: [{ name: 'x', type: { tensorType: { elemType: 1 } } }], output: [{ name: 'y', type: { tensorType: { elemType: 1 } } }] };
+    const graph: onnx.IGraphProto = {
+      name: 'g',
+      node: [{ opType: 'Identity', input: ['x'], output: ['y'] }],
+      input: [{ name: 'x', type: { tensorType: { elemType: 1 } } }],
+      output: [{ name: 'y', type: { tensorType: { elemType: 1 } } }],
+    };
     assert.equal(readModelInfo(encode({ irVersion: 8, graph, opsetImport: [{ domain: '', version: 17 }] })).graphName, 'g');
     assertInvalid(encode({ graph, opsetImport: [{ domain: '', version: 17 }] }), 'no ir_version');
     assertInvalid(encode({ irVersion: 8, opsetImport: [{ domain: '', version: 17 }] }), 'no graph');
     assertInvalid(encode({ irVersion: 8, graph }), 'no opset_import');
     // graph (field 7) written as a varint
-    assertInvalid(new ProtoWriter().varint(1, 8).varint(7, 3).message(8, (o) => o.varint(2, 17)).finish(), 'graph as varint');
+    assertInvalid(
+      new ProtoWriter()
+        .varint(1, 8)
+        .varint(7, 3)
+        .message(8, (o) => o.varint(2, 17))
+        .finish(),
+      'graph as varint',
+    );
     // a node name that is not UTF-8
-    const badName = new ProtoWriter().varint(1, 8).message(7, (g) => g.message(1, (n) => n.bytes(3, new Uint8Array([0xff, 0xfe])).string(4, 'Identity'))).message(8, (o) => o.varint(2, 17)).finish();
+    const badName = new ProtoWriter()
+      .varint(1, 8)
+      .message(7, (g) => g.message(1, (n) => n.bytes(3, new Uint8Array([0xff, 0xfe])).string(4, 'Identity')))
+      .message(8, (o) => o.varint(2, 17))
+      .finish();
     assertInvalid(badName, 'bad utf-8');
     // elem_type (a varint) written as a string inside a graph input's type
-    const badType = new ProtoWriter().varint(1, 8).message(7, (g) => g.message(11, (v) => v.string(1, 'x').message(2, (t) => t.message(1, (tt) => tt.string(1, 'float'))))).message(8, (o) => o.varint(2, 17)).finish();
+    const badType = new ProtoWriter()
+      .varint(1, 8)
+      .message(7, (g) => g.message(11, (v) => v.string(1, 'x').message(2, (t) => t.message(1, (tt) => tt.string(1, 'float')))))
+      .message(8, (o) => o.varint(2, 17))
+      .finish();
     assertInvalid(badType, 'elem_type as string');
-    assert.throws(() => readModelInfo('model.onnx' as unknown as Uint8Array), (e: unknown) => e instanceof EdgeMlError && e.code === 'EDGEML_ONNX_MODEL_INVALID');
+    assert.throws(
+      () => readModelInfo('model.onnx' as unknown as Uint8Array),
+      (e: unknown) => e instanceof EdgeMlError && e.code === 'EDGEML_ONNX_MODEL_INVALID',
+    );
   });
 });
 
@@ -183,13 +224,25 @@ describe('protobuf wire format', () => {
     const floats = [0, -0, 1.5, -3.25e-8, 3.4e38, Infinity, NaN];
     const enc = onnx.TensorProto.encode({ floatData: floats, doubleData: floats, int64Data: [1, -1, 2 ** 40], dims: [2, 3] }).finish();
     const fields = decodeFields(enc);
-    assert.deepEqual(repeatedFloat(fields, 4), floats.map((x) => Math.fround(x)));
+    assert.deepEqual(
+      repeatedFloat(fields, 4),
+      floats.map((x) => Math.fround(x)),
+    );
     assert.deepEqual(repeatedInt64(fields, 7), [1n, -1n, 2n ** 40n]);
     assert.deepEqual(repeatedInt64(fields, 1), [2n, 3n]);
-    const mineEnc = new ProtoWriter().packedVarints(1, [2, 3]).packedFloats(4, floats).double(99, Math.PI).fixed32(98, 7).fixed64(97, 2n ** 60n).finish();
+    const mineEnc = new ProtoWriter()
+      .packedVarints(1, [2, 3])
+      .packedFloats(4, floats)
+      .double(99, Math.PI)
+      .fixed32(98, 7)
+      .fixed64(97, 2n ** 60n)
+      .finish();
     const t = onnx.TensorProto.decode(mineEnc);
     assert.deepEqual(t.dims.map(Number), [2, 3]);
-    assert.deepEqual(t.floatData, floats.map((x) => Math.fround(x)));
+    assert.deepEqual(
+      t.floatData,
+      floats.map((x) => Math.fround(x)),
+    );
   });
 
   it('writes large payloads inside nested messages that protobufjs reads back', () => {
@@ -205,16 +258,27 @@ describe('protobuf wire format', () => {
       .finish();
     const m = onnx.ModelProto.decode(bytes);
     assert.equal(Number(m.irVersion), 9);
-    assert.deepEqual(m.graph!.node!.map((n) => n.name), names);
+    assert.deepEqual(
+      m.graph!.node!.map((n) => n.name),
+      names,
+    );
     assert.equal(m.graph!.name, 'x'.repeat(1000));
     const raw = m.graph!.initializer![0]!.rawData!;
     assert.deepEqual(new Float32Array(Uint8Array.from(raw).buffer), big);
   });
 
   it('keeps unknown fields, groups included, byte for byte, and refuses malformed input', () => {
-    const withUnknown = new ProtoWriter().string(1, 'a').fixed64(1000, 5n).raw(new Uint8Array([0xcb, 0x3e, 0x08, 0x01, 0xcc, 0x3e])).varint(2, 7).finish(); // group 1001 holding a varint
+    const withUnknown = new ProtoWriter()
+      .string(1, 'a')
+      .fixed64(1000, 5n)
+      .raw(new Uint8Array([0xcb, 0x3e, 0x08, 0x01, 0xcc, 0x3e]))
+      .varint(2, 7)
+      .finish(); // group 1001 holding a varint
     const fields = decodeFields(withUnknown);
-    assert.deepEqual(fields.map((f) => f.no), [1, 1000, 1001, 2]);
+    assert.deepEqual(
+      fields.map((f) => f.no),
+      [1, 1000, 1001, 2],
+    );
     assert.equal(fieldString(fields[0]!), 'a');
     const copy = new ProtoWriter();
     for (const f of fields) copy.raw(fieldRaw(f));
@@ -260,7 +324,7 @@ describe('build-model: models written without Python', () => {
   // A 2-layer MLP with a symbolic batch dim, a Softmax, an int64 ArgMax output and a float scalar metadata check.
   const rnd = (() => {
     let a = 7;
-    return () => ((a = (Math.imul(a, 48271) % 2147483647 + 2147483647) % 2147483647) / 2147483647) * 2 - 1;
+    return () => ((a = ((Math.imul(a, 48271) % 2147483647) + 2147483647) % 2147483647) / 2147483647) * 2 - 1;
   })();
   const w1 = Array.from({ length: 4 * 6 }, rnd);
   const b1 = Array.from({ length: 6 }, rnd);
@@ -301,7 +365,12 @@ describe('build-model: models written without Python', () => {
 
   const reference = (row: number[]) => {
     const f = Math.fround;
-    const h = Array.from({ length: 6 }, (_, j) => Math.max(0, row.reduce((s, x, i) => s + f(x) * f(w1[i * 6 + j]!), f(b1[j]!))));
+    const h = Array.from({ length: 6 }, (_, j) =>
+      Math.max(
+        0,
+        row.reduce((s, x, i) => s + f(x) * f(w1[i * 6 + j]!), f(b1[j]!)),
+      ),
+    );
     const z = Array.from({ length: 3 }, (_, k) => h.reduce((s, x, j) => s + x * f(w2[j * 3 + k]!), f(b2[k]!)));
     const max = Math.max(...z);
     const e = z.map((v) => Math.exp(v - max));
@@ -320,7 +389,10 @@ describe('build-model: models written without Python', () => {
     assert.equal(info.modelVersion, 3);
     assert.deepEqual(info.metadata, spec.metadata);
     assert.deepEqual(info.inputs, [{ name: 'x', kind: 'tensor', dtype: 'float32', dims: ['batch', 4] }]);
-    assert.deepEqual(info.outputs.map((o) => o.dims), [['batch', 3], ['batch'], [null, 4]]);
+    assert.deepEqual(
+      info.outputs.map((o) => o.dims),
+      [['batch', 3], ['batch'], [null, 4]],
+    );
   });
 
   it('loads in onnxruntime-node and computes what plain JS computes', async () => {
@@ -342,9 +414,18 @@ describe('build-model: models written without Python', () => {
 
   it('writes every supported initializer dtype so that ONNX Runtime reads it back', async () => {
     const dtypes = [
-      ['float32', [1.5, -2]], ['float64', [1e300, -0.25]], ['int8', [-128, 127]], ['uint8', [0, 255]], ['int16', [-32768, 5]],
-      ['uint16', [65535, 1]], ['int32', [-(2 ** 31), 7]], ['uint32', [2 ** 32 - 1, 0]], ['int64', [-(2n ** 63n), 2n ** 40n]],
-      ['uint64', [2n ** 64n - 1n, 3n]], ['bool', [true, false]], ['string', ['ä', '']],
+      ['float32', [1.5, -2]],
+      ['float64', [1e300, -0.25]],
+      ['int8', [-128, 127]],
+      ['uint8', [0, 255]],
+      ['int16', [-32768, 5]],
+      ['uint16', [65535, 1]],
+      ['int32', [-(2 ** 31), 7]],
+      ['uint32', [2 ** 32 - 1, 0]],
+      ['int64', [-(2n ** 63n), 2n ** 40n]],
+      ['uint64', [2n ** 64n - 1n, 3n]],
+      ['bool', [true, false]],
+      ['string', ['ä', '']],
     ] as const;
     const model = buildModel({
       opsets: [{ domain: '', version: 17 }],
@@ -361,7 +442,11 @@ describe('build-model: models written without Python', () => {
       for (const [d, data] of dtypes) {
         const got = Array.from(out[`y_${d}`]!.data as ArrayLike<unknown>);
         const expected = d === 'bool' ? data.map((b) => (b ? 1 : 0)) : d === 'float32' ? (data as readonly number[]).map(Math.fround) : [...data];
-        assert.deepEqual(got.map((v) => (typeof v === 'boolean' ? (v ? 1 : 0) : v)), expected, d);
+        assert.deepEqual(
+          got.map((v) => (typeof v === 'boolean' ? (v ? 1 : 0) : v)),
+          expected,
+          d,
+        );
       }
     } finally {
       await session.release();

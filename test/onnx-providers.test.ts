@@ -37,8 +37,14 @@ describe('settings parsing', () => {
   });
 
   test('a name that is no execution provider is a coded error naming it', () => {
-    assert.throws(() => parseProviders('cuda, cudaa'), (e: Error & { code?: string }) => e.code === 'EDGEML_ONNX_PROVIDER_UNKNOWN' && /"cudaa"/.test(e.message));
-    assert.throws(() => parseGraphOptimization('max'), (e: Error & { code?: string }) => e.code === 'EDGEML_CONFIG_CHOICE');
+    assert.throws(
+      () => parseProviders('cuda, cudaa'),
+      (e: Error & { code?: string }) => e.code === 'EDGEML_ONNX_PROVIDER_UNKNOWN' && /"cudaa"/.test(e.message),
+    );
+    assert.throws(
+      () => parseGraphOptimization('max'),
+      (e: Error & { code?: string }) => e.code === 'EDGEML_CONFIG_CHOICE',
+    );
     assert.equal(parseGraphOptimization(''), 'all');
   });
 
@@ -63,9 +69,15 @@ describe('settings parsing', () => {
     const settings = { ...DEFAULT_SESSION_SETTINGS, providers: parseProviders('tensorrt, cuda') };
     const chosen = await createWithProviders(settings, 'onnxruntime-node', create);
     assert.equal(chosen.provider, 'cpu');
-    assert.deepEqual(chosen.skipped.map((s) => s.reason), ['tensorrt library missing', 'cuda library missing']);
+    assert.deepEqual(
+      chosen.skipped.map((s) => s.reason),
+      ['tensorrt library missing', 'cuda library missing'],
+    );
     assert.deepEqual(tried, [['tensorrt'], ['cuda'], ['cpu']]);
-    await assert.rejects(createWithProviders(DEFAULT_SESSION_SETTINGS, 'onnxruntime-node', async () => Promise.reject(new Error('corrupt model'))), /corrupt model/);
+    await assert.rejects(
+      createWithProviders(DEFAULT_SESSION_SETTINGS, 'onnxruntime-node', async () => Promise.reject(new Error('corrupt model'))),
+      /corrupt model/,
+    );
   });
 });
 
@@ -93,8 +105,7 @@ describe('onnx-model with session settings in a flow', () => {
     const y = (msg.payload as Record<string, { data: number[] }>).y!.data;
     y.forEach((v, i) => assert.ok(Math.abs(v - want[i]!) < 1e-5, `y[${i}] ${v} vs ${want[i]}`));
   };
-  const warnings = (): string[] =>
-    (helper.log() as unknown as { args: Array<[{ level: number; msg?: unknown }]> }).args.filter(([e]) => e.level === WARN).map(([e]) => String(e.msg));
+  const warnings = (): string[] => (helper.log() as unknown as { args: Array<[{ level: number; msg?: unknown }]> }).args.filter(([e]) => e.level === WARN).map(([e]) => String(e.msg));
 
   test('GPU providers that cannot start here fall back to CPU with one warning naming each and why', async () => {
     await loadFlow(['onnx-model', 'onnx-infer'], flow({ providers: 'coreml, cuda, cpu' }));

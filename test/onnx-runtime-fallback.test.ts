@@ -33,10 +33,12 @@ after(() => unloadFlow());
 
 describe('runtime choice (loader with stand-in packages)', () => {
   const fakeOrt = (tag: string): unknown => ({ tag, InferenceSession: { create: () => undefined }, env: { wasm: {} } });
-  const resolver = (available: string[]) => (id: string): unknown => {
-    if (available.includes(id)) return fakeOrt(id);
-    throw Object.assign(new Error(`Cannot find module '${id}'`), { code: 'MODULE_NOT_FOUND' });
-  };
+  const resolver =
+    (available: string[]) =>
+    (id: string): unknown => {
+      if (available.includes(id)) return fakeOrt(id);
+      throw Object.assign(new Error(`Cannot find module '${id}'`), { code: 'MODULE_NOT_FOUND' });
+    };
   const both = resolver(['onnxruntime-node', 'onnxruntime-web']);
 
   test('auto prefers onnxruntime-node', () => {
@@ -171,7 +173,6 @@ describe('onnxruntime-node forced to fail: onnxruntime-web serves', () => {
     assert.ok(passed > 0);
   });
 });
-
 
 describe('neither runtime loads (a Node-RED process of its own)', () => {
   let red: NodeRedProcess | undefined;

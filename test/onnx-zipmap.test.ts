@@ -23,7 +23,10 @@ const FEATURES = 4;
 const COEFFICIENTS = [0.8, -1.2, 0.3, 2.0, -0.5, 0.9, -1.1, 0.4, 1.3, 0.2, 0.7, -1.6];
 const INTERCEPTS = [0.1, -0.3, 0.25];
 
-interface Classifier { bytes: Uint8Array; labels: Array<string | number> }
+interface Classifier {
+  bytes: Uint8Array;
+  labels: Array<string | number>;
+}
 
 /** LinearClassifier(SOFTMAX) -> label + probabilities -> ZipMap -> output_probability, as skl2onnx writes it. */
 function classifier(labels: 'int64' | 'string', opts: { defaultOpset?: boolean; extraConsumer?: boolean; valueInfo?: boolean } = {}): Classifier {
@@ -32,15 +35,16 @@ function classifier(labels: 'int64' | 'string', opts: { defaultOpset?: boolean; 
   const zipAttr: Record<string, AttributeSpec> = labels === 'int64' ? { classlabels_int64s: { ints: classLabels as number[] } } : { classlabels_strings: { strings: classLabels as string[] } };
   const nodes: NodeSpec[] = [
     {
-      opType: 'LinearClassifier', domain: 'ai.onnx.ml', name: 'LinearClassifier', inputs: ['float_input'], outputs: ['label', 'probability_tensor'],
+      opType: 'LinearClassifier',
+      domain: 'ai.onnx.ml',
+      name: 'LinearClassifier',
+      inputs: ['float_input'],
+      outputs: ['label', 'probability_tensor'],
       attributes: { coefficients: { floats: COEFFICIENTS }, intercepts: { floats: INTERCEPTS }, multi_class: { int: 1 }, post_transform: { string: 'SOFTMAX' }, ...labelAttr },
     },
     { opType: 'ZipMap', domain: 'ai.onnx.ml', name: 'ZipMap', inputs: ['probability_tensor'], outputs: ['output_probability'], attributes: zipAttr },
   ];
-  const outputs = [
-    tensorValue('label', labels, [null]),
-    { name: 'output_probability', type: { sequence: { map: { key: labels, value: { tensor: 'float32' as const } } } } },
-  ];
+  const outputs = [tensorValue('label', labels, [null]), { name: 'output_probability', type: { sequence: { map: { key: labels, value: { tensor: 'float32' as const } } } } }];
   if (opts.extraConsumer) {
     // The ZipMap output also feeds another node: it must then stay as it is.
     nodes.push({ opType: 'SequenceLength', inputs: ['output_probability'], outputs: ['n'] });
@@ -50,10 +54,19 @@ function classifier(labels: 'int64' | 'string', opts: { defaultOpset?: boolean; 
     irVersion: 8,
     producerName: 'skl2onnx',
     producerVersion: '1.17.0',
-    opsets: opts.defaultOpset === false ? [{ domain: 'ai.onnx.ml', version: 1 }] : [{ domain: 'ai.onnx.ml', version: 1 }, { domain: '', version: 17 }],
+    opsets:
+      opts.defaultOpset === false
+        ? [{ domain: 'ai.onnx.ml', version: 1 }]
+        : [
+            { domain: 'ai.onnx.ml', version: 1 },
+            { domain: '', version: 17 },
+          ],
     metadata: { 'edgeml.labels': JSON.stringify(classLabels.map(String)) },
     graph: {
-      name: 'LogisticRegression', inputs: [tensorValue('float_input', 'float32', [null, FEATURES])], outputs, nodes,
+      name: 'LogisticRegression',
+      inputs: [tensorValue('float_input', 'float32', [null, FEATURES])],
+      outputs,
+      nodes,
       ...(opts.valueInfo ? { valueInfo: [outputs[1]!] } : {}),
     },
   };
@@ -120,7 +133,13 @@ describe('ZipMap: scikit-learn-style classifiers', () => {
       const stripped = stripZipMap(model.bytes);
       assert.deepEqual(stripped.rewritten, [{ from: 'output_probability', to: 'output_probability', source: 'probability_tensor', labels: model.labels.map(String), labelType: labels }]);
       const after = readModelInfo(stripped.bytes);
-      assert.deepEqual(after.outputs.map((o) => [o.name, o.kind, o.dtype]), [['label', 'tensor', labels], ['output_probability', 'tensor', 'float32']]);
+      assert.deepEqual(
+        after.outputs.map((o) => [o.name, o.kind, o.dtype]),
+        [
+          ['label', 'tensor', labels],
+          ['output_probability', 'tensor', 'float32'],
+        ],
+      );
       assert.deepEqual(after.outputs[1]!.dims, [null, model.labels.length]);
       assert.deepEqual(after.metadata, before.metadata);
       assertMatchesReference(await runRows(stripped.bytes), model.labels);
@@ -140,7 +159,10 @@ describe('ZipMap: scikit-learn-style classifiers', () => {
     const model = classifier('string', { defaultOpset: false });
     const stripped = stripZipMap(model.bytes);
     const info = readModelInfo(stripped.bytes);
-    assert.deepEqual(info.opsets.map((o) => o.domain), ['ai.onnx.ml', '']);
+    assert.deepEqual(
+      info.opsets.map((o) => o.domain),
+      ['ai.onnx.ml', ''],
+    );
     assertMatchesReference(await runRows(stripped.bytes), model.labels);
   });
 
@@ -163,16 +185,25 @@ describe('ZipMap: scikit-learn-style classifiers', () => {
 
     const a = decodeFields(withUnknown);
     const b = decodeFields(stripped.bytes);
-    assert.deepEqual(b.map((f) => f.no), a.map((f) => f.no));
+    assert.deepEqual(
+      b.map((f) => f.no),
+      a.map((f) => f.no),
+    );
     a.forEach((f, i) => {
       if (f.no !== 7) assert.deepEqual(Buffer.from(fieldRaw(b[i]!)), Buffer.from(fieldRaw(f)), `model field ${f.no}`);
     });
     const ga = fieldMessage(a.find((f) => f.no === 7)!);
     const gb = fieldMessage(b.find((f) => f.no === 7)!);
-    assert.deepEqual(gb.map((f) => f.no), ga.map((f) => f.no));
+    assert.deepEqual(
+      gb.map((f) => f.no),
+      ga.map((f) => f.no),
+    );
     const changed = ga.map((f, i) => Buffer.compare(Buffer.from(fieldRaw(f)), Buffer.from(fieldRaw(gb[i]!))) !== 0);
     // Only the ZipMap node (2nd node) and the output_probability output differ.
-    assert.deepEqual(ga.filter((_, i) => changed[i]).map((f) => f.no), [1, 12]);
+    assert.deepEqual(
+      ga.filter((_, i) => changed[i]).map((f) => f.no),
+      [1, 12],
+    );
     assert.deepEqual(Buffer.from(fieldRaw(gb.at(-1)!)), Buffer.from([0xca, 0x30, 0x03, 0x61, 0x62, 0x63]));
   });
 
@@ -195,7 +226,10 @@ describe('ZipMap: scikit-learn-style classifiers', () => {
 
   it('refuses bytes that are not an ONNX model with EDGEML_ONNX_MODEL_INVALID', () => {
     for (const bytes of [new Uint8Array(0), new TextEncoder().encode('ZipMap'), classifier('int64').bytes.subarray(0, 40)]) {
-      assert.throws(() => stripZipMap(bytes), (e: unknown) => e instanceof EdgeMlError && e.code === 'EDGEML_ONNX_MODEL_INVALID');
+      assert.throws(
+        () => stripZipMap(bytes),
+        (e: unknown) => e instanceof EdgeMlError && e.code === 'EDGEML_ONNX_MODEL_INVALID',
+      );
     }
   });
 });
@@ -254,8 +288,15 @@ describe('ZipMap classifier through onnx-model and onnx-infer in a flow', () => 
       const got = nextMessages('out', messages.length);
       messages.forEach((payload, seq) => inject('infer', { payload, seq }));
       const answers = await got;
-      assert.deepEqual(answers.map((m) => m.seq), [0, 1, 2, 3]);
-      assert.deepEqual(answers.map((m) => m.batchSize), [4, 4, 4, 4], 'the four messages ran as one batch');
+      assert.deepEqual(
+        answers.map((m) => m.seq),
+        [0, 1, 2, 3],
+      );
+      assert.deepEqual(
+        answers.map((m) => m.batchSize),
+        [4, 4, 4, 4],
+        'the four messages ran as one batch',
+      );
       answers.forEach((m, seq) => {
         const rows = (Array.isArray(messages[seq]![0]) ? messages[seq] : [messages[seq]]) as number[][];
         const payload = m.payload as Record<string, Out>;

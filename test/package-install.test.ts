@@ -78,21 +78,13 @@ describe('package install from the palette', { timeout: 10 * 60_000 }, () => {
     // offline x64 users to put the same line there).
     userDir = path.join(work, 'userDir');
     mkdirSync(userDir);
-    writeFileSync(
-      path.join(userDir, 'package.json'),
-      JSON.stringify({ name: 'node-red-project', description: 'A Node-RED Project', version: '0.0.1', private: true }, null, 2),
-    );
+    writeFileSync(path.join(userDir, 'package.json'), JSON.stringify({ name: 'node-red-project', description: 'A Node-RED Project', version: '0.0.1', private: true }, null, 2));
     copyFileSync(path.join(ROOT, '.npmrc'), path.join(userDir, '.npmrc'));
 
     // What the palette manager runs (@node-red/registry installer), with the offline skip.
     const npm = hasNode18 && existsSync(NPM18) ? NPM18 : 'npm';
     const started = Date.now();
-    run(
-      npm,
-      ['install', '--no-audit', '--no-update-notifier', '--no-fund', '--save', '--save-prefix=~', '--omit=dev', '--engine-strict', tarball],
-      userDir,
-      { ONNXRUNTIME_NODE_INSTALL: 'skip' },
-    );
+    run(npm, ['install', '--no-audit', '--no-update-notifier', '--no-fund', '--save', '--save-prefix=~', '--omit=dev', '--engine-strict', tarball], userDir, { ONNXRUNTIME_NODE_INSTALL: 'skip' });
     const installSeconds = (Date.now() - started) / 1000;
     const npmVersion = run(npm, ['--version'], userDir).trim();
 

@@ -48,7 +48,21 @@ describe('read-only root filesystem', { skip: allowed ? false : 'mount namespace
     const brokerId = flow.find((n) => n.type === 'mqtt-broker')!.id;
     const modelId = flow.find((n) => n.type === 'onnx-model')!.id;
     const tab = flow.find((n) => n.type === 'tab')!.id;
-    flow.push({ id: 'ro-update', type: 'ml-model-update', z: tab, broker: brokerId, model: modelId, deviceId: 'ro-device', deviceIdType: 'str', groups: '', prefix: 'edge-ml', publicKey: '', reportInterval: '3600', stallSeconds: '2', wires: [[]] });
+    flow.push({
+      id: 'ro-update',
+      type: 'ml-model-update',
+      z: tab,
+      broker: brokerId,
+      model: modelId,
+      deviceId: 'ro-device',
+      deviceIdType: 'str',
+      groups: '',
+      prefix: 'edge-ml',
+      publicKey: '',
+      reportInterval: '3600',
+      stallSeconds: '2',
+      wires: [[]],
+    });
     red = await startNodeRed({ userDir, flows: flow, prefix: unshare(userDir), settings: { mqttReconnectTime: 250 } });
     await red.waitForLog(/Connected to broker/);
     await waitForPort(modbusPort);

@@ -54,9 +54,16 @@ test('manifests that are malformed or unsafe as file names are refused with one 
     { createdAt: 'yesterday' },
   ];
   for (const change of bad) {
-    assert.equal(code(() => parseManifest({ ...manifest, ...change })), 'EDGEML_UPDATE_MANIFEST_INVALID', JSON.stringify(change));
+    assert.equal(
+      code(() => parseManifest({ ...manifest, ...change })),
+      'EDGEML_UPDATE_MANIFEST_INVALID',
+      JSON.stringify(change),
+    );
   }
-  assert.equal(code(() => parseManifest('{}')), 'EDGEML_UPDATE_MANIFEST_INVALID');
+  assert.equal(
+    code(() => parseManifest('{}')),
+    'EDGEML_UPDATE_MANIFEST_INVALID',
+  );
 });
 
 test('an Ed25519 signature verifies, and any change to a signed field breaks it', () => {
@@ -66,11 +73,26 @@ test('an Ed25519 signature verifies, and any change to a signed field breaks it'
   const signed = signManifest(manifest, privateKey.export({ type: 'pkcs8', format: 'pem' }).toString());
   const pem = publicKey.export({ type: 'spki', format: 'pem' }).toString();
   verifyManifest(parseManifest(JSON.parse(JSON.stringify(signed))), pem);
-  assert.equal(code(() => verifyManifest({ ...signed, version: '4' }, pem)), 'EDGEML_UPDATE_SIGNATURE_INVALID');
-  assert.equal(code(() => verifyManifest({ ...signed, targets: ['dev-2'] }, pem)), 'EDGEML_UPDATE_SIGNATURE_INVALID');
-  assert.equal(code(() => verifyManifest(manifest, pem)), 'EDGEML_UPDATE_SIGNATURE_INVALID');
-  assert.equal(code(() => verifyManifest(signed, other.publicKey)), 'EDGEML_UPDATE_SIGNATURE_INVALID');
-  assert.equal(code(() => verifyManifest(signed, 'not a key')), 'EDGEML_UPDATE_KEY_INVALID');
+  assert.equal(
+    code(() => verifyManifest({ ...signed, version: '4' }, pem)),
+    'EDGEML_UPDATE_SIGNATURE_INVALID',
+  );
+  assert.equal(
+    code(() => verifyManifest({ ...signed, targets: ['dev-2'] }, pem)),
+    'EDGEML_UPDATE_SIGNATURE_INVALID',
+  );
+  assert.equal(
+    code(() => verifyManifest(manifest, pem)),
+    'EDGEML_UPDATE_SIGNATURE_INVALID',
+  );
+  assert.equal(
+    code(() => verifyManifest(signed, other.publicKey)),
+    'EDGEML_UPDATE_SIGNATURE_INVALID',
+  );
+  assert.equal(
+    code(() => verifyManifest(signed, 'not a key')),
+    'EDGEML_UPDATE_KEY_INVALID',
+  );
 });
 
 test('targets select devices by id or group', () => {
@@ -90,10 +112,22 @@ test('chunks arrive in any order, duplicates are ignored, corrupt ones refused, 
   assert.equal(first.add(3, chunks[3]!), 'duplicate');
   const corrupt = Buffer.from(chunks[4]!);
   corrupt[10] = corrupt[10]! ^ 0xff;
-  assert.equal(code(() => first.add(4, corrupt)), 'EDGEML_UPDATE_CHUNK_INVALID');
-  assert.equal(code(() => first.add(4, chunks[4]!.subarray(1))), 'EDGEML_UPDATE_CHUNK_INVALID');
-  assert.equal(code(() => first.add(10, chunks[4]!)), 'EDGEML_UPDATE_CHUNK_INVALID');
-  assert.equal(code(() => first.assemble()), 'EDGEML_UPDATE_INCOMPLETE');
+  assert.equal(
+    code(() => first.add(4, corrupt)),
+    'EDGEML_UPDATE_CHUNK_INVALID',
+  );
+  assert.equal(
+    code(() => first.add(4, chunks[4]!.subarray(1))),
+    'EDGEML_UPDATE_CHUNK_INVALID',
+  );
+  assert.equal(
+    code(() => first.add(10, chunks[4]!)),
+    'EDGEML_UPDATE_CHUNK_INVALID',
+  );
+  assert.equal(
+    code(() => first.assemble()),
+    'EDGEML_UPDATE_INCOMPLETE',
+  );
 
   // as after a reconnect or restart: what was stored is still there
   const second = new ChunkAssembler(manifest, dir);
@@ -110,7 +144,10 @@ test('a manifest whose whole-file hash disagrees with its chunks is caught at as
   const lying = { ...manifest, sha256: createHash('sha256').update('something else').digest('hex') };
   const assembler = new ChunkAssembler(lying, dir);
   chunks.forEach((c, i) => assembler.add(i, c));
-  assert.equal(code(() => assembler.assemble()), 'EDGEML_UPDATE_HASH_MISMATCH');
+  assert.equal(
+    code(() => assembler.assemble()),
+    'EDGEML_UPDATE_HASH_MISMATCH',
+  );
 });
 
 test('the store writes atomically, keeps active and previous, prunes the rest and rolls back', (t) => {
@@ -137,7 +174,10 @@ test('the store writes atomically, keeps active and previous, prunes the rest an
   assert.equal(back.active?.version, '2');
   assert.equal(back.previous?.version, '3');
   assert.equal(readFileSync(back.active!.file, 'utf8'), 'model 2');
-  assert.equal(code(() => new ModelStore(root).rollback('other')), 'EDGEML_UPDATE_NO_PREVIOUS');
+  assert.equal(
+    code(() => new ModelStore(root).rollback('other')),
+    'EDGEML_UPDATE_NO_PREVIOUS',
+  );
 
   const rejected = store.write('pump', '4', 'f'.repeat(64), Buffer.from('bad'));
   store.discard(rejected);

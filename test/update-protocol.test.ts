@@ -26,12 +26,7 @@ interface Device {
   statuses: UpdateStatus[];
 }
 
-async function startDevice(
-  broker: TestBroker,
-  id: string,
-  dir: string,
-  opts: { publicKey?: string; accept?: (bytes: Buffer) => void; groups?: string[]; stallMs?: number } = {},
-): Promise<Device> {
+async function startDevice(broker: TestBroker, id: string, dir: string, opts: { publicKey?: string; accept?: (bytes: Buffer) => void; groups?: string[]; stallMs?: number } = {}): Promise<Device> {
   const client = await mqtt.connectAsync(broker.url, { clientId: `dev-${id}-${process.pid}`, reconnectPeriod: 50 });
   let serving: Buffer | undefined;
   const statuses: UpdateStatus[] = [];
@@ -82,14 +77,20 @@ test('a host pushes a model to three devices; all report it active and serve its
   const devices = await Promise.all(['a', 'b', 'c'].map((id) => device(id)));
   const v1 = randomBytes(50_000);
   const v2 = randomBytes(70_000);
-  for (const [bytes, version] of [[v1, '1.0.0'], [v2, '2.0.0']] as const) {
+  for (const [bytes, version] of [
+    [v1, '1.0.0'],
+    [v2, '2.0.0'],
+  ] as const) {
     const { manifest, chunks } = prepareUpdate(bytes, { name: 'pump', version, chunkSize: 8192 });
     const result = await publishUpdate({ client: host, manifest, chunks, targets: ['line-1'], waitFor: ['a', 'b', 'c'], timeoutMs: 20000 });
     assert.deepEqual(result.active.sort(), ['a', 'b', 'c']);
     for (const d of devices) assert.ok(d.serving()?.equals(bytes), `${d.id} serves ${version}`);
   }
   const states = devices[0]!.statuses.filter((s) => s.version === '2.0.0').map((s) => s.state);
-  assert.deepEqual(states.filter((s) => s !== 'receiving'), ['received', 'verified', 'active']);
+  assert.deepEqual(
+    states.filter((s) => s !== 'receiving'),
+    ['received', 'verified', 'active'],
+  );
 
   const rolledBack = new Promise<UpdateStatus>((resolve) => {
     devices[1]!.receiver['options'].onState = (s) => s.state === 'rolled-back' && resolve(s);

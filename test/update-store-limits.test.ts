@@ -48,7 +48,10 @@ test('a write that lands fewer bytes than asked is retried; one that lands none 
   const ok = store.write('pump', '1', sha(small), small);
   assert.deepEqual(fs.readFileSync(ok.file), small, 'short writes were continued to the end');
   const big = randomBytes(1000);
-  assert.equal(codeOf(() => store.write('pump', '2', sha(big), big)), 'EDGEML_UPDATE_STORE_FULL');
+  assert.equal(
+    codeOf(() => store.write('pump', '2', sha(big), big)),
+    'EDGEML_UPDATE_STORE_FULL',
+  );
   assert.deepEqual(filesUnder(path.join(root, 'pump')), [path.basename(ok.file)], 'no truncated model, no temp file');
 });
 
@@ -69,13 +72,19 @@ test('an update larger than the limit is refused before receiving (EDGEML_UPDATE
   const topics = updateTopics();
   const { manifest } = prepareUpdate(randomBytes(5000), { name: 'pump', version: '2', chunkSize: 1024 });
   await receiver.handle(topics.manifest('dev'), Buffer.from(JSON.stringify(manifest)));
-  assert.deepEqual(statuses.map((s) => [s.state, s.code]), [['rejected', 'EDGEML_UPDATE_TOO_LARGE']]);
+  assert.deepEqual(
+    statuses.map((s) => [s.state, s.code]),
+    [['rejected', 'EDGEML_UPDATE_TOO_LARGE']],
+  );
   // 2 GiB announced in two 1 GiB chunks, against the default limit of 256 MiB.
   const huge = { ...manifest, version: '3', size: 2 ** 31, chunkSize: 2 ** 30, chunks: 2, chunkSha256: [sha(Buffer.from('a')), sha(Buffer.from('b'))], sha256: sha(Buffer.from('c')) };
   const defaults = new UpdateReceiver({ deviceId: 'dev', groups: [], storeDir: root, activate: async () => undefined, publish: () => undefined, onState: (s) => statuses.push(s) });
   t.after(() => defaults.close());
   await defaults.handle(topics.manifest('dev'), Buffer.from(JSON.stringify(huge)));
-  assert.deepEqual(statuses.slice(1).map((s) => [s.state, s.code, s.version]), [['rejected', 'EDGEML_UPDATE_TOO_LARGE', '3']]);
+  assert.deepEqual(
+    statuses.slice(1).map((s) => [s.state, s.code, s.version]),
+    [['rejected', 'EDGEML_UPDATE_TOO_LARGE', '3']],
+  );
   assert.deepEqual(filesUnder(path.join(root, '.incoming')), [], 'no transfer was opened');
 });
 
@@ -114,7 +123,10 @@ describe('a real full disk: a 4 MiB tmpfs', { skip: mountProblem ?? false }, () 
     const free = freeBytes(disk)!;
     const store = new ModelStore(path.join(disk, 'store'));
     const model = randomBytes(409_600);
-    assert.equal(codeOf(() => store.writeVerified({ name: 'pump', version: '2', size: model.length, sha256: sha(model) }, [model])), 'EDGEML_UPDATE_STORE_FULL');
+    assert.equal(
+      codeOf(() => store.writeVerified({ name: 'pump', version: '2', size: model.length, sha256: sha(model) }, [model])),
+      'EDGEML_UPDATE_STORE_FULL',
+    );
     assert.deepEqual(filesUnder(path.join(disk, 'store', 'pump')), []);
     assert.equal(freeBytes(disk), free, 'the temp file was removed');
   });
@@ -129,14 +141,20 @@ describe('a real full disk: a 4 MiB tmpfs', { skip: mountProblem ?? false }, () 
     // needs 2 x 409,600 bytes + 1 MiB margin; 600 KiB are free
     const { manifest, chunks } = prepareUpdate(randomBytes(409_600), { name: 'pump', version: '2', chunkSize: 102_400 });
     await receiver.handle(topics.manifest('dev'), Buffer.from(JSON.stringify(manifest)));
-    assert.deepEqual(statuses.map((s) => [s.state, s.code]), [['rejected', 'EDGEML_UPDATE_STORE_FULL']]);
+    assert.deepEqual(
+      statuses.map((s) => [s.state, s.code]),
+      [['rejected', 'EDGEML_UPDATE_STORE_FULL']],
+    );
     assert.deepEqual(filesUnder(path.join(storeDir, '.incoming')), []);
 
     // A chunk written when the disk has filled up meanwhile (the check passed earlier).
     fillUntil(150 * 1024);
     const assembler = new ChunkAssembler(manifest, path.join(storeDir, '.incoming'));
     assert.equal(assembler.add(0, chunks[0]!), 'stored');
-    assert.equal(codeOf(() => assembler.add(1, chunks[1]!)), 'EDGEML_UPDATE_STORE_FULL');
+    assert.equal(
+      codeOf(() => assembler.add(1, chunks[1]!)),
+      'EDGEML_UPDATE_STORE_FULL',
+    );
     assert.deepEqual(assembler.missing(), [1, 2, 3]);
     assembler.discard();
   });

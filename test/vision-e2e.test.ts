@@ -67,7 +67,10 @@ function received(client: mqtt.MqttClient, count: number): Promise<Map<string, R
   return new Promise((resolve, reject) => {
     const got = new Map<string, Record<string, unknown>>();
     const timer = setTimeout(() => reject(new Error(`${got.size} of ${count} MQTT messages`)), 20000);
-    nextMessage('caught', 20000).then((m) => reject(new Error(`flow error: ${JSON.stringify(m.error)}`)), () => undefined);
+    nextMessage('caught', 20000).then(
+      (m) => reject(new Error(`flow error: ${JSON.stringify(m.error)}`)),
+      () => undefined,
+    );
     client.on('message', (topic, payload) => {
       got.set(topic, JSON.parse(payload.toString()) as Record<string, unknown>);
       if (got.size === count) {
@@ -137,7 +140,10 @@ test('detector: a 1280 x 960 JPEG letterboxed to 640 -> boxes in original pixels
     ),
   );
   const file = path.join(dir, 'scene.jpg');
-  writeFileSync(file, jpegOf(1280, 960, (x, y) => [x % 256, y % 256, 90], 80));
+  writeFileSync(
+    file,
+    jpegOf(1280, 960, (x, y) => [x % 256, y % 256, 90], 80),
+  );
   const client = await start(flow(modelFile, {}));
   t.after(() => client.endAsync());
   const done = received(client, 1);
@@ -158,7 +164,10 @@ test('segmenter: red where the image is red, letterbox undone; areas and a PNG m
   writeFileSync(modelFile, redSegmenter(32, card));
   const file = path.join(dir, 'half.png');
   // 64 x 32: the left half red, the right half black -> letterboxed 32 x 16 with 8 rows of padding
-  writeFileSync(file, pngOf(64, 32, (x) => (x < 32 ? [255, 0, 0] : [0, 0, 0])));
+  writeFileSync(
+    file,
+    pngOf(64, 32, (x) => (x < 32 ? [255, 0, 0] : [0, 0, 0])),
+  );
   const client = await start(flow(modelFile, { segMask: true }));
   t.after(() => client.endAsync());
   const out = nextMessage('out', 20000);

@@ -43,7 +43,14 @@ export function partImage(rng: Rng, label: 0 | 1, size = PART_SIZE): PartImage {
     const len = (0.8 + u() * 0.8) * r;
     const ox = (u() - 0.5) * r * 0.6;
     const oy = (u() - 0.5) * r * 0.6;
-    stroke = { ax: cx + ox - (Math.cos(angle) * len) / 2, ay: cy + oy - (Math.sin(angle) * len) / 2, bx: cx + ox + (Math.cos(angle) * len) / 2, by: cy + oy + (Math.sin(angle) * len) / 2, w: (1 + u() * 0.8) * s, depth: 0.35 + u() * 0.25 };
+    stroke = {
+      ax: cx + ox - (Math.cos(angle) * len) / 2,
+      ay: cy + oy - (Math.sin(angle) * len) / 2,
+      bx: cx + ox + (Math.cos(angle) * len) / 2,
+      by: cy + oy + (Math.sin(angle) * len) / 2,
+      w: (1 + u() * 0.8) * s,
+      depth: 0.35 + u() * 0.25,
+    };
   }
   const data = new Uint8Array(size * size * 3);
   for (let y = 0; y < size; y++) {

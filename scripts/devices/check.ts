@@ -76,7 +76,9 @@ function parseArgs(argv: string[]): Options {
       return v;
     };
     if (a === '--arch') {
-      options.archs = value().split(',').map((s) => s.trim()) as Arch[];
+      options.archs = value()
+        .split(',')
+        .map((s) => s.trim()) as Arch[];
       for (const x of options.archs) if (x !== 'arm64' && x !== 'armhf') throw new Error(`--arch: ${x} is not arm64 or armhf`);
     } else if (a === '--vectors') {
       options.vectors = Number(value());
@@ -193,7 +195,12 @@ async function checkArch(arch: Arch, tarball: string, options: Options, broker: 
     // Node-RED globally (its install script's way: not engine-strict, whose check some of Node-RED
     // 4.1's own dependencies fail under Node 18), then the package as the palette manager does.
     if (!existsSync(path.join(root, GLOBAL_RED, 'package.json'))) {
-      execFileSync(command, ['install', '-g', '--prefix', path.join(root, 'usr/local'), '--no-audit', '--no-fund', ...target, 'node-red@4.1'], { env, encoding: 'utf8', timeout: INSTALL_TIMEOUT_MS, stdio: ['ignore', 'pipe', 'pipe'] });
+      execFileSync(command, ['install', '-g', '--prefix', path.join(root, 'usr/local'), '--no-audit', '--no-fund', ...target, 'node-red@4.1'], {
+        env,
+        encoding: 'utf8',
+        timeout: INSTALL_TIMEOUT_MS,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
     }
     const packages = ['./package.tgz', ...(arch === 'armhf' ? [`onnxruntime-web@${webVersion}`] : [])];
     installOut = execFileSync(command, ['install', ...PALETTE_FLAGS, ...target, ...packages], { cwd: userDir, env, encoding: 'utf8', timeout: INSTALL_TIMEOUT_MS, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -207,7 +214,10 @@ async function checkArch(arch: Arch, tarball: string, options: Options, broker: 
     seconds: seconds(t),
     userDirMB: du(userDir),
     onnxruntimeNodeMB: existsSync(path.join(userDir, 'node_modules/onnxruntime-node')) ? du(path.join(userDir, 'node_modules/onnxruntime-node')) : 0,
-    output: `${installOut}\n${webOut}`.split('\n').filter((l) => /warn|error|onnxruntime|added/i.test(l)).slice(0, 40),
+    output: `${installOut}\n${webOut}`
+      .split('\n')
+      .filter((l) => /warn|error|onnxruntime|added/i.test(l))
+      .slice(0, 40),
   };
   log(arch, `installed in ${install.seconds} s, user dir ${install.userDirMB} MB (onnxruntime-node ${install.onnxruntimeNodeMB} MB)`);
 
@@ -274,7 +284,10 @@ async function checkArch(arch: Arch, tarball: string, options: Options, broker: 
 
     // The predictions, one vector at a time (emulated inference is slow: no queue builds up).
     const rows = vectors(options.vectors);
-    const want = await pumpReference(rows.map((r) => r.map((x) => Math.fround(x))), reference);
+    const want = await pumpReference(
+      rows.map((r) => r.map((x) => Math.fround(x))),
+      reference,
+    );
     const subscriber = await mqtt.connectAsync(broker.url, { clientId: `devices-${arch}-${process.pid}` });
     const arrived: Array<Record<string, unknown>> = [];
     const waiters: Array<() => void> = [];
@@ -318,7 +331,10 @@ async function checkArch(arch: Arch, tarball: string, options: Options, broker: 
     predictions.seconds = seconds(t);
     if (predictions.matching !== rows.length) problems.push(`${predictions.matching} of ${rows.length} predictions match onnxruntime-node on the host`);
     runtime = /onnxruntime-web/.test(output) ? 'onnxruntime-web' : 'onnxruntime-node';
-    warning = output.split('\n').find((l) => /\[warn\].*onnxruntime-web/.test(l))?.trim();
+    warning = output
+      .split('\n')
+      .find((l) => /\[warn\].*onnxruntime-web/.test(l))
+      ?.trim();
     log(arch, `${predictions.matching}/${rows.length} predictions match the host's onnxruntime-node (max score diff ${predictions.maxScoreDiff.toExponential(2)}), runtime ${runtime}`);
   } catch (error) {
     problems.push((error as Error).message);
@@ -353,7 +369,19 @@ function conformance(root: string, arch: Arch, userDirInside: string, problems: 
   cpSync(path.join(ROOT, '..', 'shared', 'conformance', 'onnx-node'), path.join(host, 'onnx-node'), { recursive: true });
   execFileSync(
     path.join(ROOT, 'node_modules', '.bin', 'esbuild'),
-    [path.join(ROOT, 'scripts', 'devices', 'conformance-runner.ts'), '--bundle', '--platform=node', '--format=cjs', '--target=node18', `--outfile=${path.join(host, 'runner.js')}`, '--external:node-red', '--external:node-red-node-test-helper', '--external:onnxruntime-node', '--external:onnxruntime-web', '--log-level=warning'],
+    [
+      path.join(ROOT, 'scripts', 'devices', 'conformance-runner.ts'),
+      '--bundle',
+      '--platform=node',
+      '--format=cjs',
+      '--target=node18',
+      `--outfile=${path.join(host, 'runner.js')}`,
+      '--external:node-red',
+      '--external:node-red-node-test-helper',
+      '--external:onnxruntime-node',
+      '--external:onnxruntime-web',
+      '--log-level=warning',
+    ],
     { stdio: 'inherit' },
   );
   if (!existsSync(path.join(host, 'node_modules', 'node-red-node-test-helper'))) {
@@ -361,7 +389,13 @@ function conformance(root: string, arch: Arch, userDirInside: string, problems: 
     if (hostInstall) {
       const { command, env } = hostNpm();
       writeFileSync(path.join(host, 'package.json'), '{"name":"edgeml-conformance","private":true}\n');
-      execFileSync(command, ['install', '--no-audit', '--no-fund', '--omit=dev', '--omit=optional', `--cpu=${arch === 'arm64' ? 'arm64' : 'arm'}`, '--os=linux', 'node-red-node-test-helper@0.3'], { cwd: host, env, encoding: 'utf8', timeout: INSTALL_TIMEOUT_MS, stdio: ['ignore', 'pipe', 'pipe'] });
+      execFileSync(command, ['install', '--no-audit', '--no-fund', '--omit=dev', '--omit=optional', `--cpu=${arch === 'arm64' ? 'arm64' : 'arm'}`, '--os=linux', 'node-red-node-test-helper@0.3'], {
+        cwd: host,
+        env,
+        encoding: 'utf8',
+        timeout: INSTALL_TIMEOUT_MS,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
     } else {
       inside(root, `cd ${dir} && (test -f package.json || npm init -y >/dev/null) && npm install --no-audit --no-fund --omit=dev node-red-node-test-helper@0.3 2>&1`);
     }

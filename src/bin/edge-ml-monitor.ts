@@ -64,7 +64,6 @@ if (values.fleet) {
 }
 
 function predictions(): void {
-
   const table = new MonitorTable();
   const client = mqtt.connect(values.broker!, { reconnectPeriod: 1000, ...auth });
   const tty = process.stdout.isTTY;

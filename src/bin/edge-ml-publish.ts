@@ -152,11 +152,16 @@ const ROLLOUT_EXIT: Record<string, number> = { completed: 0, halted: 3, aborted:
 function summary(s: RolloutState): string {
   const lines = [`rollout ${s.id}: ${s.model.name} ${s.model.version} ${s.status}, wave ${s.wave + 1} of ${s.waves.length}`];
   for (const w of s.waves) lines.push(`  ${w.name}: ${w.status} (${w.devices.length} devices${w.soakEndsAt && w.status === 'soaking' ? `, soak ends ${w.soakEndsAt}` : ''})`);
-  for (const g of s.gates) lines.push(`  gate ${g.gate}: ${g.passed ? 'ok' : 'FAILED'} ${g.device} ${g.value ?? '-'} (limit ${g.threshold}${g.baseline !== undefined ? `, before ${g.baseline ?? '-'}` : ''})`);
+  for (const g of s.gates)
+    lines.push(`  gate ${g.gate}: ${g.passed ? 'ok' : 'FAILED'} ${g.device} ${g.value ?? '-'} (limit ${g.threshold}${g.baseline !== undefined ? `, before ${g.baseline ?? '-'}` : ''})`);
   if (s.halt) lines.push(`  halted by ${s.halt.gate} on ${s.halt.devices.join(', ')}: ${s.halt.figures.map((f) => `${f.device} ${f.gate}=${f.value ?? '-'}`).join('; ')}`);
   const counts: Record<string, number> = {};
   for (const d of Object.values(s.devices)) counts[d.outcome] = (counts[d.outcome] ?? 0) + 1;
-  lines.push(`  devices: ${Object.entries(counts).map(([k, v]) => `${v} ${k}`).join(', ')}`);
+  lines.push(
+    `  devices: ${Object.entries(counts)
+      .map(([k, v]) => `${v} ${k}`)
+      .join(', ')}`,
+  );
   return lines.join('\n');
 }
 
@@ -209,9 +214,7 @@ async function rollout(client: mqtt.MqttClient, sub: string, v: RolloutFlags): P
     const state = await readRollout(client, v.id, prefix);
     const running = state && !FINAL_STATUSES.includes(state.status) && engineAlive(state);
     console.log(
-      running
-        ? `${sub} sent to rollout ${v.id}`
-        : `${sub} sent to rollout ${v.id}; no publisher drives it now: it takes effect when one resumes it (edge-ml-publish rollout resume --id ${v.id})`,
+      running ? `${sub} sent to rollout ${v.id}` : `${sub} sent to rollout ${v.id}; no publisher drives it now: it takes effect when one resumes it (edge-ml-publish rollout resume --id ${v.id})`,
     );
     return 0;
   }

@@ -22,7 +22,7 @@ const { values } = parseArgs({
 });
 
 if (values.help) {
-  console.log('usage: edge-ml-slim [--dry-run] [--dir <Node-RED user dir>]\n  keeps only this platform\'s ONNX Runtime libraries in <dir>/node_modules/onnxruntime-node');
+  console.log("usage: edge-ml-slim [--dry-run] [--dir <Node-RED user dir>]\n  keeps only this platform's ONNX Runtime libraries in <dir>/node_modules/onnxruntime-node");
   process.exit(0);
 }
 

@@ -93,7 +93,7 @@ export function inRange(spec: NumericSetting, value: unknown): boolean {
 
 /** The coded refusal of an out-of-range value (EDGEML_CONFIG_INTEGER for whole-number settings). */
 export function rangeError(type: string, field: string, spec: NumericSetting, value: unknown): EdgeMlError {
-  const shown = typeof value === 'string' ? value : JSON.stringify(value) ?? String(value);
+  const shown = typeof value === 'string' ? value : (JSON.stringify(value) ?? String(value));
   const [min, max] = [showBound(spec.min), showBound(spec.max)];
   const kind = spec.integer ? 'a whole number' : 'a number';
   return new EdgeMlError(spec.integer ? 'EDGEML_CONFIG_INTEGER' : 'EDGEML_CONFIG_RANGE', `${type}: setting ${field} is ${shown}; it takes ${kind} from ${min} to ${max}`, {

@@ -180,11 +180,25 @@ export function toPrometheus(s: MetricsSnapshot): string {
     lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
     for (const [labels, value] of samples) if (value !== null) lines.push(`${name}${labels} ${value}`);
   };
-  const ml = (m: ModelSnapshot, extra = ''): string =>
-    `{model="${label(m.name)}",version="${label(m.version)}",sha256="${m.sha256}"${extra}}`;
-  family('edgeml_inferences_total', 'counter', 'Inferences answered.', s.models.map((m) => [ml(m), m.inferences]));
-  family('edgeml_inference_errors_total', 'counter', 'Inferences that failed.', s.models.map((m) => [ml(m), m.errors]));
-  family('edgeml_inferences_per_minute', 'gauge', 'Inferences in the last 60 s.', s.models.map((m) => [ml(m), m.inferencesPerMinute]));
+  const ml = (m: ModelSnapshot, extra = ''): string => `{model="${label(m.name)}",version="${label(m.version)}",sha256="${m.sha256}"${extra}}`;
+  family(
+    'edgeml_inferences_total',
+    'counter',
+    'Inferences answered.',
+    s.models.map((m) => [ml(m), m.inferences]),
+  );
+  family(
+    'edgeml_inference_errors_total',
+    'counter',
+    'Inferences that failed.',
+    s.models.map((m) => [ml(m), m.errors]),
+  );
+  family(
+    'edgeml_inferences_per_minute',
+    'gauge',
+    'Inferences in the last 60 s.',
+    s.models.map((m) => [ml(m), m.inferencesPerMinute]),
+  );
   family(
     'edgeml_inference_latency_ms',
     'gauge',
@@ -194,7 +208,12 @@ export function toPrometheus(s: MetricsSnapshot): string {
       [ml(m, ',quantile="0.99"'), m.latencyMs.p99],
     ]),
   );
-  family('edgeml_model_since_seconds', 'gauge', 'When the served model became active (Unix time).', s.models.map((m) => [ml(m), Date.parse(m.since) / 1000]));
+  family(
+    'edgeml_model_since_seconds',
+    'gauge',
+    'When the served model became active (Unix time).',
+    s.models.map((m) => [ml(m), Date.parse(m.since) / 1000]),
+  );
   family(
     'edgeml_guard_findings_total',
     'counter',
@@ -204,6 +223,11 @@ export function toPrometheus(s: MetricsSnapshot): string {
       return [`{check="${label(check!)}",feature="${label(feature)}"}`, v];
     }),
   );
-  family('edgeml_drift_reports_total', 'counter', 'Drift reports of ml-drift nodes by level.', Object.entries(s.drift).map(([k, v]) => [`{level="${label(k)}"}`, v]));
+  family(
+    'edgeml_drift_reports_total',
+    'counter',
+    'Drift reports of ml-drift nodes by level.',
+    Object.entries(s.drift).map(([k, v]) => [`{level="${label(k)}"}`, v]),
+  );
   return lines.join('\n') + '\n';
 }

@@ -201,7 +201,11 @@ export function parseModelCard(metadata: Record<string, string>): ModelCard {
   const logits = str('logits');
   if (logits !== undefined) card.logits = logits === 'true';
 
-  readStructured(card, (key) => json(metadata, key), (key) => p + key);
+  readStructured(
+    card,
+    (key) => json(metadata, key),
+    (key) => p + key,
+  );
   const image = json(metadata, 'image');
   if (image !== undefined) card.image = parseImageCard(image);
   const detection = json(metadata, 'detection');
@@ -213,7 +217,26 @@ export function parseModelCard(metadata: Record<string, string>): ModelCard {
 
 /** Card object properties by metadata key (the two that differ in spelling). */
 const CARD_PROPERTY: Record<string, keyof ModelCard> = { target_scaler: 'targetScaler', training_stats: 'trainingStats' };
-const CARD_KEYS = new Set<string>(['name', 'version', 'description', 'task', 'features', 'input', 'units', 'scaler', 'ranges', 'nan', 'labels', 'outputs', 'logits', 'targetScaler', 'thresholds', 'trainingStats', 'image', 'detection']);
+const CARD_KEYS = new Set<string>([
+  'name',
+  'version',
+  'description',
+  'task',
+  'features',
+  'input',
+  'units',
+  'scaler',
+  'ranges',
+  'nan',
+  'labels',
+  'outputs',
+  'logits',
+  'targetScaler',
+  'thresholds',
+  'trainingStats',
+  'image',
+  'detection',
+]);
 
 /** True when `v` survives JSON.stringify as it is (no BigInt, function, symbol or non-finite number). */
 function jsonSafe(v: unknown, depth = 0): boolean {

@@ -126,5 +126,16 @@ async function startAedes(port: number, persistent: boolean): Promise<TestBroker
     broker = undefined;
   };
   await start();
-  return { kind: 'aedes', port, url: `mqtt://127.0.0.1:${port}`, stop, restart: async () => { await stop(); await start(); }, down: stop, up: start };
+  return {
+    kind: 'aedes',
+    port,
+    url: `mqtt://127.0.0.1:${port}`,
+    stop,
+    restart: async () => {
+      await stop();
+      await start();
+    },
+    down: stop,
+    up: start,
+  };
 }

@@ -109,10 +109,7 @@ export function rolloutState(ts: string): RolloutState {
       { index: 2, name: 'everyone', devices: ['dev-4'], status: 'pending' },
     ],
     startedAt: ts,
-    gates: [
-      failing,
-      { gate: 'latencyP99', device: 'dev-1', passed: true, value: 1.1, baseline: 1.0, threshold: 1.5 },
-    ],
+    gates: [failing, { gate: 'latencyP99', device: 'dev-1', passed: true, value: 1.1, baseline: 1.0, threshold: 1.5 }],
     devices: { 'dev-1': { wave: 0, outcome: 'rolled-back', fromVersion: '1.0.0', ts } },
     halt: { gate: 'errorRate', wave: 0, devices: ['dev-1'], figures: [failing], at: ts },
     updatedAt: ts,

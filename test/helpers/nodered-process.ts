@@ -151,21 +151,14 @@ export class NodeRedProcess {
     if (options.nodesDir) settings.nodesDir = options.nodesDir;
     if (options.settings) settings = deepMerge(settings, options.settings);
     const settingsFile = path.join(userDir, 'test-settings.js');
-    writeFileSync(
-      settingsFile,
-      `// Written by test/helpers/nodered-process.ts\nconst settings = module.exports = ${JSON.stringify(settings, null, 2)};\n${options.settingsSource ?? ''}\n`,
-    );
+    writeFileSync(settingsFile, `// Written by test/helpers/nodered-process.ts\nconst settings = module.exports = ${JSON.stringify(settings, null, 2)};\n${options.settingsSource ?? ''}\n`);
     const argv = [options.node ?? process.execPath, options.redJs ?? RED_JS, '-u', userDir, '-p', String(port), '-s', settingsFile, ...(options.args ?? [])];
     const [command, ...args] = [...(options.prefix ?? []), ...argv];
-    const child = spawn(
-      command!,
-      args,
-      {
-        cwd: userDir,
-        env: { ...process.env, ...options.env },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      },
-    );
+    const child = spawn(command!, args, {
+      cwd: userDir,
+      env: { ...process.env, ...options.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     return new NodeRedProcess(child, port, userDir, ownsUserDir);
   }
 

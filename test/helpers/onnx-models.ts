@@ -125,10 +125,7 @@ export function slowModel(layers: number, size = 256, seed = 3): Uint8Array {
   return model({
     name: 'slow',
     node,
-    initializer: [
-      floatTensor('w', [size, size], w),
-      { name: 'reps', dims: [2], dataType: onnx.TensorProto.DataType.INT64, int64Data: [size, 1] },
-    ],
+    initializer: [floatTensor('w', [size, size], w), { name: 'reps', dims: [2], dataType: onnx.TensorProto.DataType.INT64, int64Data: [size, 1] }],
     input: [valueInfo('x', FLOAT, [1, size])],
     output: [valueInfo('y', FLOAT, [1, size])],
   });
@@ -144,8 +141,20 @@ export function deepMlpModel(layers: number, width: number, seed = 9): Uint8Arra
   const initializer: onnx.ITensorProto[] = [];
   let prev = 'x';
   for (let i = 0; i < layers; i++) {
-    initializer.push(floatTensor(`w${i}`, [width, width], Array.from({ length: width * width }, () => rnd() / Math.sqrt(width))));
-    initializer.push(floatTensor(`b${i}`, [width], Array.from({ length: width }, () => rnd() * 0.1)));
+    initializer.push(
+      floatTensor(
+        `w${i}`,
+        [width, width],
+        Array.from({ length: width * width }, () => rnd() / Math.sqrt(width)),
+      ),
+    );
+    initializer.push(
+      floatTensor(
+        `b${i}`,
+        [width],
+        Array.from({ length: width }, () => rnd() * 0.1),
+      ),
+    );
     node.push({ opType: 'MatMul', input: [prev, `w${i}`], output: [`m${i}`] });
     node.push({ opType: 'Add', input: [`m${i}`, `b${i}`], output: [`a${i}`] });
     node.push({ opType: 'Relu', input: [`a${i}`], output: [i === layers - 1 ? 'y' : `h${i}`] });

@@ -168,7 +168,8 @@ export function cardFromTraining(csv: Buffer, options: StampOptions): { metadata
   if (!Number.isInteger(bins) || bins < 1 || bins > 1000) throw new EdgeMlError('EDGEML_CARD_ARGUMENT', `--bins ${bins}: expected 1..1000`, { reason: `--bins ${bins}: expected 1..1000` });
   const q = options.rangePercentile ?? 0.5;
   const margin = options.rangeMargin ?? 0.05;
-  if (!(q >= 0 && q < 50) || !(margin >= 0)) throw new EdgeMlError('EDGEML_CARD_ARGUMENT', 'range percentile must be in [0, 50) and margin >= 0', { reason: 'range percentile must be in [0, 50) and margin >= 0' });
+  if (!(q >= 0 && q < 50) || !(margin >= 0))
+    throw new EdgeMlError('EDGEML_CARD_ARGUMENT', 'range percentile must be in [0, 50) and margin >= 0', { reason: 'range percentile must be in [0, 50) and margin >= 0' });
 
   const card: ModelCard = { features };
   const trainingStats: Record<string, FeatureStats> = {};

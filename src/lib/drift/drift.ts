@@ -5,18 +5,7 @@
  */
 import { EdgeMlError } from '../errors';
 import type { FeatureStats } from '../model-card';
-import {
-  histogram,
-  histogramCdf,
-  ksOneSample,
-  ksPValue,
-  ksTwoSample,
-  meanShift,
-  meanStd,
-  normalCdf,
-  psi,
-  quantileEdges,
-} from './stats';
+import { histogram, histogramCdf, ksOneSample, ksPValue, ksTwoSample, meanShift, meanStd, normalCdf, psi, quantileEdges } from './stats';
 
 export type DriftState = 'ok' | 'warn' | 'alarm';
 export type ReferenceSource = 'card' | 'file' | 'samples';

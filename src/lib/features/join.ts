@@ -27,8 +27,10 @@ export function parseMapping(text: string): FeatureMapping[] {
     // an OPC UA node id itself holds "=" (ns=1;s=Flow): only the first one separates
     const source = (eq < 0 ? line : line.slice(eq + 1)).trim();
     if (name === '' || source === '') throw new EdgeMlError('EDGEML_FEATURES_CONFIG', `mapping line ${n + 1}: expected "name = source"`, { reason: `mapping line ${n + 1}: expected "name = source"` });
-    if (out.some((m) => m.name === name)) throw new EdgeMlError('EDGEML_FEATURES_CONFIG', `mapping line ${n + 1}: feature "${name}" twice`, { reason: `mapping line ${n + 1}: feature "${name}" twice` });
-    if (out.some((m) => m.source === source)) throw new EdgeMlError('EDGEML_FEATURES_CONFIG', `mapping line ${n + 1}: source "${source}" twice`, { reason: `mapping line ${n + 1}: source "${source}" twice` });
+    if (out.some((m) => m.name === name))
+      throw new EdgeMlError('EDGEML_FEATURES_CONFIG', `mapping line ${n + 1}: feature "${name}" twice`, { reason: `mapping line ${n + 1}: feature "${name}" twice` });
+    if (out.some((m) => m.source === source))
+      throw new EdgeMlError('EDGEML_FEATURES_CONFIG', `mapping line ${n + 1}: source "${source}" twice`, { reason: `mapping line ${n + 1}: source "${source}" twice` });
     out.push({ name, source });
   }
   if (out.length === 0) throw new EdgeMlError('EDGEML_FEATURES_CONFIG', 'the mapping names no feature', { reason: 'the mapping names no feature' });
@@ -57,7 +59,7 @@ export type JoinResult = { vector: JoinedVector } | { waiting: string[]; stale: 
 function toNumber(source: string, value: unknown): number {
   const n = typeof value === 'number' ? value : typeof value === 'boolean' ? (value ? 1 : 0) : typeof value === 'string' && value.trim() !== '' ? Number(value) : NaN;
   if (!Number.isFinite(n)) {
-    const shown = typeof value === 'object' ? JSON.stringify(value) ?? String(value) : String(value);
+    const shown = typeof value === 'object' ? (JSON.stringify(value) ?? String(value)) : String(value);
     throw new EdgeMlError('EDGEML_FEATURES_VALUE_INVALID', `value of ${source} is not a finite number: ${shown.slice(0, 60)}`, { source, value: shown.slice(0, 60) });
   }
   return n;

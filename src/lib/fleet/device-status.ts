@@ -226,7 +226,12 @@ export class VersionFigureTracker {
     this.pending = countsOf(served, guard, drift, now.toISOString());
   }
 
-  observe(served: ModelSnapshot | undefined | null, guard: Record<string, number>, drift: Record<string, number>, now = new Date()): {
+  observe(
+    served: ModelSnapshot | undefined | null,
+    guard: Record<string, number>,
+    drift: Record<string, number>,
+    now = new Date(),
+  ): {
     current?: VersionFigures;
     previous?: VersionFigures;
   } {

@@ -145,7 +145,11 @@ export function planFromFlags(flags: { waves: string; soak?: string; groups?: st
     .map((size) => (/^\d+$/.test(size) ? Number(size) : size));
   const raw: Record<string, unknown> = { waves: waves.map((size) => ({ size })) };
   if (flags.soak !== undefined) raw.soakMs = flags.soak;
-  if (flags.groups) raw.groups = flags.groups.split(',').map((g) => g.trim()).filter(Boolean);
+  if (flags.groups)
+    raw.groups = flags.groups
+      .split(',')
+      .map((g) => g.trim())
+      .filter(Boolean);
   if (flags.silent) raw.gates = { silent: flags.silent };
   if (flags.downgrade) raw.downgrade = true;
   return parsePlan(raw);
@@ -154,7 +158,10 @@ export function planFromFlags(flags: { waves: string; soak?: string; groups?: st
 /** A stable order that differs per rollout, so canaries are not always the same devices. */
 function spread(rolloutId: string, devices: string[]): string[] {
   const key = (d: string): string => createHash('sha256').update(`${rolloutId}\0${d}`).digest('hex');
-  return devices.map((d) => [key(d), d] as const).sort((a, b) => (a[0] < b[0] ? -1 : 1)).map(([, d]) => d);
+  return devices
+    .map((d) => [key(d), d] as const)
+    .sort((a, b) => (a[0] < b[0] ? -1 : 1))
+    .map(([, d]) => d);
 }
 
 /**
@@ -163,7 +170,10 @@ function spread(rolloutId: string, devices: string[]): string[] {
  * (a small fleet) are dropped.
  */
 export function assignWaves(rolloutId: string, plan: RolloutPlan, devices: Array<{ device: string; groups: string[] }>): WaveState[] {
-  const order = spread(rolloutId, devices.map((d) => d.device));
+  const order = spread(
+    rolloutId,
+    devices.map((d) => d.device),
+  );
   const groupsOf = new Map(devices.map((d) => [d.device, d.groups]));
   const taken = new Set<string>();
   const waves: WaveState[] = [];

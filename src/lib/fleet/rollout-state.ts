@@ -114,17 +114,7 @@ export interface WaveState {
   gates?: GateResult[];
 }
 
-export type DeviceOutcome =
-  | 'pending'
-  | 'sent'
-  | 'active'
-  | 'healthy'
-  | 'unhealthy'
-  | 'rejected'
-  | 'rolling-back'
-  | 'rolled-back'
-  | 'silent'
-  | 'skipped';
+export type DeviceOutcome = 'pending' | 'sent' | 'active' | 'healthy' | 'unhealthy' | 'rejected' | 'rolling-back' | 'rolled-back' | 'silent' | 'skipped';
 
 export interface DeviceResult {
   wave: number;

@@ -197,10 +197,7 @@ export class RolloutEngine {
   private async attach(): Promise<void> {
     const { client } = this.host;
     client.on('message', this.onMessage);
-    await client.subscribeAsync(
-      [`${this.prefix}/status/+/model`, `${this.prefix}/status/+/update`, this.rollout.control(this.state.id)],
-      { qos: 1 },
-    );
+    await client.subscribeAsync([`${this.prefix}/status/+/model`, `${this.prefix}/status/+/update`, this.rollout.control(this.state.id)], { qos: 1 });
     await sync(client, this.prefix);
   }
 
@@ -208,9 +205,7 @@ export class RolloutEngine {
     const { client } = this.host;
     client.removeListener('message', this.onMessage);
     if (client.connected) {
-      await client
-        .unsubscribeAsync([`${this.prefix}/status/+/model`, `${this.prefix}/status/+/update`, this.rollout.control(this.state.id)])
-        .catch(() => undefined);
+      await client.unsubscribeAsync([`${this.prefix}/status/+/model`, `${this.prefix}/status/+/update`, this.rollout.control(this.state.id)]).catch(() => undefined);
     }
   }
 
@@ -284,7 +279,8 @@ export class RolloutEngine {
     let chunks: Buffer[] | undefined;
     if (bytes) {
       const sha = sha256Hex(bytes);
-      if (sha !== state.model.sha256) throw errorOf('EDGEML_FLEET_MODEL_MISMATCH', `the model file has sha256 ${sha}, the rollout ${state.model.sha256}`, { sha256: sha, expected: state.model.sha256 });
+      if (sha !== state.model.sha256)
+        throw errorOf('EDGEML_FLEET_MODEL_MISMATCH', `the model file has sha256 ${sha}, the rollout ${state.model.sha256}`, { sha256: sha, expected: state.model.sha256 });
       const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
       chunks = [];
       for (let at = 0; at < buf.length; at += state.manifest.chunkSize) chunks.push(buf.subarray(at, Math.min(buf.length, at + state.manifest.chunkSize)));
@@ -588,7 +584,13 @@ export class RolloutEngine {
     const devices = [...new Set(failing.map((r) => r.device))];
     for (const d of new Set(all.map((r) => r.device))) {
       const o = this.state.devices[d]?.outcome;
-      if (o === 'active' || o === 'healthy') this.setOutcome(d, 'unhealthy', { reason: all.filter((r) => r.device === d).map((r) => r.gate).join(', ') });
+      if (o === 'active' || o === 'healthy')
+        this.setOutcome(d, 'unhealthy', {
+          reason: all
+            .filter((r) => r.device === d)
+            .map((r) => r.gate)
+            .join(', '),
+        });
     }
     wave.status = 'failed';
     wave.finishedAt = new Date().toISOString();
@@ -680,7 +682,6 @@ export function engineAlive(state: RolloutState, heartbeatMs = 10_000, now = Dat
   }
   return now - Date.parse(e.at) < 3 * heartbeatMs;
 }
-
 
 /**
  * Removes what a rollout that has ended left retained on the broker: its chunks, the manifests of

@@ -398,9 +398,7 @@ export class FleetSimulator {
     const bytes = readFileSync(file);
     const sha256 = sha256Hex(bytes);
     const base = { ...(await sim.validator.validate(file, sha256)), sha256, file };
-    const ids = Array.isArray(options.devices)
-      ? options.devices
-      : Array.from({ length: options.devices }, (_, i) => `${options.idPrefix ?? 'sim'}-${String(i).padStart(3, '0')}`);
+    const ids = Array.isArray(options.devices) ? options.devices : Array.from({ length: options.devices }, (_, i) => `${options.idPrefix ?? 'sim'}-${String(i).padStart(3, '0')}`);
     ids.forEach((id, i) => sim.devices.push(new SimDevice(id, options.groups?.(i, id) ?? [`line-${(i % 2) + 1}`], sim, base)));
     const offline = new Set(options.offline ?? []);
     // a few connections at a time: a thousand simultaneous CONNECTs only queue up at the broker

@@ -13,16 +13,7 @@
 import { EdgeMlError } from '../errors';
 import type { ModelCard, ModelTask } from '../model-card';
 import { argmax, looksLikeLogits, softmax, topK } from './classify';
-import {
-  isFloatTensor,
-  isIntegerTensor,
-  isStringTensor,
-  jsonSafeTensor,
-  tensorNumbers,
-  tensorRows,
-  type TensorLike,
-  type TensorMap,
-} from './tensor';
+import { isFloatTensor, isIntegerTensor, isStringTensor, jsonSafeTensor, tensorNumbers, tensorRows, type TensorLike, type TensorMap } from './tensor';
 import { resolveDetectionOptions, type DetectionOptions, type DetectionSpec } from './detection';
 import { formatVision, type VisionFields } from './vision';
 
@@ -334,7 +325,8 @@ export function formatPrediction(input: FormatInput, opts: FormatOptions): Predi
 
   const passNames = opts.passthrough.includes('*') ? Object.keys(tensors) : opts.passthrough;
   for (const name of passNames) {
-    if (!tensors[name]) throw new EdgeMlError('EDGEML_FORMAT_OUTPUT_MISSING', `passthrough output "${name}" is not in msg.payload`, { output: name, role: 'passthrough', available: Object.keys(tensors).join(', ') });
+    if (!tensors[name])
+      throw new EdgeMlError('EDGEML_FORMAT_OUTPUT_MISSING', `passthrough output "${name}" is not in msg.payload`, { output: name, role: 'passthrough', available: Object.keys(tensors).join(', ') });
   }
   return rows.map(({ payload, invalid }, i) => {
     if (rows.length > 1) payload.row = i;

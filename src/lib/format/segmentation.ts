@@ -21,11 +21,15 @@ export interface SegmentationResult {
 }
 
 function shapeError(output: string, dims: readonly number[]): EdgeMlError {
-  return new EdgeMlError('EDGEML_FORMAT_OUTPUT_SHAPE', `output "${output}" has the shape [${dims.join(', ')}]; segmentation needs logits [batch, classes, height, width] or a class map [batch, height, width]`, {
-    output,
-    dims: JSON.stringify(dims),
-    expected: 'logits [batch, classes, height, width] or a class map [batch, height, width]',
-  });
+  return new EdgeMlError(
+    'EDGEML_FORMAT_OUTPUT_SHAPE',
+    `output "${output}" has the shape [${dims.join(', ')}]; segmentation needs logits [batch, classes, height, width] or a class map [batch, height, width]`,
+    {
+      output,
+      dims: JSON.stringify(dims),
+      expected: 'logits [batch, classes, height, width] or a class map [batch, height, width]',
+    },
+  );
 }
 
 /** The model-resolution class map of each batch row. */
@@ -55,7 +59,11 @@ export function classMaps(name: string, t: TensorLike): Array<{ map: Uint8Array;
       for (let i = 0; i < plane; i++) {
         const k = v[base + i] as number;
         if (!Number.isInteger(k) || k < 0 || k >= UNSEEN) {
-          throw new EdgeMlError('EDGEML_FORMAT_OUTPUT_SHAPE', `output "${name}": class map value ${k} at ${i} is not a class index 0..254`, { output: name, dims: JSON.stringify(dims), expected: 'class indices 0..254' });
+          throw new EdgeMlError('EDGEML_FORMAT_OUTPUT_SHAPE', `output "${name}": class map value ${k} at ${i} is not a class index 0..254`, {
+            output: name,
+            dims: JSON.stringify(dims),
+            expected: 'class indices 0..254',
+          });
         }
         map[i] = k;
         if (k + 1 > classes) classes = k + 1;

@@ -261,7 +261,7 @@ export class DataGuard {
     }
     if (o.staleMs > 0 && timestamp !== undefined) {
       const ts = parseTimestamp(timestamp);
-      if (ts === undefined || now - ts > o.staleMs) messageIssue('stale', ts === undefined ? describe(timestamp) as string : now - ts);
+      if (ts === undefined || now - ts > o.staleMs) messageIssue('stale', ts === undefined ? (describe(timestamp) as string) : now - ts);
     }
 
     const values = new Map<string, unknown>(entries);
@@ -338,12 +338,7 @@ export class DataGuard {
     const maxDelta = o.maxDelta[name];
     // A spike is a jump from the previous sample that also leaves the last good value behind: so
     // the way back down after a one-sample spike passes, and a lasting step fails only once.
-    if (
-      maxDelta !== undefined &&
-      s.previous !== undefined &&
-      Math.abs(raw - s.previous) > maxDelta &&
-      (s.lastGood === undefined || Math.abs(raw - s.lastGood) > maxDelta)
-    ) {
+    if (maxDelta !== undefined && s.previous !== undefined && Math.abs(raw - s.previous) > maxDelta && (s.lastGood === undefined || Math.abs(raw - s.lastGood) > maxDelta)) {
       return 'spike';
     }
     if (o.stuckSamples > 1 && s.previous === raw && s.sameCount + 1 >= o.stuckSamples) return 'stuck';

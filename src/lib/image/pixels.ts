@@ -92,13 +92,34 @@ export function orient(img: RawImage, orientation: number): RawImage {
       let sx: number;
       let sy: number;
       switch (orientation) {
-        case 2: sx = W - 1 - x; sy = y; break;
-        case 3: sx = W - 1 - x; sy = H - 1 - y; break;
-        case 4: sx = x; sy = H - 1 - y; break;
-        case 5: sx = y; sy = x; break;
-        case 6: sx = y; sy = H - 1 - x; break;
-        case 7: sx = W - 1 - y; sy = H - 1 - x; break;
-        default: sx = W - 1 - y; sy = x; break; // 8
+        case 2:
+          sx = W - 1 - x;
+          sy = y;
+          break;
+        case 3:
+          sx = W - 1 - x;
+          sy = H - 1 - y;
+          break;
+        case 4:
+          sx = x;
+          sy = H - 1 - y;
+          break;
+        case 5:
+          sx = y;
+          sy = x;
+          break;
+        case 6:
+          sx = y;
+          sy = H - 1 - x;
+          break;
+        case 7:
+          sx = W - 1 - y;
+          sy = H - 1 - x;
+          break;
+        default:
+          sx = W - 1 - y;
+          sy = x;
+          break; // 8
       }
       const s = (sy * W + sx) * c;
       const d = (y * ow + x) * c;

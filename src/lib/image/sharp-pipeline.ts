@@ -16,7 +16,7 @@ export function loadSharp(): { sharp: SharpFactory; version: string } | { error:
     (mod as unknown as { cache(o: boolean): void }).cache(false);
     return { sharp: mod, version: `sharp ${mod.versions?.sharp ?? '?'} (libvips ${mod.versions?.vips ?? '?'})` };
   } catch (e) {
-    return { error: e instanceof Error ? e.message.split('\n')[0] ?? 'sharp failed to load' : String(e) };
+    return { error: e instanceof Error ? (e.message.split('\n')[0] ?? 'sharp failed to load') : String(e) };
   }
 }
 
@@ -54,6 +54,6 @@ export async function prepareSharp(sharp: SharpFactory, input: Uint8Array | RawI
     if (info.width !== resized.width || info.height !== resized.height) throw new Error(`libvips returned ${info.width} x ${info.height}`);
     return { pixels: { data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), width: info.width, height: info.height, channels: info.channels }, geometry };
   } catch (e) {
-    throw corrupt(e instanceof Error ? e.message.split('\n')[0] ?? 'libvips error' : String(e));
+    throw corrupt(e instanceof Error ? (e.message.split('\n')[0] ?? 'libvips error') : String(e));
   }
 }

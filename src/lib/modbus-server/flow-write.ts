@@ -74,7 +74,7 @@ export function parseFlowWrite(msg: Record<string, unknown>, defaults: FlowWrite
   }
   address ??= defaults.address;
   if (address === undefined) {
-    throw new EdgeMlError('EDGEML_MODBUS_SERVER_NO_ADDRESS', 'No address: set msg.payload.address, msg.address or the node\'s write address', {});
+    throw new EdgeMlError('EDGEML_MODBUS_SERVER_NO_ADDRESS', "No address: set msg.payload.address, msg.address or the node's write address", {});
   }
   if (quantity !== undefined && quantity !== null && quantity !== '' && Number(quantity) !== values.length) {
     throw new EdgeMlError('EDGEML_MODBUS_SERVER_QUANTITY', `quantity ${String(quantity)} does not match ${values.length} values`, {

@@ -64,11 +64,12 @@ export class ModbusMemory {
    */
   writeFromFlow(area: MemoryArea, address: number, values: readonly unknown[]): number[] | boolean[] {
     if (!Number.isInteger(address) || address < 0 || !this.covers(area, address, values.length) || values.length === 0) {
-      throw new EdgeMlError(
-        'EDGEML_MODBUS_SERVER_RANGE',
-        `${area} ${address}..${address + values.length - 1} is outside the memory (size ${this.size(area)})`,
-        { area, from: String(address), to: String(address + values.length - 1), size: this.size(area) },
-      );
+      throw new EdgeMlError('EDGEML_MODBUS_SERVER_RANGE', `${area} ${address}..${address + values.length - 1} is outside the memory (size ${this.size(area)})`, {
+        area,
+        from: String(address),
+        to: String(address + values.length - 1),
+        size: this.size(area),
+      });
     }
     if (isRegisterArea(area)) {
       const words = values.map((v, i) => {
@@ -93,7 +94,10 @@ export class ModbusMemory {
         expected: 'true/false',
       });
     });
-    this[area].set(bits.map((b) => (b ? 1 : 0)), address);
+    this[area].set(
+      bits.map((b) => (b ? 1 : 0)),
+      address,
+    );
     return bits;
   }
 }

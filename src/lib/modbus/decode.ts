@@ -32,15 +32,9 @@ export interface DecodeResult {
  * registers -> values. `firstAddress`: register number of registers[0] (absolute addressing only).
  * `invalid`: if given, receives the names of float fields that decoded to NaN or an infinity.
  */
-export type RegisterDecoder = (
-  registers: ArrayLike<unknown>,
-  firstAddress?: number,
-  invalid?: string[],
-) => Record<string, DecodedValue> | DecodedValue[];
-
+export type RegisterDecoder = (registers: ArrayLike<unknown>, firstAddress?: number, invalid?: string[]) => Record<string, DecodedValue> | DecodedValue[];
 
 type RawReader = (regs: ArrayLike<number>, at: number) => DecodedValue;
-
 
 /** Puts `n` registers into the scratch bytes in big-endian (ABCD) order. */
 function load(regs: ArrayLike<number>, at: number, n: number, reverse: boolean, swap: boolean): void {
@@ -73,9 +67,7 @@ function rawReader(field: RegisterField, int64: Int64Mode): RawReader {
       const hiAt = reverse ? 1 : 0;
       const loAt = reverse ? 0 : 1;
       if (swap) {
-        return signed
-          ? (r, at) => (swapBytes(r[at + hiAt]!) << 16) | swapBytes(r[at + loAt]!)
-          : (r, at) => swapBytes(r[at + hiAt]!) * 65536 + swapBytes(r[at + loAt]!);
+        return signed ? (r, at) => (swapBytes(r[at + hiAt]!) << 16) | swapBytes(r[at + loAt]!) : (r, at) => swapBytes(r[at + hiAt]!) * 65536 + swapBytes(r[at + loAt]!);
       }
       return signed ? (r, at) => (r[at + hiAt]! << 16) | r[at + loAt]! : (r, at) => r[at + hiAt]! * 65536 + r[at + loAt]!;
     }
@@ -135,11 +127,7 @@ function fieldReader(field: RegisterField, int64: Int64Mode): RawReader {
 }
 
 function tooFew(field: RegisterField, needed: number, got: number): EdgeMlError {
-  return new EdgeMlError(
-    'EDGEML_MODBUS_TOO_FEW_REGISTERS',
-    `Field ${field.name} needs registers up to index ${needed - 1} but the message has ${got}`,
-    { field: field.name, needed, got },
-  );
+  return new EdgeMlError('EDGEML_MODBUS_TOO_FEW_REGISTERS', `Field ${field.name} needs registers up to index ${needed - 1} but the message has ${got}`, { field: field.name, needed, got });
 }
 
 /** Compiles the field table into a decoder (validate the table first with normalizeFields). */
@@ -209,12 +197,7 @@ export function compileDecoder(fields: readonly RegisterField[], options: Decode
 }
 
 /** One-off decode (compiles the table each call; nodes keep a compiled decoder instead). */
-export function decodeRegisters(
-  registers: ArrayLike<unknown>,
-  fields: readonly RegisterField[],
-  options: DecodeOptions = {},
-  firstAddress?: number,
-): DecodeResult {
+export function decodeRegisters(registers: ArrayLike<unknown>, fields: readonly RegisterField[], options: DecodeOptions = {}, firstAddress?: number): DecodeResult {
   const invalid: string[] = [];
   const values = compileDecoder(fields, options)(registers, firstAddress, invalid);
   return { values, invalid };

@@ -3,7 +3,6 @@ import { EdgeMlError } from '../errors';
 import { FLOAT32_MAX, INT64_MAX, INT64_MIN, INT_RANGE, BIG_ZERO, UINT64_MAX, orderFlags, scratch, swapBytes } from './bytes';
 import { type ByteOrder, type RegisterField, registerCount } from './fields';
 
-
 export type EncodableValue = number | string | boolean | bigint;
 
 export interface EncodeResult {
@@ -42,7 +41,7 @@ function unscale(field: RegisterField, value: number, integer: boolean): number 
 }
 
 function numberValue(field: RegisterField, value: unknown): number {
-  if (typeof value !== 'number' || Number.isNaN(value) && field.type !== 'float32' && field.type !== 'float64') {
+  if (typeof value !== 'number' || (Number.isNaN(value) && field.type !== 'float32' && field.type !== 'float64')) {
     throw valueError('EDGEML_MODBUS_VALUE_NOT_NUMERIC', field, value, 'the value is not a number', { type: field.type });
   }
   return value;

@@ -6,9 +6,7 @@ import { EdgeMlError } from '../errors';
 import { type ByteOrder, type FieldType, type RegisterFieldConfig, normalizeField, registerCount } from './fields';
 import { compileEncoder } from './encode';
 
-export type FieldPreview =
-  | { ok: true; from: number; to: number; sample: string; registers: string[]; decimal: number[] }
-  | { ok: false; field: string; reason: string };
+export type FieldPreview = { ok: true; from: number; to: number; sample: string; registers: string[]; decimal: number[] } | { ok: false; field: string; reason: string };
 
 // Samples whose bytes are easy to tell apart in every order.
 const SAMPLES: Record<FieldType, number | string | boolean> = {
@@ -35,10 +33,16 @@ export function previewField(row: RegisterFieldConfig, defaultOrder: ByteOrder =
     // the sample is a raw value: show it before scaling so the registers match it
     const encode = compileEncoder([{ ...field, scale: 1, offset: 0 }]);
     const { registers } = encode({ [field.name]: sample });
-    const shown = field.type === 'int64' || field.type === 'uint64' ? '0x0123456789ABCDEF'
-      : field.type === 'int16' || field.type === 'uint16' ? '0x1234'
-      : field.type === 'int32' || field.type === 'uint32' ? '0x12345678'
-      : field.type === 'string' ? JSON.stringify(sample) : String(sample);
+    const shown =
+      field.type === 'int64' || field.type === 'uint64'
+        ? '0x0123456789ABCDEF'
+        : field.type === 'int16' || field.type === 'uint16'
+          ? '0x1234'
+          : field.type === 'int32' || field.type === 'uint32'
+            ? '0x12345678'
+            : field.type === 'string'
+              ? JSON.stringify(sample)
+              : String(sample);
     return { ok: true, from: field.register, to: field.register + n - 1, sample: shown, registers: registers.map(hex), decimal: registers };
   } catch (e) {
     const err = e as EdgeMlError;

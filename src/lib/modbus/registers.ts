@@ -1,7 +1,6 @@
 /** Registers in messages: finding them in the shapes Modbus nodes deliver, and checking them. */
 import { EdgeMlError } from '../errors';
 
-
 /** Register values of the shapes the Modbus nodes deliver; throws a coded error for anything else. */
 export function registersFromBytes(bytes: Uint8Array): number[] {
   if (bytes.length % 2 !== 0) {
@@ -41,11 +40,7 @@ export function registersOf(msg: RegisterSource): ArrayLike<unknown> {
   const rb = msg.responseBuffer;
   if (isRecord(rb) && rb.buffer instanceof Uint8Array) return registersFromBytes(rb.buffer);
   const kind = p === null ? 'null' : Array.isArray(p) ? 'array' : typeof p;
-  throw new EdgeMlError(
-    'EDGEML_MODBUS_PAYLOAD_TYPE',
-    `msg.payload must be an array of registers or a Buffer, got ${kind}`,
-    { type: kind },
-  );
+  throw new EdgeMlError('EDGEML_MODBUS_PAYLOAD_TYPE', `msg.payload must be an array of registers or a Buffer, got ${kind}`, { type: kind });
 }
 
 /** Throws a coded error for the first element that is not an integer 0..65535. */

@@ -184,9 +184,7 @@ function toDevice(v: DeviceView, previousDrift: Record<string, number> | undefin
     device: v.device,
     groups: v.groups.length ? v.groups : ((u as { groups?: string[] } | undefined)?.groups ?? []),
     model: identity ? { name: identity.name, version: identity.version, sha256: identity.sha256 } : null,
-    update: u
-      ? { state: u.state, name: u.name, version: u.version, ...(u.code ? { code: u.code } : {}), ...(u.reason ? { reason: u.reason } : {}), ts: u.ts }
-      : null,
+    update: u ? { state: u.state, name: u.name, version: u.version, ...(u.code ? { code: u.code } : {}), ...(u.reason ? { reason: u.reason } : {}), ts: u.ts } : null,
     inferences,
     errors,
     inferencesPerMinute: served?.inferencesPerMinute ?? null,
@@ -266,7 +264,11 @@ export function age(iso: string | null, now: number): string {
 
 function table(header: string[], rows: string[][]): string[] {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]): string => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('  ').trimEnd();
+  const line = (cells: string[]): string =>
+    cells
+      .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!)))
+      .join('  ')
+      .trimEnd();
   return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)];
 }
 

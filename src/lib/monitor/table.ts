@@ -57,7 +57,11 @@ export class MonitorTable {
       r.anomaly === undefined ? '-' : r.anomaly ? 'YES' : 'no',
       String(r.count),
       this.rate(r, now).toFixed(1),
-      r.features ? Object.entries(r.features).map(([k, v]) => `${k}=${fmt(v, 2)}`).join(' ') : '-',
+      r.features
+        ? Object.entries(r.features)
+            .map(([k, v]) => `${k}=${fmt(v, 2)}`)
+            .join(' ')
+        : '-',
     ]);
     const widths = header.map((h, i) => Math.max(h.length, ...body.map((row) => row[i]!.length)));
     const line = (cells: string[]): string => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('  ');

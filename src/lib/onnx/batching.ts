@@ -51,7 +51,14 @@ export function stackFeeds(list: Feeds[]): { feeds: Feeds; rows: number[] } {
   for (const name of Object.keys(first)) {
     const t = first[name]!;
     const total = list.reduce((n, f) => n + f[name]!.dims[0]!, 0);
-    feeds[name] = { dtype: t.dtype, dims: [total, ...t.dims.slice(1)], data: concat(t.dtype, list.map((f) => f[name]!.data)) };
+    feeds[name] = {
+      dtype: t.dtype,
+      dims: [total, ...t.dims.slice(1)],
+      data: concat(
+        t.dtype,
+        list.map((f) => f[name]!.data),
+      ),
+    };
   }
   return { feeds, rows };
 }

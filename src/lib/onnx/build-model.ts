@@ -4,27 +4,9 @@
  * tests use it to make models without Python. Output is deterministic: same spec, same bytes.
  */
 import { ProtoWriter } from './protobuf';
-import {
-  ATTRIBUTE,
-  ATTRIBUTE_TYPE,
-  DIMENSION,
-  GRAPH,
-  MAP_TYPE,
-  MODEL,
-  NODE,
-  OPSET,
-  SEQUENCE_TYPE,
-  SHAPE,
-  STRING_ENTRY,
-  TENSOR,
-  TENSOR_TYPE,
-  TYPE,
-  VALUE_INFO,
-  dataTypeCode,
-} from './model-file';
+import { ATTRIBUTE, ATTRIBUTE_TYPE, DIMENSION, GRAPH, MAP_TYPE, MODEL, NODE, OPSET, SEQUENCE_TYPE, SHAPE, STRING_ENTRY, TENSOR, TENSOR_TYPE, TYPE, VALUE_INFO, dataTypeCode } from './model-file';
 
-export type TensorElementType =
-  | 'float32' | 'float64' | 'int8' | 'uint8' | 'int16' | 'uint16' | 'int32' | 'uint32' | 'int64' | 'uint64' | 'bool' | 'string';
+export type TensorElementType = 'float32' | 'float64' | 'int8' | 'uint8' | 'int16' | 'uint16' | 'int32' | 'uint32' | 'int64' | 'uint64' | 'bool' | 'string';
 
 /** A constant tensor (initializer or tensor attribute). Numbers in row-major order. */
 export interface TensorSpec {
@@ -37,10 +19,7 @@ export interface TensorSpec {
 export type Dim = number | string | null;
 
 /** A value's type: tensor (dims undefined = rank unknown), sequence or map. */
-export type TypeSpec =
-  | { tensor: TensorElementType; dims?: Dim[] }
-  | { sequence: TypeSpec }
-  | { map: { key: TensorElementType; value: TypeSpec } };
+export type TypeSpec = { tensor: TensorElementType; dims?: Dim[] } | { sequence: TypeSpec } | { map: { key: TensorElementType; value: TypeSpec } };
 
 export interface ValueSpec {
   name: string;
@@ -49,14 +28,7 @@ export interface ValueSpec {
 }
 
 export type AttributeSpec =
-  | { float: number }
-  | { int: number | bigint }
-  | { string: string }
-  | { floats: number[] }
-  | { ints: Array<number | bigint> }
-  | { strings: string[] }
-  | { tensor: TensorSpec }
-  | { graph: GraphSpec };
+  { float: number } | { int: number | bigint } | { string: string } | { floats: number[] } | { ints: Array<number | bigint> } | { strings: string[] } | { tensor: TensorSpec } | { graph: GraphSpec };
 
 export interface NodeSpec {
   opType: string;
@@ -119,16 +91,37 @@ function writeTensor(w: ProtoWriter, t: TensorSpec): void {
     const v = t.data[i]!;
     const n = typeof v === 'boolean' ? (v ? 1 : 0) : v;
     switch (t.dtype) {
-      case 'float32': view.setFloat32(i * 4, Number(n), true); break;
-      case 'float64': view.setFloat64(i * 8, Number(n), true); break;
-      case 'int8': view.setInt8(i, Number(n)); break;
-      case 'uint8': case 'bool': view.setUint8(i, Number(n)); break;
-      case 'int16': view.setInt16(i * 2, Number(n), true); break;
-      case 'uint16': view.setUint16(i * 2, Number(n), true); break;
-      case 'int32': view.setInt32(i * 4, Number(n), true); break;
-      case 'uint32': view.setUint32(i * 4, Number(n), true); break;
-      case 'int64': view.setBigInt64(i * 8, BigInt(n as number | bigint), true); break;
-      case 'uint64': view.setBigUint64(i * 8, BigInt(n as number | bigint), true); break;
+      case 'float32':
+        view.setFloat32(i * 4, Number(n), true);
+        break;
+      case 'float64':
+        view.setFloat64(i * 8, Number(n), true);
+        break;
+      case 'int8':
+        view.setInt8(i, Number(n));
+        break;
+      case 'uint8':
+      case 'bool':
+        view.setUint8(i, Number(n));
+        break;
+      case 'int16':
+        view.setInt16(i * 2, Number(n), true);
+        break;
+      case 'uint16':
+        view.setUint16(i * 2, Number(n), true);
+        break;
+      case 'int32':
+        view.setInt32(i * 4, Number(n), true);
+        break;
+      case 'uint32':
+        view.setUint32(i * 4, Number(n), true);
+        break;
+      case 'int64':
+        view.setBigInt64(i * 8, BigInt(n as number | bigint), true);
+        break;
+      case 'uint64':
+        view.setBigUint64(i * 8, BigInt(n as number | bigint), true);
+        break;
     }
   }
   w.bytes(TENSOR.rawData, raw);

@@ -2,35 +2,11 @@
  * Tensor element types as ONNX Runtime names them, the typed array behind each, and float16
  * conversion (Node 20 has no Float16Array, so ORT takes and returns float16 as raw Uint16 bits).
  */
-export const ONNX_DTYPES = [
-  'float32',
-  'float64',
-  'float16',
-  'int8',
-  'uint8',
-  'int16',
-  'uint16',
-  'int32',
-  'uint32',
-  'int64',
-  'uint64',
-  'bool',
-  'string',
-] as const;
+export const ONNX_DTYPES = ['float32', 'float64', 'float16', 'int8', 'uint8', 'int16', 'uint16', 'int32', 'uint32', 'int64', 'uint64', 'bool', 'string'] as const;
 
 export type OnnxDtype = (typeof ONNX_DTYPES)[number];
 
-export type NumericArray =
-  | Float32Array
-  | Float64Array
-  | Int8Array
-  | Uint8Array
-  | Int16Array
-  | Uint16Array
-  | Int32Array
-  | Uint32Array
-  | BigInt64Array
-  | BigUint64Array;
+export type NumericArray = Float32Array | Float64Array | Int8Array | Uint8Array | Int16Array | Uint16Array | Int32Array | Uint32Array | BigInt64Array | BigUint64Array;
 
 /** Tensor contents in the form ORT accepts: a typed array (bool as Uint8Array, float16 as bits) or strings. */
 export type TensorStorage = NumericArray | string[];

@@ -151,18 +151,20 @@ export class InferQueue<T> {
     if (jobs.length === 0) return;
     this.running++;
     this.events.changed();
-    this.runner(jobs.map((j) => j.payload)).then(
-      ({ model, results }) => {
-        jobs.forEach((job, i) => this.events.answer(job.token, results[i]!, model));
-      },
-      (err: Error) => {
-        for (const job of jobs) this.events.fail(job.token, err);
-      },
-    ).finally(() => {
-      this.running--;
-      this.events.changed();
-      this.pump();
-    });
+    this.runner(jobs.map((j) => j.payload))
+      .then(
+        ({ model, results }) => {
+          jobs.forEach((job, i) => this.events.answer(job.token, results[i]!, model));
+        },
+        (err: Error) => {
+          for (const job of jobs) this.events.fail(job.token, err);
+        },
+      )
+      .finally(() => {
+        this.running--;
+        this.events.changed();
+        this.pump();
+      });
   }
 
   /** Refuses everything still waiting (the node is closing). */

@@ -9,17 +9,7 @@ import path from 'node:path';
 import { EdgeMlError } from '../errors';
 import type { ModelIdentity } from '../metrics';
 import { MODEL_CARD_PREFIX } from '../model-card';
-import {
-  ProtoError,
-  WIRE_FIXED32,
-  WIRE_FIXED64,
-  WIRE_LEN,
-  WIRE_VARINT,
-  decodeFields,
-  fieldInt64,
-  fieldMessage,
-  fieldString,
-} from './protobuf';
+import { ProtoError, WIRE_FIXED32, WIRE_FIXED64, WIRE_LEN, WIRE_VARINT, decodeFields, fieldInt64, fieldMessage, fieldString } from './protobuf';
 import type { ProtoField } from './protobuf';
 
 export interface ValueInfo {
@@ -66,9 +56,29 @@ export const SPARSE_TENSOR = { values: 1 } as const;
 
 /** TensorProto.DataType code -> the name ONNX Runtime uses (beyond ORT's list: ONNX's own names). */
 export const DATA_TYPE_NAMES: Record<number, string> = {
-  1: 'float32', 2: 'uint8', 3: 'int8', 4: 'uint16', 5: 'int16', 6: 'int32', 7: 'int64', 8: 'string', 9: 'bool',
-  10: 'float16', 11: 'float64', 12: 'uint32', 13: 'uint64', 14: 'complex64', 15: 'complex128', 16: 'bfloat16',
-  17: 'float8e4m3fn', 18: 'float8e4m3fnuz', 19: 'float8e5m2', 20: 'float8e5m2fnuz', 21: 'uint4', 22: 'int4', 23: 'float4e2m1',
+  1: 'float32',
+  2: 'uint8',
+  3: 'int8',
+  4: 'uint16',
+  5: 'int16',
+  6: 'int32',
+  7: 'int64',
+  8: 'string',
+  9: 'bool',
+  10: 'float16',
+  11: 'float64',
+  12: 'uint32',
+  13: 'uint64',
+  14: 'complex64',
+  15: 'complex128',
+  16: 'bfloat16',
+  17: 'float8e4m3fn',
+  18: 'float8e4m3fnuz',
+  19: 'float8e5m2',
+  20: 'float8e5m2fnuz',
+  21: 'uint4',
+  22: 'int4',
+  23: 'float4e2m1',
 };
 
 export function dataTypeCode(name: string): number {
@@ -78,10 +88,7 @@ export function dataTypeCode(name: string): number {
 
 // ---- structure check --------------------------------------------------------------------------
 
-type Rule =
-  | { kind: 'varint' | 'string' | 'bytes' | 'fixed32' | 'fixed64' }
-  | { kind: 'packed'; element: number }
-  | { kind: 'message'; of: string };
+type Rule = { kind: 'varint' | 'string' | 'bytes' | 'fixed32' | 'fixed64' } | { kind: 'packed'; element: number } | { kind: 'message'; of: string };
 
 const V: Rule = { kind: 'varint' };
 const S: Rule = { kind: 'string' };
@@ -99,7 +106,26 @@ const SCHEMA: Record<string, Record<number, Rule>> = {
   StringEntry: { 1: S, 2: S },
   Graph: { 1: M('Node'), 2: S, 5: M('Tensor'), 10: S, 11: M('ValueInfo'), 12: M('ValueInfo'), 13: M('ValueInfo'), 14: B, 15: M('SparseTensor'), 16: M('StringEntry') },
   Node: { 1: S, 2: S, 3: S, 4: S, 5: M('Attribute'), 6: S, 7: S, 8: S, 9: M('StringEntry'), 10: B },
-  Attribute: { 1: S, 2: F32, 3: V, 4: B, 5: M('Tensor'), 6: M('Graph'), 7: PF32, 8: PV, 9: B, 10: M('Tensor'), 11: M('Graph'), 13: S, 14: M('Type'), 15: M('Type'), 20: V, 21: S, 22: M('SparseTensor'), 23: M('SparseTensor') },
+  Attribute: {
+    1: S,
+    2: F32,
+    3: V,
+    4: B,
+    5: M('Tensor'),
+    6: M('Graph'),
+    7: PF32,
+    8: PV,
+    9: B,
+    10: M('Tensor'),
+    11: M('Graph'),
+    13: S,
+    14: M('Type'),
+    15: M('Type'),
+    20: V,
+    21: S,
+    22: M('SparseTensor'),
+    23: M('SparseTensor'),
+  },
   ValueInfo: { 1: S, 2: M('Type'), 3: S, 4: M('StringEntry') },
   Type: { 1: M('TensorType'), 4: M('SequenceType'), 5: M('MapType'), 6: S, 7: B, 8: M('TensorType'), 9: M('SequenceType') },
   TensorType: { 1: V, 2: M('Shape') },
@@ -247,7 +273,9 @@ export function readModelInfo(bytes: Uint8Array): ModelFileInfo {
     docString: str(fields, MODEL.docString),
     graphName: str(graph, GRAPH.name),
     opsets: messages(fields, MODEL.opsetImport).map((o) => ({ domain: str(o, OPSET.domain), version: int(o, OPSET.version) })),
-    inputs: messages(graph, GRAPH.input).map(readValueInfo).filter((v) => !initializers.has(v.name)),
+    inputs: messages(graph, GRAPH.input)
+      .map(readValueInfo)
+      .filter((v) => !initializers.has(v.name)),
     outputs: messages(graph, GRAPH.output).map(readValueInfo),
     metadata,
   };
@@ -263,12 +291,7 @@ export function sha256Hex(bytes: Uint8Array): string {
  * description, the editor's inspection and the update node's questions about files. `sha256` when
  * the caller has hashed the bytes already.
  */
-export function modelIdentity(
-  file: string,
-  bytes: Uint8Array,
-  info: Pick<ModelFileInfo, 'metadata' | 'graphName' | 'modelVersion'>,
-  sha256 = sha256Hex(bytes),
-): ModelIdentity {
+export function modelIdentity(file: string, bytes: Uint8Array, info: Pick<ModelFileInfo, 'metadata' | 'graphName' | 'modelVersion'>, sha256 = sha256Hex(bytes)): ModelIdentity {
   return {
     name: info.metadata[`${MODEL_CARD_PREFIX}name`] ?? (info.graphName || path.basename(file, path.extname(file))),
     version: info.metadata[`${MODEL_CARD_PREFIX}version`] ?? (info.modelVersion ? String(info.modelVersion) : ''),

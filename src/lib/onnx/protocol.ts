@@ -64,9 +64,7 @@ export interface RunOptions {
 }
 
 /** One message's answer as the main thread hands it on: JSON-safe tensors. */
-export type RunResult =
-  | { ok: true; payload: Record<string, JsonTensor>; inferenceMs: number; batchSize: number }
-  | { ok: false; error: WireError };
+export type RunResult = { ok: true; payload: Record<string, JsonTensor>; inferenceMs: number; batchSize: number } | { ok: false; error: WireError };
 
 /** An output as ONNX Runtime returned it: a typed array (moved to the main thread, not copied) or strings. */
 export interface WireTensor {

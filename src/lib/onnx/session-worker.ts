@@ -70,7 +70,9 @@ export async function loadModel(
   let session: ort.InferenceSession;
   let chosen: ProviderChoice<ort.InferenceSession>;
   try {
-    chosen = await createWithProviders(settings, serving.name, (options) => serving.ort.InferenceSession.create(runnable, options as ort.InferenceSession.SessionOptions), { ...serving.sessionOptions });
+    chosen = await createWithProviders(settings, serving.name, (options) => serving.ort.InferenceSession.create(runnable, options as ort.InferenceSession.SessionOptions), {
+      ...serving.sessionOptions,
+    });
     session = chosen.session;
   } catch (e) {
     const reason = (e as Error).message.split('\n')[0] ?? String(e);

@@ -34,11 +34,9 @@ export interface FeedContext {
 
 export type Feeds = Record<string, TensorData>;
 
-const isPlainObject = (v: unknown): v is Record<string, unknown> =>
-  typeof v === 'object' && v !== null && !Array.isArray(v) && !ArrayBuffer.isView(v);
+const isPlainObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v) && !ArrayBuffer.isView(v);
 
-const isTensorObject = (v: unknown): v is { dtype: unknown; dims: unknown; data: unknown } =>
-  isPlainObject(v) && 'dtype' in v && 'data' in v && ('dims' in v || 'shape' in v);
+const isTensorObject = (v: unknown): v is { dtype: unknown; dims: unknown; data: unknown } => isPlainObject(v) && 'dtype' in v && 'data' in v && ('dims' in v || 'shape' in v);
 
 const isFixed = (d: number | string | null): d is number => typeof d === 'number' && d >= 0;
 
@@ -383,12 +381,7 @@ function featuresToTensor(ctx: FeedContext, spec: IoSpec, names: string[], paylo
 export function buildFeeds(payload: unknown, ctx: FeedContext): Feeds {
   const inputs = ctx.inputs;
   const only = inputs.length === 1 ? inputs[0] : undefined;
-  if (
-    Array.isArray(payload) ||
-    (ArrayBuffer.isView(payload) && !(payload instanceof DataView)) ||
-    isTensorObject(payload) ||
-    typeof payload === 'number'
-  ) {
+  if (Array.isArray(payload) || (ArrayBuffer.isView(payload) && !(payload instanceof DataView)) || isTensorObject(payload) || typeof payload === 'number') {
     if (!only) {
       throw new EdgeMlError('EDGEML_ONNX_INPUT_FORM', `the model has ${inputs.length} inputs; give an object keyed by input name`, {
         reason: `an array feeds only a one-input model; this one has ${inputs.map((i) => i.name).join(', ')}`,

@@ -11,19 +11,7 @@ import { encodeNode, encodeValueInfo } from './build-model';
 import type { Dim } from './build-model';
 import { ProtoWriter, fieldMessage, fieldRaw, repeatedInt64, WIRE_LEN } from './protobuf';
 import type { ProtoField } from './protobuf';
-import {
-  ATTRIBUTE,
-  GRAPH,
-  MODEL,
-  NODE,
-  OPSET,
-  VALUE_INFO,
-  decodeModel,
-  messages,
-  readValueInfo,
-  str,
-  strings,
-} from './model-file';
+import { ATTRIBUTE, GRAPH, MODEL, NODE, OPSET, VALUE_INFO, decodeModel, messages, readValueInfo, str, strings } from './model-file';
 
 export interface ZipMapRewrite {
   /** The graph output ZipMap produced (a sequence of maps before the rewrite). */
@@ -46,7 +34,15 @@ const ML_DOMAIN = 'ai.onnx.ml';
 
 /** The default-domain opset to import when a model has none (Identity exists in every opset). */
 function opsetForIr(irVersion: number): number {
-  const table: Array<[number, number]> = [[10, 21], [9, 19], [8, 17], [7, 13], [6, 11], [5, 10], [4, 9]];
+  const table: Array<[number, number]> = [
+    [10, 21],
+    [9, 19],
+    [8, 17],
+    [7, 13],
+    [6, 11],
+    [5, 10],
+    [4, 9],
+  ];
   for (const [ir, opset] of table) if (irVersion >= ir) return opset;
   return 7;
 }
@@ -99,7 +95,10 @@ function consumedNames(graph: ProtoField[], into: Map<string, number>): void {
 export function stripZipMap(bytes: Uint8Array): ZipMapResult {
   const model = decodeModel(bytes);
   const { graph } = model;
-  const zipMaps = graph.filter((f) => f.no === GRAPH.node).map(readZipMap).filter((z): z is ZipMapNode => z !== undefined);
+  const zipMaps = graph
+    .filter((f) => f.no === GRAPH.node)
+    .map(readZipMap)
+    .filter((z): z is ZipMapNode => z !== undefined);
   if (zipMaps.length === 0) return { bytes, rewritten: [] };
 
   const outputNames = new Set(messages(graph, GRAPH.output).map((v) => str(v, VALUE_INFO.name)));
@@ -115,7 +114,9 @@ export function stripZipMap(bytes: Uint8Array): ZipMapResult {
     if (info.kind === 'tensor' && info.dims.length > 0) declared.set(info.name, info.dims);
   }
   // The batch dimension, when not declared, is the first graph input's first dim (sklearn: [N, features]).
-  const firstInput = messages(graph, GRAPH.input).map(readValueInfo).find((v) => v.kind === 'tensor' && v.dims.length > 0);
+  const firstInput = messages(graph, GRAPH.input)
+    .map(readValueInfo)
+    .find((v) => v.kind === 'tensor' && v.dims.length > 0);
   const batch: Dim = firstInput ? firstInput.dims[0]! : null;
   const byField = new Map(chosen.map((z) => [z.field, z]));
   const byOutput = new Map(chosen.map((z) => [z.output, z]));
@@ -144,7 +145,8 @@ export function stripZipMap(bytes: Uint8Array): ZipMapResult {
   const m = new ProtoWriter();
   for (const f of model.fields) {
     if (f === model.graphField) m.bytes(MODEL.graph, g.finish());
-    else if (f.no === MODEL.graph) continue; // an earlier, overridden graph occurrence
+    else if (f.no === MODEL.graph)
+      continue; // an earlier, overridden graph occurrence
     else m.raw(fieldRaw(f));
   }
   if (!hasDefaultOpset) m.message(MODEL.opsetImport, (o) => o.varint(OPSET.version, opsetForIr(model.irVersion)));

@@ -219,7 +219,9 @@ export class SparkplugEdgeNode {
     for (const [name, type] of this.declared!.names) {
       const m = current.get(name);
       // A declared metric this prediction lacks (e.g. a NaN score) is born null.
-      metrics.push(m ? { name, alias: this.aliases.get(name)!, type, value: m.value, timestamp: p.time } : { name, alias: this.aliases.get(name)!, type, value: null, isNull: true, timestamp: p.time });
+      metrics.push(
+        m ? { name, alias: this.aliases.get(name)!, type, value: m.value, timestamp: p.time } : { name, alias: this.aliases.get(name)!, type, value: null, isNull: true, timestamp: p.time },
+      );
     }
     for (const m of modelMetrics(p.model)) metrics.push({ name: m.name, type: m.type, value: m.value, timestamp: now });
     return this.encode('DBIRTH', now, metrics);
@@ -245,7 +247,9 @@ export class SparkplugEdgeNode {
 export function toPrediction(msg: Record<string, unknown>, includeFeatures: boolean, now = Date.now()): Prediction {
   const p = msg.payload;
   if (typeof p !== 'object' || p === null || Array.isArray(p) || Buffer.isBuffer(p)) {
-    throw new EdgeMlError('EDGEML_SPARKPLUG_PAYLOAD_INVALID', 'msg.payload is not a prediction (ml-format output)', { reason: `msg.payload is ${Array.isArray(p) ? 'an array' : p === null ? 'null' : typeof p}` });
+    throw new EdgeMlError('EDGEML_SPARKPLUG_PAYLOAD_INVALID', 'msg.payload is not a prediction (ml-format output)', {
+      reason: `msg.payload is ${Array.isArray(p) ? 'an array' : p === null ? 'null' : typeof p}`,
+    });
   }
   const o = p as Record<string, unknown>;
   const str = (v: unknown): string | undefined => (typeof v === 'string' && v !== '' ? v : typeof v === 'number' && Number.isFinite(v) ? String(v) : undefined);
@@ -265,9 +269,7 @@ export function toPrediction(msg: Record<string, unknown>, includeFeatures: bool
   if (value !== undefined) prediction.value = value;
   if (typeof o.anomaly === 'boolean') prediction.anomaly = o.anomaly;
   if (Array.isArray(o.topk)) {
-    prediction.topk = o.topk
-      .filter((t): t is { label: unknown; score: unknown } => typeof t === 'object' && t !== null)
-      .map((t) => ({ label: String(t.label), score: num(t.score) ?? NaN }));
+    prediction.topk = o.topk.filter((t): t is { label: unknown; score: unknown } => typeof t === 'object' && t !== null).map((t) => ({ label: String(t.label), score: num(t.score) ?? NaN }));
   }
   const ms = num(o.inferenceMs) ?? num(msg.inferenceMs);
   if (ms !== undefined) prediction.inferenceMs = ms;

@@ -45,9 +45,7 @@ export async function publishUpdate(options: PublishOptions): Promise<PublishRes
     if (pending.size === 0) return resolve();
     const timer = setTimeout(() => {
       client.removeListener('message', onMessage);
-      reject(
-        new EdgeMlError('EDGEML_UPDATE_TIMEOUT', `no final report from ${[...pending].join(', ')}`, { devices: [...pending].join(', ') }),
-      );
+      reject(new EdgeMlError('EDGEML_UPDATE_TIMEOUT', `no final report from ${[...pending].join(', ')}`, { devices: [...pending].join(', ') }));
     }, options.timeoutMs ?? 120_000);
     const onMessage = (topic: string, payload: Buffer, packet: { retain?: boolean }): void => {
       const device = waitFor.find((d) => topic === topics.updateStatus(d));
@@ -83,11 +81,20 @@ export async function publishUpdate(options: PublishOptions): Promise<PublishRes
     client.on('message', onMessage);
   });
 
-  if (waitFor.length) await client.subscribeAsync(waitFor.map((d) => topics.updateStatus(d)), { qos: 1 });
+  if (waitFor.length)
+    await client.subscribeAsync(
+      waitFor.map((d) => topics.updateStatus(d)),
+      { qos: 1 },
+    );
   for (const target of targets) {
     // retained, so a device that is offline now picks the update up when it comes back
     await client.publishAsync(topics.manifest(target), JSON.stringify(manifest), { qos: 1, retain: true });
-    await sendChunks(client, (i) => chunkTopic(i, target), chunks, chunks.map((_, i) => i));
+    await sendChunks(
+      client,
+      (i) => chunkTopic(i, target),
+      chunks,
+      chunks.map((_, i) => i),
+    );
   }
   await finished;
   if (waitFor.length) await client.unsubscribeAsync(waitFor.map((d) => topics.updateStatus(d)));

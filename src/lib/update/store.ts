@@ -72,13 +72,7 @@ export interface StoreState {
  * Writes `parts` to a temp file, every write checked, calls `check` (which may throw) and only then
  * renames the file into place: a short write, a full disk or a failed check leaves nothing behind.
  */
-function writeAtomic(
-  io: StoreFs,
-  file: string,
-  parts: Iterable<Uint8Array>,
-  what: { name: string; version: string },
-  check?: (written: number) => void,
-): void {
+function writeAtomic(io: StoreFs, file: string, parts: Iterable<Uint8Array>, what: { name: string; version: string }, check?: (written: number) => void): void {
   const tmp = `${file}.${process.pid}.tmp`;
   const fd = openSync(tmp, 'w');
   try {
