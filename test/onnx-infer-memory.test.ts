@@ -141,12 +141,12 @@ test('10 x 50 MB arriving together through onnx-infer: RSS after GC within 1.5x 
 // free lists instead of going back to the system: a high-water mark of the bytes in flight, not a
 // leak (docs/limits.md: MALLOC_MMAP_THRESHOLD_=131072 returns them, 1.02x). Repeated rounds must
 // not grow it.
-test('60 x 5 MB arriving together, three rounds: memory levels off (no growth from round to round)', { timeout: 120_000 }, async (t) => {
+test('60 x 5 MB arriving together, four rounds: memory levels off (no growth from round to round)', { timeout: 120_000 }, async (t) => {
   await red.deploy(flow(path.join(dir, 'wide.onnx')), 'full');
   await inferMb(0.01);
   const start = await probe();
   const rounds: number[] = [];
-  for (let k = 0; k < 3; k++) {
+  for (let k = 0; k < 4; k++) {
     await Promise.all(Array.from({ length: 60 }, () => inferMb(5)));
     rounds.push((await probe()).rssMb);
   }
@@ -155,5 +155,8 @@ test('60 x 5 MB arriving together, three rounds: memory levels off (no growth fr
   t.diagnostic(summary);
   // measured 1.1-2.8x (it depends on how the 60 interleave); before the fix it grew every round
   assert.ok(Math.max(...rounds) <= start.rssMb * 4, summary);
-  assert.ok(rounds[2]! <= Math.max(rounds[0]!, rounds[1]!) * 1.15, summary);
+  // glibc's free lists make a single round land anywhere within ~20 % (271, 267, 316 MB in one CI
+  // run); growth without bound shows as the later rounds outgrowing the first ones (358, 410, 533 MB
+  // before the fix)
+  assert.ok(Math.max(rounds[2]!, rounds[3]!) <= Math.max(rounds[0]!, rounds[1]!) * 1.25, summary);
 });
