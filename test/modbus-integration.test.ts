@@ -55,6 +55,29 @@ function mbpoll(args: string[]): Promise<{ stdout: string }> {
   return run('mbpoll', ['-m', 'tcp', '-p', String(port), '-a', '1', '-0', '-o', '5', ...args], { timeout: 20000 });
 }
 
+/** node-red-contrib-modbus's TCP client config node for a server on 127.0.0.1:port. */
+function modbusClient(port: number): FlowNode {
+  return {
+    id: 'client',
+    type: 'modbus-client',
+    name: '',
+    clienttype: 'tcp',
+    bufferCommands: true,
+    stateLogEnabled: false,
+    queueLogEnabled: false,
+    failureLogEnabled: true,
+    tcpHost: '127.0.0.1',
+    tcpPort: port,
+    tcpType: 'DEFAULT',
+    unit_id: 1,
+    commandDelay: 1,
+    clientTimeout: 2000,
+    reconnectOnTimeout: true,
+    reconnectTimeout: 2000,
+    parallelUnitIdsAllowed: true,
+  };
+}
+
 test('float32 CDAB values written by mbpoll come out of node-red-contrib-modbus Getter -> modbus-decode', async (t) => {
   t.after(unloadFlow);
   const written = [123.456, -1.5, 6.02e23];
@@ -62,25 +85,7 @@ test('float32 CDAB values written by mbpoll come out of node-red-contrib-modbus 
 
   const flow: FlowNode[] = [
     { id: 'tab', type: 'tab' },
-    {
-      id: 'client',
-      type: 'modbus-client',
-      name: '',
-      clienttype: 'tcp',
-      bufferCommands: true,
-      stateLogEnabled: false,
-      queueLogEnabled: false,
-      failureLogEnabled: true,
-      tcpHost: '127.0.0.1',
-      tcpPort: port,
-      tcpType: 'DEFAULT',
-      unit_id: 1,
-      commandDelay: 1,
-      clientTimeout: 2000,
-      reconnectOnTimeout: true,
-      reconnectTimeout: 2000,
-      parallelUnitIdsAllowed: true,
-    },
+    modbusClient(port),
     {
       id: 'getter',
       z: 'tab',
@@ -138,25 +143,7 @@ test('modbus-encode -> node-red-contrib-modbus Flex-Write -> server; mbpoll read
   t.after(unloadFlow);
   const flow: FlowNode[] = [
     { id: 'tab', type: 'tab' },
-    {
-      id: 'client',
-      type: 'modbus-client',
-      name: '',
-      clienttype: 'tcp',
-      bufferCommands: true,
-      stateLogEnabled: false,
-      queueLogEnabled: false,
-      failureLogEnabled: true,
-      tcpHost: '127.0.0.1',
-      tcpPort: port,
-      tcpType: 'DEFAULT',
-      unit_id: 1,
-      commandDelay: 1,
-      clientTimeout: 2000,
-      reconnectOnTimeout: true,
-      reconnectTimeout: 2000,
-      parallelUnitIdsAllowed: true,
-    },
+    modbusClient(port),
     {
       id: 'encode',
       z: 'tab',
