@@ -302,7 +302,7 @@ export function folderSize(dir: string): { files: number; bytes: number } {
  * that other test files are loading at the same time.
  */
 export function copyProject(dest = mkdtempSync(path.join(os.tmpdir(), 'edgeml-project-'))): string {
-  const skip = new Set(['node_modules', 'nodes', '.git', '.scratch', 'test-output']);
+  const skip = new Set(['node_modules', 'nodes', '.git', '.scratch', 'test-output', '.cache', '.demo']);
   for (const entry of readdirSync(ROOT)) {
     if (skip.has(entry) || entry.endsWith('.tgz')) continue;
     cpSync(path.join(ROOT, entry), path.join(dest, entry), { recursive: true });
