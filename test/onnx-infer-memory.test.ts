@@ -139,10 +139,22 @@ test('10 x 50 MB arriving together through onnx-infer: RSS after GC within 1.5x 
 
 // 5 MB buffers are below glibc's mmap threshold once it has adapted, so freed ones stay in malloc's
 // free lists instead of going back to the system: a high-water mark of the bytes in flight, not a
-// leak (docs/limits.md: MALLOC_MMAP_THRESHOLD_=131072 returns them, 1.02x). Repeated rounds must
-// not grow it.
-test('60 x 5 MB arriving together, four rounds: memory levels off (no growth from round to round)', { timeout: 120_000 }, async (t) => {
-  await red.deploy(flow(path.join(dir, 'wide.onnx')), 'full');
+// leak, and it lands anywhere between 1.1x and 2.8x depending on how the 60 interleave (one CI run:
+// 264, 358, 411, 476 MB with no leak; a local one: 233, 414, 234, 273). A second Node-RED process
+// runs with MALLOC_MMAP_THRESHOLD_=131072 (docs/limits.md), so glibc hands every freed buffer back:
+// what RSS still holds after a round is what the process keeps. Measured so: 223-250 MB against
+// 261-266 MB at the start over eight rounds, twice. Before the fix the worker kept its copies and
+// RSS grew every round (358, 410, 533 MB).
+test('60 x 5 MB arriving together, four rounds, freed memory returned to the system: RSS stays within 1.25x of the start', { timeout: 180_000 }, async (t) => {
+  await red.stop();
+  red = await startNodeRed({
+    nodesDir: ROOT,
+    flows: flow(path.join(dir, 'wide.onnx')),
+    settings: { edgeMl: { maxQueuedBytes: 512 * MB } },
+    settingsSource: PROBE_SOURCE,
+    env: { MALLOC_MMAP_THRESHOLD_: '131072' },
+    ...(process.env.EDGEML_MEMORY_NODE ? { node: process.env.EDGEML_MEMORY_NODE } : {}),
+  });
   await inferMb(0.01);
   const start = await probe();
   const rounds: number[] = [];
@@ -153,10 +165,6 @@ test('60 x 5 MB arriving together, four rounds: memory levels off (no growth fro
   const summary = `RSS ${start.rssMb.toFixed(0)} MB at the start, after each round of 60 x 5 MB: ${rounds.map((r) => r.toFixed(0)).join(', ')} MB`;
   console.log(summary);
   t.diagnostic(summary);
-  // measured 1.1-2.8x (it depends on how the 60 interleave); before the fix it grew every round
-  assert.ok(Math.max(...rounds) <= start.rssMb * 4, summary);
-  // glibc's free lists make a single round land anywhere within ~20 % (271, 267, 316 MB in one CI
-  // run); growth without bound shows as the later rounds outgrowing the first ones (358, 410, 533 MB
-  // before the fix)
-  assert.ok(Math.max(rounds[2]!, rounds[3]!) <= Math.max(rounds[0]!, rounds[1]!) * 1.25, summary);
+  assert.ok(Math.max(...rounds) <= start.rssMb * 1.25, summary);
+  assert.ok(red.running);
 });
