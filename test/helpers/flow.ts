@@ -73,6 +73,8 @@ export function nextMessages(id: string, count: number, timeoutMs = 10000): Prom
       node.removeListener('input', onInput);
       reject(new Error(`${id}: ${got.length} of ${count} messages arrived within ${timeoutMs} ms`));
     }, timeoutMs);
+    // a wait nobody awaits any more (a test that ended first) must not keep the test process alive
+    timer.unref();
     const onInput = (msg: Msg): void => {
       got.push(msg);
       if (got.length === count) {
@@ -102,6 +104,7 @@ export function nextStatus(
       (node as unknown as NodeJS.EventEmitter).removeListener('call:status', onStatus);
       reject(new Error(`${id}: no matching status within ${timeoutMs} ms`));
     }, timeoutMs);
+    timer.unref();
     const onStatus = (call: { args: [{ fill?: string; shape?: string; text?: string }] }): void => {
       const status = call.args[0];
       if (predicate(status)) {
