@@ -1,7 +1,8 @@
 /** ml-features' configuration, declared once for the editor and the runtime (see ../shared/config). */
-import { type ConfigOf, defineConfig, numberOrText, typedLikeDefaults } from '../shared/config';
+import { type ConfigOf, defineTypedConfig, numberOrText } from '../shared/config';
 
-const DEFAULTS = {
+// 0 -> 1 (0.1.x -> 0.2): reset "true"/"false" becomes a boolean.
+export const ML_FEATURES_CONFIG = defineTypedConfig({
   name: '',
   mapping: '',
   key: 'topic',
@@ -9,11 +10,6 @@ const DEFAULTS = {
   maxAge: numberOrText(5000),
   reset: false,
   timestamp: 'source',
-};
-
-export const ML_FEATURES_CONFIG = defineConfig(DEFAULTS, [
-  // 0 -> 1 (0.1.x -> 0.2): reset "true"/"false" becomes a boolean.
-  typedLikeDefaults(DEFAULTS),
-]);
+});
 
 export type MlFeaturesConfig = ConfigOf<typeof ML_FEATURES_CONFIG>;

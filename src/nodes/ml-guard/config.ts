@@ -1,5 +1,5 @@
 /** ml-guard's configuration, declared once for the editor and the runtime (see ../shared/config). */
-import { type ConfigOf, defineConfig, typedLikeDefaults } from '../shared/config';
+import { type ConfigOf, defineTypedConfig } from '../shared/config';
 
 /** One row of the rule table; the editor writes text, a hand-written flow may hold numbers. */
 export interface GuardRuleConfig {
@@ -14,7 +14,8 @@ export interface GuardRuleConfig {
 export const DEFAULT_POLICY: Record<string, string> = { missing: 'drop', null: 'drop', type: 'drop', nan: 'drop', range: 'flag', spike: 'flag', stuck: 'flag', count: 'drop', stale: 'drop' };
 export const DEFAULT_REPLACE: Record<string, string> = { missing: 'last', null: 'last', type: 'last', nan: 'last', range: 'clamp', spike: 'last', stuck: 'last' };
 
-const DEFAULTS = {
+// 0 -> 1 (0.1.x -> 0.2): counts and times saved as numbers become text.
+export const ML_GUARD_CONFIG = defineTypedConfig({
   name: '',
   model: '',
   features: '',
@@ -25,11 +26,6 @@ const DEFAULTS = {
   timestampProperty: 'timestamp',
   policies: { ...DEFAULT_POLICY },
   replaceWith: { ...DEFAULT_REPLACE },
-};
-
-export const ML_GUARD_CONFIG = defineConfig(DEFAULTS, [
-  // 0 -> 1 (0.1.x -> 0.2): counts and times saved as numbers become text.
-  typedLikeDefaults(DEFAULTS),
-]);
+});
 
 export type MlGuardConfig = ConfigOf<typeof ML_GUARD_CONFIG>;

@@ -1,8 +1,11 @@
 /** ml-image's configuration, declared once for the editor and the runtime (see ../shared/config). */
-import { type ConfigOf, defineConfig, typedLikeDefaults } from '../shared/config';
+import { type ConfigOf, defineTypedConfig } from '../shared/config';
 
-/** Blank text means "from the model card" (then the built-in default). */
-const DEFAULTS = {
+/**
+ * Blank text means "from the model card" (then the built-in default).
+ * 0 -> 1 (0.1.x -> 0.2): sizes saved as numbers become text, keepOriginal "true" becomes true.
+ */
+export const ML_IMAGE_CONFIG = defineTypedConfig({
   name: '',
   model: '',
   width: '',
@@ -21,11 +24,6 @@ const DEFAULTS = {
   backend: 'auto',
   inputName: '',
   keepOriginal: false,
-};
-
-export const ML_IMAGE_CONFIG = defineConfig(DEFAULTS, [
-  // 0 -> 1 (0.1.x -> 0.2): sizes saved as numbers become text, keepOriginal "true" becomes true.
-  typedLikeDefaults(DEFAULTS),
-]);
+});
 
 export type MlImageConfig = ConfigOf<typeof ML_IMAGE_CONFIG>;

@@ -1,7 +1,8 @@
 /** ml-outbox's configuration, declared once for the editor and the runtime (see ../shared/config). */
-import { type ConfigOf, defineConfig, numberOrText, typedLikeDefaults } from '../shared/config';
+import { type ConfigOf, defineTypedConfig, numberOrText } from '../shared/config';
 
-const DEFAULTS = {
+// 0 -> 1 (0.1.x -> 0.2): qos and limits saved as numbers become text, retain "true" becomes true.
+export const ML_OUTBOX_CONFIG = defineTypedConfig({
   name: '',
   broker: '',
   topic: '',
@@ -12,11 +13,6 @@ const DEFAULTS = {
   maxMiB: '64',
   maxInFlight: '100',
   overflow: 'drop-oldest',
-};
-
-export const ML_OUTBOX_CONFIG = defineConfig(DEFAULTS, [
-  // 0 -> 1 (0.1.x -> 0.2): qos and limits saved as numbers become text, retain "true" becomes true.
-  typedLikeDefaults(DEFAULTS),
-]);
+});
 
 export type MlOutboxConfig = ConfigOf<typeof ML_OUTBOX_CONFIG>;

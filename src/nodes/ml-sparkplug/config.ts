@@ -1,7 +1,8 @@
 /** ml-sparkplug's configuration, declared once for the editor and the runtime (see ../shared/config). */
-import { type ConfigOf, defineConfig, numberOrText, typedLikeDefaults } from '../shared/config';
+import { type ConfigOf, defineTypedConfig, numberOrText } from '../shared/config';
 
-const DEFAULTS = {
+// 0 -> 1 (0.1.x -> 0.2): features "true"/"false" becomes a boolean.
+export const ML_SPARKPLUG_CONFIG = defineTypedConfig({
   name: '',
   broker: '',
   groupId: 'edge-ml',
@@ -12,11 +13,6 @@ const DEFAULTS = {
   // a number since 0.1 (a text field stores text once edited)
   capacity: numberOrText(10000),
   overflow: 'drop-oldest',
-};
-
-export const ML_SPARKPLUG_CONFIG = defineConfig(DEFAULTS, [
-  // 0 -> 1 (0.1.x -> 0.2): features "true"/"false" becomes a boolean.
-  typedLikeDefaults(DEFAULTS),
-]);
+});
 
 export type MlSparkplugConfig = ConfigOf<typeof ML_SPARKPLUG_CONFIG>;

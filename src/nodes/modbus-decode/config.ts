@@ -1,6 +1,6 @@
 /** modbus-decode's configuration, declared once for the editor and the runtime (see ../shared/config). */
 import type { RegisterFieldConfig } from '../../lib/modbus/fields';
-import { type ConfigOf, defineConfig, typedLikeDefaults } from '../shared/config';
+import { type ConfigOf, defineTypedConfig } from '../shared/config';
 
 /** The field table and its byte order and addressing: modbus-encode has the same three. */
 export const MODBUS_FIELDS_DEFAULTS = {
@@ -10,11 +10,7 @@ export const MODBUS_FIELDS_DEFAULTS = {
   addressing: 'relative',
 };
 
-const DEFAULTS = { ...MODBUS_FIELDS_DEFAULTS, output: 'object', int64: 'auto' };
-
-export const MODBUS_DECODE_CONFIG = defineConfig(DEFAULTS, [
-  // 0 -> 1 (0.1.x -> 0.2): nothing to convert (every setting is a choice), the version starts.
-  typedLikeDefaults(DEFAULTS),
-]);
+// 0 -> 1 (0.1.x -> 0.2): nothing to convert (every setting is a choice), the version starts.
+export const MODBUS_DECODE_CONFIG = defineTypedConfig({ ...MODBUS_FIELDS_DEFAULTS, output: 'object', int64: 'auto' });
 
 export type ModbusDecodeConfig = ConfigOf<typeof MODBUS_DECODE_CONFIG>;

@@ -1,7 +1,8 @@
 /** onnx-model's configuration, declared once for the editor and the runtime (see ../shared/config). */
-import { type ConfigOf, defineConfig, typedLikeDefaults } from '../shared/config';
+import { type ConfigOf, defineTypedConfig } from '../shared/config';
 
-const DEFAULTS = {
+// 0 -> 1 (0.1.x -> 0.2): thread counts saved as numbers become text, "false" becomes false.
+export const ONNX_MODEL_CONFIG = defineTypedConfig({
   name: '',
   path: '',
   watch: true,
@@ -11,11 +12,6 @@ const DEFAULTS = {
   // blank: a flow saved before this setting existed (the runtime then uses 'all')
   graphOptimization: 'all',
   memoryArena: true,
-};
-
-export const ONNX_MODEL_CONFIG = defineConfig(DEFAULTS, [
-  // 0 -> 1 (0.1.x -> 0.2): thread counts saved as numbers become text, "false" becomes false.
-  typedLikeDefaults(DEFAULTS),
-]);
+});
 
 export type OnnxModelConfig = ConfigOf<typeof ONNX_MODEL_CONFIG>;

@@ -106,3 +106,11 @@ export function editorDefaults<T extends Record<string, ConfigValue>>(
   out[CONFIG_VERSION_PROPERTY] = { value: spec.version };
   return out as { [K in keyof T]: EditorPropertyOptions & { value: T[K] } } & { configVersion: { value: number } };
 }
+
+/**
+ * A spec whose step 0 -> 1 is typedLikeDefaults (the first version of most nodes' configs), then
+ * the `later` steps (1 -> 2, ...).
+ */
+export function defineTypedConfig<T extends Record<string, ConfigValue>>(defaults: T, later: readonly Migration[] = []): ConfigSpec<Widen<T>> {
+  return defineConfig(defaults, [typedLikeDefaults(defaults), ...later]);
+}
