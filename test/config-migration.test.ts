@@ -4,7 +4,9 @@
  */
 import { afterEach, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { defineConfig, editorDefaults, resolveConfig, versionOf } from '../src/nodes/shared/config';
+import { defineConfig, editorDefaults, numberOrText, resolveConfig, typedLikeDefaults, versionOf } from '../src/nodes/shared/config';
+import { ONNX_INFER_CONFIG } from '../src/nodes/onnx-infer/config';
+import { MODBUS_SERVER_IN_CONFIG } from '../src/nodes/modbus-server-in/config';
 import { ML_FORMAT_CONFIG } from '../src/nodes/ml-format/config';
 import { ML_DRIFT_CONFIG } from '../src/nodes/ml-drift/config';
 import { DEFAULT_DRIFT_OPTIONS } from '../src/lib/drift/drift';
@@ -19,7 +21,7 @@ test('steps run from the saved version to the current one, in order, and default
   const fromZero = resolveConfig(spec, { a: 7, old: 'x', other: 'kept' });
   assert.deepEqual(seen, [0, 1]);
   assert.equal(fromZero.a, '7');
-  assert.equal(fromZero.renamed, 'x');
+  assert.equal((fromZero as Record<string, unknown>).renamed, 'x', 'a step may add properties');
   assert.equal(fromZero.b, false, 'a missing property takes its default');
   assert.equal(fromZero.other, 'kept', 'properties the spec does not know are kept');
   assert.equal(fromZero.configVersion, 2);
@@ -74,4 +76,27 @@ test('ml-drift 0 -> 1: numbers become strings; its defaults are the library defa
   assert.equal(Number(migrated.bins), DEFAULT_DRIFT_OPTIONS.bins);
   assert.equal(Number(migrated.psiAlarm), DEFAULT_DRIFT_OPTIONS.psi.alarm);
   assert.equal(migrated.configVersion, 1);
+});
+
+test('typedLikeDefaults (0 -> 1 of the other nodes): loose values become the types of the defaults, nothing else changes', () => {
+  const spec = defineConfig({ size: '100', on: false, limit: numberOrText(10), list: [] as string[] }, []);
+  const step = typedLikeDefaults(spec.defaults);
+  const migrated = step({ size: 64, on: 'true', limit: 7, list: ['a'], other: 5 });
+  assert.deepEqual(migrated, { size: '64', on: true, limit: 7, list: ['a'], other: 5 }, 'a number default keeps a number, unknown properties are left alone');
+  assert.equal(step({ on: 'yes' }).on, 'yes', 'only "true"/"false" are booleans');
+});
+
+test('onnx-infer 0 -> 1: batch "false", which 0.1 read as true, becomes false; sizes become text', () => {
+  const migrated = resolveConfig(ONNX_INFER_CONFIG, { batch: 'false', queueSize: 10, maxBatch: 4 });
+  assert.equal(migrated.batch, false);
+  assert.equal(migrated.queueSize, '10');
+  assert.equal(migrated.maxBatch, '4');
+  assert.equal(migrated.configVersion, 1);
+});
+
+test('modbus-server-in 0 -> 1: a flow without frameAllWritten keeps what 0.1 did (false); a new node gets true', () => {
+  assert.equal(resolveConfig(MODBUS_SERVER_IN_CONFIG, { mode: 'frame', port: 1502 }).frameAllWritten, false);
+  assert.equal(resolveConfig(MODBUS_SERVER_IN_CONFIG, { mode: 'frame', port: 1502 }).port, '1502');
+  assert.equal(resolveConfig(MODBUS_SERVER_IN_CONFIG, { configVersion: 1, mode: 'frame' }).frameAllWritten, MODBUS_SERVER_IN_CONFIG.defaults.frameAllWritten);
+  assert.equal(resolveConfig(MODBUS_SERVER_IN_CONFIG, { frameAllWritten: true }).frameAllWritten, true);
 });

@@ -66,7 +66,7 @@ function featureValues(value: unknown, names: string[] | undefined): Record<stri
 export = function (RED: NodeAPI): void {
   function MlDriftNode(this: Node, saved: NodeDef): void {
     RED.nodes.createNode(this, saved);
-    const def: MlDriftDef = resolveConfig(ML_DRIFT_CONFIG, saved as unknown as Record<string, unknown>) as unknown as MlDriftDef;
+    const def: MlDriftDef = resolveConfig(ML_DRIFT_CONFIG, saved);
     const node = this;
     const status = new NodeStatus(RED, node);
     const source: ReferenceSource = def.reference === 'file' || def.reference === 'samples' ? def.reference : 'card';

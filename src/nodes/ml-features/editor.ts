@@ -1,16 +1,12 @@
 /** Editor definition of ml-features. */
 import type { EditorNodeProperties, EditorRED } from 'node-red';
 import { inRangeOf } from '../../editor/validators';
+import { editorDefaults } from '../shared/config';
+import { ML_FEATURES_CONFIG, type MlFeaturesConfig } from './config';
 
 declare const RED: EditorRED;
 
-interface FeaturesProps extends EditorNodeProperties {
-  mapping: string;
-  key: string;
-  maxAge: number;
-  reset: boolean;
-  timestamp: string;
-}
+type FeaturesProps = EditorNodeProperties & MlFeaturesConfig & { configVersion: number };
 
 RED.nodes.registerType<FeaturesProps>('ml-features', {
   category: 'edge ML',
@@ -19,14 +15,13 @@ RED.nodes.registerType<FeaturesProps>('ml-features', {
   inputs: 1,
   outputs: 1,
   paletteLabel: 'features',
-  defaults: {
-    name: { value: '' },
-    mapping: { value: '', required: true, validate: (v: string) => typeof v === 'string' && v.split('\n').some((l) => l.trim() !== '' && !l.trim().startsWith('#')) },
-    key: { value: 'topic', required: true },
-    maxAge: { value: 5000, required: true, validate: inRangeOf('ml-features', 'maxAge') },
-    reset: { value: false },
-    timestamp: { value: 'source', validate: (v: string) => v === 'source' || v === 'arrival' },
-  },
+  // values from ./config.ts, shared with the runtime; validators here
+  defaults: editorDefaults(ML_FEATURES_CONFIG, {
+    mapping: { required: true, validate: (v: string) => typeof v === 'string' && v.split('\n').some((l) => l.trim() !== '' && !l.trim().startsWith('#')) },
+    key: { required: true },
+    maxAge: { required: true, validate: inRangeOf('ml-features', 'maxAge') },
+    timestamp: { validate: (v: string) => v === 'source' || v === 'arrival' },
+  }),
   label: function () {
     return this.name || 'features';
   },

@@ -8,16 +8,12 @@ import { refuseConfig } from '../shared/runtime';
 import type { Node, NodeAPI, NodeDef, NodeMessageInFlow } from 'node-red';
 import { EdgeMlError } from '../../lib/errors';
 import { FeatureJoin, parseMapping, type Reading } from '../../lib/features/join';
-import { refuseMisconfigured } from '../shared/misconfigured';
 import { NodeStatus, onInput, type SendFn } from '../shared/runtime';
+import { resolveConfig } from '../shared/config';
+import { ML_FEATURES_CONFIG, type MlFeaturesConfig } from './config';
 
-interface FeaturesDef extends NodeDef {
-  mapping: string;
-  key: string;
-  maxAge: number | string;
-  reset: boolean | string;
-  timestamp: string;
-}
+/** The saved config, migrated and completed by resolveConfig (./config.ts declares it). */
+type FeaturesDef = NodeDef & MlFeaturesConfig;
 
 /** A source timestamp as ms: Date, number or date string; undefined when absent or unreadable. */
 function timeOf(v: unknown): number | undefined {
@@ -26,8 +22,9 @@ function timeOf(v: unknown): number | undefined {
 }
 
 export = function register(RED: NodeAPI): void {
-  function MlFeaturesNode(this: Node, config: FeaturesDef): void {
-    RED.nodes.createNode(this, config);
+  function MlFeaturesNode(this: Node, saved: NodeDef): void {
+    RED.nodes.createNode(this, saved);
+    const config: FeaturesDef = resolveConfig(ML_FEATURES_CONFIG, saved);
     const node = this;
     const status = new NodeStatus(RED, node);
     let maxAge: number;
@@ -39,9 +36,9 @@ export = function register(RED: NodeAPI): void {
     }
     let join: FeatureJoin;
     try {
-      join = new FeatureJoin(parseMapping(config.mapping ?? ''), maxAge, config.reset === true || config.reset === 'true');
+      join = new FeatureJoin(parseMapping(config.mapping ?? ''), maxAge, config.reset === true);
     } catch (e) {
-      refuseMisconfigured(RED, node, status, 'ml-features.status.unconfigured', 'EDGEML_FEATURES_CONFIG', e);
+      refuseConfig(RED, node, e, { code: 'EDGEML_FEATURES_CONFIG', statusKey: 'ml-features.status.unconfigured' });
       return;
     }
     const key = (config.key || 'topic').trim();

@@ -119,7 +119,7 @@ function statusOf(last: PredictionPayload): StatusSpec {
 export = function (RED: NodeAPI): void {
   function MlFormatNode(this: Node, saved: NodeDef): void {
     RED.nodes.createNode(this, saved);
-    const def: MlFormatDef = resolveConfig(ML_FORMAT_CONFIG, saved as unknown as Record<string, unknown>) as unknown as MlFormatDef;
+    const def: MlFormatDef = resolveConfig(ML_FORMAT_CONFIG, saved);
     const node = this;
     const topicTemplate = def.topic || 'edgeml/{model}/prediction';
     const eventTemplate = def.eventTopic || '';

@@ -1,6 +1,8 @@
 /** Editor definition of ml-guard: per-feature rules in an editable list, one policy per check. */
 import type { EditorNodeProperties, EditorRED } from 'node-red';
 import { accepts, blankOrNonNegative, blankOrNumber, explain, reason, verdict, inRangeOf } from '../../editor/validators';
+import { editorDefaults } from '../shared/config';
+import { DEFAULT_POLICY, DEFAULT_REPLACE, ML_GUARD_CONFIG, type MlGuardConfig } from './config';
 
 declare const RED: EditorRED;
 
@@ -12,23 +14,11 @@ interface FeatureRule {
   maxDelta: string;
 }
 
-interface MlGuardProps extends EditorNodeProperties {
-  model: string;
-  features: string;
-  expectedCount: string;
-  rules: FeatureRule[];
-  stuckSamples: string;
-  staleMs: string;
-  timestampProperty: string;
-  policies: Record<string, string>;
-  replaceWith: Record<string, string>;
-}
+type MlGuardProps = EditorNodeProperties & MlGuardConfig & { configVersion: number };
 
 const CHECKS = ['missing', 'null', 'type', 'nan', 'range', 'spike', 'stuck', 'count', 'stale'];
 const FEATURE_CHECKS = ['missing', 'null', 'type', 'nan', 'range', 'spike', 'stuck'];
 const POLICIES = ['drop', 'flag', 'replace', 'route', 'off'];
-const DEFAULT_POLICY: Record<string, string> = { missing: 'drop', null: 'drop', type: 'drop', nan: 'drop', range: 'flag', spike: 'flag', stuck: 'flag', count: 'drop', stale: 'drop' };
-const DEFAULT_REPLACE: Record<string, string> = { missing: 'last', null: 'last', type: 'last', nan: 'last', range: 'clamp', spike: 'last', stuck: 'last' };
 
 /** The first problem of a rule table, translated; undefined when every rule is valid. */
 function rulesProblem(rules: unknown, node: unknown): string | undefined {
@@ -110,24 +100,15 @@ RED.nodes.registerType<MlGuardProps>('ml-guard', {
   icon: 'edgeml-guard.svg',
   inputs: 1,
   outputs: 2,
-  defaults: {
-    name: { value: '' },
-    model: { value: '', type: 'onnx-model', required: false },
-    features: { value: '' },
-    expectedCount: { value: '', validate: inRangeOf('ml-guard', 'expectedCount', true) },
-    rules: {
-      value: [],
-      validate: explain(rulesProblem),
-    },
-    stuckSamples: { value: '0', validate: inRangeOf('ml-guard', 'stuckSamples', true) },
-    staleMs: { value: '0', validate: inRangeOf('ml-guard', 'staleMs', true) },
-    timestampProperty: { value: 'timestamp' },
-    policies: {
-      value: { ...DEFAULT_POLICY },
-      validate: explain(policiesProblem),
-    },
-    replaceWith: { value: { ...DEFAULT_REPLACE } },
-  },
+  // values from ./config.ts, shared with the runtime; validators here
+  defaults: editorDefaults(ML_GUARD_CONFIG, {
+    model: { type: 'onnx-model', required: false },
+    expectedCount: { validate: inRangeOf('ml-guard', 'expectedCount', true) },
+    rules: { validate: explain(rulesProblem) },
+    stuckSamples: { validate: inRangeOf('ml-guard', 'stuckSamples', true) },
+    staleMs: { validate: inRangeOf('ml-guard', 'staleMs', true) },
+    policies: { validate: explain(policiesProblem) },
+  }),
   inputLabels: function () {
     return this._('ml-guard.label.input');
   },

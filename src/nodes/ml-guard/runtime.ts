@@ -12,8 +12,6 @@ import {
   DEFAULT_FEATURE_TABLE,
   FEATURE_CHECKS,
   resolveGuardOptions,
-  type FeatureCheck,
-  type GuardCheck,
   type GuardConfig,
   type GuardPolicy,
   type ReplaceWith,
@@ -23,27 +21,12 @@ import { DEFAULT_GUARD_SERIES, metricsRegistry } from '../../lib/metrics';
 import type { MlGuardInput, MlGuardOutput } from '../../lib/contracts';
 import { NodeStatus, onInput, statusKeyOf } from '../shared/runtime';
 import { edgeMlSetting } from '../shared/settings';
+import { resolveConfig } from '../shared/config';
+import { ML_GUARD_CONFIG, type MlGuardConfig } from './config';
 
 
-interface FeatureRule {
-  feature: string;
-  min?: string | number;
-  max?: string | number;
-  default?: string | number;
-  maxDelta?: string | number;
-}
-
-interface MlGuardDef extends NodeDef {
-  model: string;
-  features: string;
-  expectedCount: string | number;
-  rules: FeatureRule[];
-  stuckSamples: string | number;
-  staleMs: string | number;
-  timestampProperty: string;
-  policies: Partial<Record<GuardCheck, GuardPolicy>>;
-  replaceWith: Partial<Record<FeatureCheck, ReplaceWith>>;
-}
+/** The saved config, migrated and completed by resolveConfig (./config.ts declares it). */
+type MlGuardDef = NodeDef & MlGuardConfig;
 
 const POLICIES: GuardPolicy[] = ['drop', 'flag', 'replace', 'route', 'off'];
 const REPLACE: ReplaceWith[] = ['last', 'default', 'clamp'];
@@ -87,23 +70,26 @@ function configFromDef(def: MlGuardDef): GuardConfig {
     if (delta !== undefined) c.maxDelta![r.feature] = delta;
   }
   for (const check of CHECKS) {
-    const p = def.policies?.[check];
-    if (p === undefined || p === ('' as GuardPolicy)) continue;
-    if (!POLICIES.includes(p)) throw new EdgeMlError('EDGEML_GUARD_CONFIG', `unknown policy ${p}`, { reason: `unknown policy "${p}" for ${check}` });
+    const p = POLICIES.find((known) => known === def.policies[check]);
+    const saved = def.policies[check];
+    if (saved === undefined || saved === '') continue;
+    if (!p) throw new EdgeMlError('EDGEML_GUARD_CONFIG', `unknown policy ${saved}`, { reason: `unknown policy "${saved}" for ${check}` });
     c.policies![check] = p;
   }
   for (const check of FEATURE_CHECKS) {
-    const r = def.replaceWith?.[check];
-    if (r === undefined || r === ('' as ReplaceWith)) continue;
-    if (!REPLACE.includes(r)) throw new EdgeMlError('EDGEML_GUARD_CONFIG', `unknown replacement ${r}`, { reason: `unknown replacement "${r}" for ${check}` });
+    const r = REPLACE.find((known) => known === def.replaceWith[check]);
+    const saved = def.replaceWith[check];
+    if (saved === undefined || saved === '') continue;
+    if (!r) throw new EdgeMlError('EDGEML_GUARD_CONFIG', `unknown replacement ${saved}`, { reason: `unknown replacement "${saved}" for ${check}` });
     c.replaceWith![check] = r;
   }
   return c;
 }
 
 export = function (RED: NodeAPI): void {
-  function MlGuardNode(this: Node, def: MlGuardDef): void {
-    RED.nodes.createNode(this, def);
+  function MlGuardNode(this: Node, saved: NodeDef): void {
+    RED.nodes.createNode(this, saved);
+    const def: MlGuardDef = resolveConfig(ML_GUARD_CONFIG, saved);
     const node = this;
     const timestampProperty = def.timestampProperty || 'timestamp';
     let config: GuardConfig | undefined;

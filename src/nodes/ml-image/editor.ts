@@ -1,27 +1,12 @@
 /** Editor definition of ml-image: steps with validators that say why a value is refused. */
 import type { EditorNodeProperties, EditorRED } from 'node-red';
 import { oneOf, rule } from '../../editor/validators';
+import { editorDefaults } from '../shared/config';
+import { ML_IMAGE_CONFIG, type MlImageConfig } from './config';
 
 declare const RED: EditorRED;
 
-interface MlImageProps extends EditorNodeProperties {
-  model: string;
-  width: string;
-  height: string;
-  layout: string;
-  order: string;
-  channels: string;
-  resizeMode: string;
-  pad: string;
-  scale: string;
-  mean: string;
-  std: string;
-  dtype: string;
-  maxPixels: string;
-  backend: string;
-  inputName: string;
-  keepOriginal: boolean;
-}
+type MlImageProps = EditorNodeProperties & MlImageConfig & { configVersion: number };
 
 type Check = (v: string) => boolean;
 /** The shared validator with this node's reason (`ml-image.validate.<key>`, translated by the node). */
@@ -48,26 +33,23 @@ RED.nodes.registerType<MlImageProps>('ml-image', {
   icon: 'edgeml-image.svg',
   inputs: 1,
   outputs: 1,
-  defaults: {
-    name: { value: '' },
-    model: { value: '', type: 'onnx-model', required: false },
-    width: { value: '', validate: says(side, 'side') },
-    height: { value: '', validate: says(side, 'side') },
-    layout: { value: '', validate: oneOf(['NCHW', 'NHWC'], { blank: true }) },
-    order: { value: '', validate: oneOf(['RGB', 'BGR'], { blank: true }) },
-    channels: { value: '', validate: says((v) => ['', '1', '3'].includes(v), 'channels') },
-    // not `resize`: Node-RED's editor sets node.resize (a redraw flag) on every node
-    resizeMode: { value: '', validate: oneOf(['stretch', 'letterbox', 'center-crop'], { blank: true }) },
-    pad: { value: '', validate: says(pad, 'pad') },
-    scale: { value: '', validate: says(scale, 'scale') },
-    mean: { value: '', validate: says(list(false), 'mean') },
-    std: { value: '', validate: says(list(true), 'std') },
-    dtype: { value: '', validate: oneOf(['float32', 'uint8'], { blank: true }) },
-    maxPixels: { value: '25000000', validate: says(pixels, 'maxPixels') },
-    backend: { value: 'auto', validate: oneOf(['auto', 'sharp', 'js']) },
-    inputName: { value: '' },
-    keepOriginal: { value: false },
-  },
+  // values from ./config.ts, shared with the runtime; validators here
+  defaults: editorDefaults(ML_IMAGE_CONFIG, {
+    model: { type: 'onnx-model', required: false },
+    width: { validate: says(side, 'side') },
+    height: { validate: says(side, 'side') },
+    layout: { validate: oneOf(['NCHW', 'NHWC'], { blank: true }) },
+    order: { validate: oneOf(['RGB', 'BGR'], { blank: true }) },
+    channels: { validate: says((v) => ['', '1', '3'].includes(v), 'channels') },
+    resizeMode: { validate: oneOf(['stretch', 'letterbox', 'center-crop'], { blank: true }) },
+    pad: { validate: says(pad, 'pad') },
+    scale: { validate: says(scale, 'scale') },
+    mean: { validate: says(list(false), 'mean') },
+    std: { validate: says(list(true), 'std') },
+    dtype: { validate: oneOf(['float32', 'uint8'], { blank: true }) },
+    maxPixels: { validate: says(pixels, 'maxPixels') },
+    backend: { validate: oneOf(['auto', 'sharp', 'js']) },
+  }),
   inputLabels: function () {
     return this._('ml-image.label.input');
   },

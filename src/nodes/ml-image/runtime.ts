@@ -10,26 +10,11 @@ import { ImagePreprocessor, type BackendChoice } from '../../lib/image/preproces
 import { checkImageSpec, configError, DEFAULT_MAX_PIXELS, parseImageCard, resolveImageOptions, type ImageOptions, type ImageSpec } from '../../lib/image/options';
 import { ModelCardSource, PerCard } from '../shared/model-card-source';
 import { NodeStatus, onInput } from '../shared/runtime';
+import { resolveConfig } from '../shared/config';
+import { ML_IMAGE_CONFIG, type MlImageConfig } from './config';
 
-interface MlImageDef extends NodeDef {
-  model: string;
-  width: string | number;
-  height: string | number;
-  layout: string;
-  order: string;
-  channels: string | number;
-  /** The card's `resize` (the node property is named so because Node-RED's editor uses `resize` on every node). */
-  resizeMode: string;
-  pad: string | number;
-  scale: string | number;
-  mean: string;
-  std: string;
-  dtype: string;
-  maxPixels: string | number;
-  backend: string;
-  inputName: string;
-  keepOriginal: boolean | string;
-}
+/** The saved config, migrated and completed by resolveConfig (./config.ts declares it). */
+type MlImageDef = NodeDef & MlImageConfig;
 
 const blank = (v: unknown): boolean => v === undefined || v === null || (typeof v === 'string' && v.trim() === '');
 
@@ -58,8 +43,9 @@ function specFromDef(def: MlImageDef): ImageSpec {
 }
 
 export = function (RED: NodeAPI): void {
-  function MlImageNode(this: Node, def: MlImageDef): void {
-    RED.nodes.createNode(this, def);
+  function MlImageNode(this: Node, saved: NodeDef): void {
+    RED.nodes.createNode(this, saved);
+    const def: MlImageDef = resolveConfig(ML_IMAGE_CONFIG, saved);
     const node = this;
     const status = new NodeStatus(RED, node);
     let spec: ImageSpec = {};
@@ -94,7 +80,7 @@ export = function (RED: NodeAPI): void {
         }
       },
     );
-    const keepOriginal = def.keepOriginal === true || def.keepOriginal === 'true';
+    const keepOriginal = def.keepOriginal === true;
     const inputName = (def.inputName ?? '').trim();
 
     onInput(

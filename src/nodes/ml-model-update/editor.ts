@@ -1,20 +1,12 @@
 /** Editor definition of ml-model-update. */
 import type { EditorNodeProperties, EditorRED } from 'node-red';
 import { matches, publicKeyPem, inRangeOf } from '../../editor/validators';
+import { editorDefaults } from '../shared/config';
+import { ML_MODEL_UPDATE_CONFIG, type MlModelUpdateConfig } from './config';
 
 declare const RED: EditorRED;
 
-interface ModelUpdateProps extends EditorNodeProperties {
-  broker: string;
-  model: string;
-  deviceId: string;
-  deviceIdType: string;
-  groups: string;
-  prefix: string;
-  publicKey: string;
-  reportInterval: number;
-  stallSeconds: number;
-}
+type ModelUpdateProps = EditorNodeProperties & MlModelUpdateConfig & { configVersion: number };
 
 RED.nodes.registerType<ModelUpdateProps>('ml-model-update', {
   category: 'edge ML',
@@ -23,18 +15,17 @@ RED.nodes.registerType<ModelUpdateProps>('ml-model-update', {
   inputs: 1,
   outputs: 1,
   paletteLabel: 'model update',
-  defaults: {
-    name: { value: '' },
-    broker: { value: '', type: 'mqtt-broker', required: true },
-    model: { value: '', type: 'onnx-model', required: true },
-    deviceId: { value: '', validate: matches(/^[^/#+\s]+$/, 'mqtt-id', { blank: true }) },
-    deviceIdType: { value: 'str' },
-    groups: { value: '', validate: matches(/^[^/#+]+(,[^/#+]+)*$/, 'mqtt-groups', { blank: true }) },
-    prefix: { value: 'edge-ml', required: true, validate: matches(/^[^#+]+$/, 'topic') },
-    publicKey: { value: '', validate: publicKeyPem },
-    reportInterval: { value: 60, required: true, validate: inRangeOf('ml-model-update', 'reportInterval') },
-    stallSeconds: { value: 10, required: true, validate: inRangeOf('ml-model-update', 'stallSeconds') },
-  },
+  // values from ./config.ts, shared with the runtime; validators here
+  defaults: editorDefaults(ML_MODEL_UPDATE_CONFIG, {
+    broker: { type: 'mqtt-broker', required: true },
+    model: { type: 'onnx-model', required: true },
+    deviceId: { validate: matches(/^[^/#+\s]+$/, 'mqtt-id', { blank: true }) },
+    groups: { validate: matches(/^[^/#+]+(,[^/#+]+)*$/, 'mqtt-groups', { blank: true }) },
+    prefix: { required: true, validate: matches(/^[^#+]+$/, 'topic') },
+    publicKey: { validate: publicKeyPem },
+    reportInterval: { required: true, validate: inRangeOf('ml-model-update', 'reportInterval') },
+    stallSeconds: { required: true, validate: inRangeOf('ml-model-update', 'stallSeconds') },
+  }),
   label: function () {
     return this.name || 'model update';
   },

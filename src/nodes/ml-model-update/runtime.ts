@@ -18,18 +18,11 @@ import { onInput, setStatus, statusWords, refuseConfig } from '../shared/runtime
 import { numericSettings } from '../../lib/config-ranges';
 import { edgeMlSetting } from '../shared/settings';
 import { DEFAULT_MAX_UPDATE_BYTES } from '../../lib/update/store';
+import { resolveConfig } from '../shared/config';
+import { ML_MODEL_UPDATE_CONFIG, type MlModelUpdateConfig } from './config';
 
-interface UpdateNodeDef extends NodeDef {
-  broker: string;
-  model: string;
-  deviceId: string;
-  deviceIdType?: string;
-  groups: string;
-  prefix: string;
-  publicKey: string;
-  reportInterval: number | string;
-  stallSeconds: number | string;
-}
+/** The saved config, migrated and completed by resolveConfig (./config.ts declares it). */
+type UpdateNodeDef = NodeDef & MlModelUpdateConfig;
 
 /** What this node needs of the onnx-model config node (each part checked before use). */
 type UpdatableModel = Node & Partial<Pick<OnnxModelNode, 'configuredPath' | 'identify' | 'modelName' | 'swapModel'>>;
@@ -37,8 +30,9 @@ type UpdatableModel = Node & Partial<Pick<OnnxModelNode, 'configuredPath' | 'ide
 export = function register(RED: NodeAPI): void {
   registerMetricsEndpoint(RED);
 
-  function MlModelUpdateNode(this: Node, config: UpdateNodeDef): void {
-    RED.nodes.createNode(this, config);
+  function MlModelUpdateNode(this: Node, saved: NodeDef): void {
+    RED.nodes.createNode(this, saved);
+    const config: UpdateNodeDef = resolveConfig(ML_MODEL_UPDATE_CONFIG, saved);
     const node = this;
     const broker = RED.nodes.getNode(config.broker) as MqttBrokerNode | null;
     const model = RED.nodes.getNode(config.model) as UpdatableModel | null;

@@ -1,19 +1,12 @@
 /** Editor definition of ml-outbox. */
 import type { EditorNodeProperties, EditorRED } from 'node-red';
 import { matches, oneOf, inRangeOf } from '../../editor/validators';
+import { editorDefaults } from '../shared/config';
+import { ML_OUTBOX_CONFIG, type MlOutboxConfig } from './config';
 
 declare const RED: EditorRED;
 
-interface OutboxProps extends EditorNodeProperties {
-  broker: string;
-  topic: string;
-  qos: string;
-  retain: boolean;
-  capacity: number;
-  maxMiB: string;
-  maxInFlight: string;
-  overflow: string;
-}
+type OutboxProps = EditorNodeProperties & MlOutboxConfig & { configVersion: number };
 
 RED.nodes.registerType<OutboxProps>('ml-outbox', {
   category: 'edge ML',
@@ -23,17 +16,16 @@ RED.nodes.registerType<OutboxProps>('ml-outbox', {
   inputs: 1,
   outputs: 0,
   paletteLabel: 'mqtt outbox',
-  defaults: {
-    name: { value: '' },
-    broker: { value: '', type: 'mqtt-broker', required: true },
-    topic: { value: '', validate: matches(/^[^+#]+$/, 'topic', { blank: true }) },
-    qos: { value: '1', validate: inRangeOf('ml-outbox', 'qos') },
-    retain: { value: false },
-    capacity: { value: 10000, required: true, validate: inRangeOf('ml-outbox', 'capacity') },
-    maxMiB: { value: '64', validate: inRangeOf('ml-outbox', 'maxMiB', true) },
-    maxInFlight: { value: '100', validate: inRangeOf('ml-outbox', 'maxInFlight', true) },
-    overflow: { value: 'drop-oldest', validate: oneOf(['drop-oldest', 'drop-newest']) },
-  },
+  // values from ./config.ts, shared with the runtime; validators here
+  defaults: editorDefaults(ML_OUTBOX_CONFIG, {
+    broker: { type: 'mqtt-broker', required: true },
+    topic: { validate: matches(/^[^+#]+$/, 'topic', { blank: true }) },
+    qos: { validate: inRangeOf('ml-outbox', 'qos') },
+    capacity: { required: true, validate: inRangeOf('ml-outbox', 'capacity') },
+    maxMiB: { validate: inRangeOf('ml-outbox', 'maxMiB', true) },
+    maxInFlight: { validate: inRangeOf('ml-outbox', 'maxInFlight', true) },
+    overflow: { validate: oneOf(['drop-oldest', 'drop-newest']) },
+  }),
   label: function () {
     return this.name || this.topic || 'mqtt outbox';
   },

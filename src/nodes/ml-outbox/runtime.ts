@@ -18,17 +18,11 @@ import { OUTBOX_OVERFLOW, Outbox, type OutboxOverflow } from '../../lib/outbox/o
 import type { MqttBrokerNode } from '../shared/mqtt-broker';
 import { DRAIN_MS, NodeStatus, onInput, refuseConfig, whenQuiet } from '../shared/runtime';
 import { numericSettings } from '../../lib/config-ranges';
+import { resolveConfig } from '../shared/config';
+import { ML_OUTBOX_CONFIG, type MlOutboxConfig } from './config';
 
-interface OutboxDef extends NodeDef {
-  broker: string;
-  topic: string;
-  qos: number | string;
-  retain: boolean | string;
-  capacity: number | string;
-  maxMiB?: number | string;
-  maxInFlight?: number | string;
-  overflow: string;
-}
+/** The saved config, migrated and completed by resolveConfig (./config.ts declares it). */
+type OutboxDef = NodeDef & MlOutboxConfig;
 
 interface Outgoing {
   topic: string;
@@ -91,8 +85,9 @@ function serialise(payload: unknown): Buffer | string {
 const sizeOf = (m: Outgoing): number => (Buffer.isBuffer(m.payload) ? m.payload.length : Buffer.byteLength(m.payload)) + Buffer.byteLength(m.topic);
 
 export = function register(RED: NodeAPI): void {
-  function MlOutboxNode(this: Node, config: OutboxDef): void {
-    RED.nodes.createNode(this, config);
+  function MlOutboxNode(this: Node, saved: NodeDef): void {
+    RED.nodes.createNode(this, saved);
+    const config: OutboxDef = resolveConfig(ML_OUTBOX_CONFIG, saved);
     const node = this;
     let settings: { qos: number; capacity: number; maxMiB: number; maxInFlight: number };
     try {
@@ -110,7 +105,7 @@ export = function register(RED: NodeAPI): void {
       node.error(RED._('ml-outbox.errors.unconfigured'));
       return;
     }
-    const retain = config.retain === true || config.retain === 'true';
+    const retain = config.retain === true;
     const overflow: OutboxOverflow = (OUTBOX_OVERFLOW as readonly string[]).includes(config.overflow) ? (config.overflow as OutboxOverflow) : 'drop-oldest';
 
     const outbox = new Outbox<Outgoing>({

@@ -1,19 +1,12 @@
 /** Editor definition of ml-sparkplug. */
 import type { EditorNodeProperties, EditorRED } from 'node-red';
 import { inRangeOf } from '../../editor/validators';
+import { editorDefaults } from '../shared/config';
+import { ML_SPARKPLUG_CONFIG, type MlSparkplugConfig } from './config';
 
 declare const RED: EditorRED;
 
-interface SparkplugProps extends EditorNodeProperties {
-  broker: string;
-  groupId: string;
-  edgeNodeId: string;
-  deviceId: string;
-  primaryHost: string;
-  features: boolean;
-  capacity: number;
-  overflow: string;
-}
+type SparkplugProps = EditorNodeProperties & MlSparkplugConfig & { configVersion: number };
 
 /** A Sparkplug id is one MQTT topic level: not empty, no / + #. */
 const sparkplugId = (v: string): boolean => typeof v === 'string' && v.trim() !== '' && !/[/+#]/.test(v);
@@ -26,17 +19,16 @@ RED.nodes.registerType<SparkplugProps>('ml-sparkplug', {
   inputs: 1,
   outputs: 0,
   paletteLabel: 'sparkplug out',
-  defaults: {
-    name: { value: '' },
-    broker: { value: '', type: 'mqtt-broker', required: true },
-    groupId: { value: 'edge-ml', required: true, validate: sparkplugId },
-    edgeNodeId: { value: 'node-red', required: true, validate: sparkplugId },
-    deviceId: { value: 'model', required: true, validate: sparkplugId },
-    primaryHost: { value: '', validate: (v: string) => v === '' || sparkplugId(v) },
-    features: { value: false },
-    capacity: { value: 10000, required: true, validate: inRangeOf('ml-sparkplug', 'capacity') },
-    overflow: { value: 'drop-oldest', validate: (v: string) => v === 'drop-oldest' || v === 'drop-newest' },
-  },
+  // values from ./config.ts, shared with the runtime; validators here
+  defaults: editorDefaults(ML_SPARKPLUG_CONFIG, {
+    broker: { type: 'mqtt-broker', required: true },
+    groupId: { required: true, validate: sparkplugId },
+    edgeNodeId: { required: true, validate: sparkplugId },
+    deviceId: { required: true, validate: sparkplugId },
+    primaryHost: { validate: (v: string) => v === '' || sparkplugId(v) },
+    capacity: { required: true, validate: inRangeOf('ml-sparkplug', 'capacity') },
+    overflow: { validate: (v: string) => v === 'drop-oldest' || v === 'drop-newest' },
+  }),
   label: function () {
     return this.name || `${this.groupId}/${this.edgeNodeId}/${this.deviceId}`;
   },

@@ -20,19 +20,12 @@ import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { EdgeMlError, isEdgeMlError } from '../../lib/errors';
 import { OUTBOX_OVERFLOW, Outbox, type OutboxOverflow } from '../../lib/outbox/outbox';
 import { SparkplugEdgeNode, checkId, parseState, stateTopic, toPrediction, topicOf, type Packet, type Prediction } from '../../lib/sparkplug/edge-node';
-import { refuseMisconfigured } from '../shared/misconfigured';
 import { NodeStatus, onInput } from '../shared/runtime';
+import { resolveConfig } from '../shared/config';
+import { ML_SPARKPLUG_CONFIG, type MlSparkplugConfig } from './config';
 
-interface SparkplugDef extends NodeDef {
-  broker: string;
-  groupId: string;
-  edgeNodeId: string;
-  deviceId: string;
-  primaryHost: string;
-  features: boolean | string;
-  capacity: number | string;
-  overflow: string;
-}
+/** The saved config, migrated and completed by resolveConfig (./config.ts declares it). */
+type SparkplugDef = NodeDef & MlSparkplugConfig;
 
 /** What ml-sparkplug reads of the core mqtt-broker config node: its URL and its client options. */
 interface BrokerSettings extends Node {
@@ -49,8 +42,9 @@ interface Held {
 const CLOSE_MS = 2000;
 
 export = function register(RED: NodeAPI): void {
-  function MlSparkplugNode(this: Node, config: SparkplugDef): void {
-    RED.nodes.createNode(this, config);
+  function MlSparkplugNode(this: Node, saved: NodeDef): void {
+    RED.nodes.createNode(this, saved);
+    const config: SparkplugDef = resolveConfig(ML_SPARKPLUG_CONFIG, saved);
     const node = this;
     const status = new NodeStatus(RED, node);
     const broker = RED.nodes.getNode(config.broker) as BrokerSettings | null;
@@ -72,10 +66,10 @@ export = function register(RED: NodeAPI): void {
       });
       hostId = config.primaryHost?.trim() ? checkId('primary host id', config.primaryHost) : undefined;
     } catch (e) {
-      refuseMisconfigured(RED, node, status, 'ml-sparkplug.status.unconfigured', 'EDGEML_SPARKPLUG_CONFIG', e);
+      refuseConfig(RED, node, e, { code: 'EDGEML_SPARKPLUG_CONFIG', statusKey: 'ml-sparkplug.status.unconfigured' });
       return;
     }
-    const includeFeatures = config.features === true || config.features === 'true';
+    const includeFeatures = config.features === true;
     const overflow: OutboxOverflow = (OUTBOX_OVERFLOW as readonly string[]).includes(config.overflow) ? (config.overflow as OutboxOverflow) : 'drop-oldest';
     let hostOnline = hostId === undefined;
     let hostSeen = -Infinity;

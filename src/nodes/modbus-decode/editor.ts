@@ -13,19 +13,15 @@ import {
   previewField,
 } from '../../lib/modbus';
 import { errorReason, explain, oneOf, type Validator } from '../../editor/validators';
+import { editorDefaults } from '../shared/config';
+import { MODBUS_DECODE_CONFIG, type ModbusDecodeConfig } from './config';
 
 declare const RED: EditorRED;
 
-export interface ModbusFieldsProps extends EditorNodeProperties {
-  fields: RegisterFieldConfig[];
-  order: string;
-  addressing: string;
-}
+/** What the field-table editor shared with modbus-encode reads. */
+export type ModbusFieldsProps = EditorNodeProperties & Pick<ModbusDecodeConfig, 'fields' | 'order' | 'addressing'>;
 
-interface ModbusDecodeProps extends ModbusFieldsProps {
-  output: string;
-  int64: string;
-}
+type ModbusDecodeProps = EditorNodeProperties & ModbusDecodeConfig & { configVersion: number };
 
 /**
  * Config validation shared by both nodes: the whole table must pass the runtime's own check; the
@@ -184,14 +180,14 @@ if (!RED.nodes.getType('modbus-decode')) {
     icon: 'edgeml-registers.svg',
     inputs: 1,
     outputs: 1,
-    defaults: {
-      name: { value: '' },
-      fields: { value: [{ name: 'value', register: 0, type: 'uint16' }], validate: fieldsValidator },
-      order: { value: 'ABCD', validate: oneOf(BYTE_ORDERS) },
-      addressing: { value: 'relative', validate: oneOf(['relative', 'absolute']) },
-      output: { value: 'object', validate: oneOf(['object', 'array']) },
-      int64: { value: 'auto', validate: oneOf(['auto', 'number', 'string', 'bigint']) },
-    },
+    // values from ./config.ts, shared with the runtime; validators here
+    defaults: editorDefaults(MODBUS_DECODE_CONFIG, {
+      fields: { validate: fieldsValidator },
+      order: { validate: oneOf(BYTE_ORDERS) },
+      addressing: { validate: oneOf(['relative', 'absolute']) },
+      output: { validate: oneOf(['object', 'array']) },
+      int64: { validate: oneOf(['auto', 'number', 'string', 'bigint']) },
+    }),
     label: function () {
       return this.name || `modbus-decode (${this.fields?.length ?? 0})`;
     },

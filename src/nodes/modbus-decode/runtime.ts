@@ -4,9 +4,7 @@
  */
 import type { Node, NodeAPI, NodeDef } from 'node-red';
 import {
-  type Addressing,
   type Int64Mode,
-  type OutputShape,
   type RegisterDecoder,
   type RegisterField,
   INT64_MODES,
@@ -17,14 +15,11 @@ import {
 import { EdgeMlError } from '../../lib/errors';
 import type { ModbusDecodeOutput } from '../../lib/contracts';
 import { onInput, setStatus, statusKeyOf, toNodeError } from '../shared/runtime';
+import { resolveConfig } from '../shared/config';
+import { MODBUS_DECODE_CONFIG, type ModbusDecodeConfig } from './config';
 
-interface ModbusDecodeDef extends NodeDef {
-  fields: unknown;
-  order?: string;
-  addressing?: Addressing;
-  output?: OutputShape;
-  int64?: Int64Mode;
-}
+/** The saved config, migrated and completed by resolveConfig (./config.ts declares it). */
+type ModbusDecodeDef = NodeDef & ModbusDecodeConfig;
 
 type StatusKind = 'ready' | 'warn' | 'error';
 
@@ -42,8 +37,9 @@ function firstAddressOf(msg: Record<string, unknown>): number | undefined {
 }
 
 export = function (RED: NodeAPI): void {
-  function ModbusDecodeNode(this: Node, config: ModbusDecodeDef): void {
-    RED.nodes.createNode(this, config);
+  function ModbusDecodeNode(this: Node, saved: NodeDef): void {
+    RED.nodes.createNode(this, saved);
+    const config: ModbusDecodeDef = resolveConfig(MODBUS_DECODE_CONFIG, saved);
     const node = this;
     const asArray = config.output === 'array';
     let decoder: RegisterDecoder | undefined;

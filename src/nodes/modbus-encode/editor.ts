@@ -1,16 +1,14 @@
 /** Editor definition of modbus-encode (shares the field-table editor of modbus-decode). */
-import type { EditorRED } from 'node-red';
+import type { EditorNodeProperties, EditorRED } from 'node-red';
 import { BYTE_ORDERS } from '../../lib/modbus';
 import { oneOf, inRangeOf } from '../../editor/validators';
-import { type ModbusFieldsProps, fieldsValidator, resizeFieldTable, setupFieldTable } from '../modbus-decode/editor';
+import { editorDefaults } from '../shared/config';
+import { MODBUS_ENCODE_CONFIG, type ModbusEncodeConfig } from './config';
+import { fieldsValidator, resizeFieldTable, setupFieldTable } from '../modbus-decode/editor';
 
 declare const RED: EditorRED;
 
-interface ModbusEncodeProps extends ModbusFieldsProps {
-  address: string;
-  unitid: string;
-  payload: string;
-}
+type ModbusEncodeProps = EditorNodeProperties & ModbusEncodeConfig & { configVersion: number };
 
 
 let table: ReturnType<typeof setupFieldTable> | undefined;
@@ -22,15 +20,15 @@ RED.nodes.registerType<ModbusEncodeProps>('modbus-encode', {
   align: 'right',
   inputs: 1,
   outputs: 1,
-  defaults: {
-    name: { value: '' },
-    fields: { value: [{ name: 'value', register: 0, type: 'uint16' }], validate: fieldsValidator },
-    order: { value: 'ABCD', validate: oneOf(BYTE_ORDERS) },
-    addressing: { value: 'relative', validate: oneOf(['relative', 'absolute']) },
-    address: { value: '0', validate: inRangeOf('modbus-encode', 'address') },
-    unitid: { value: '1', validate: inRangeOf('modbus-encode', 'unitid') },
-    payload: { value: 'registers', validate: oneOf(['registers', 'flex-write']) },
-  },
+  // values from ./config.ts, shared with the runtime; validators here
+  defaults: editorDefaults(MODBUS_ENCODE_CONFIG, {
+    fields: { validate: fieldsValidator },
+    order: { validate: oneOf(BYTE_ORDERS) },
+    addressing: { validate: oneOf(['relative', 'absolute']) },
+    address: { validate: inRangeOf('modbus-encode', 'address') },
+    unitid: { validate: inRangeOf('modbus-encode', 'unitid') },
+    payload: { validate: oneOf(['registers', 'flex-write']) },
+  }),
   label: function () {
     return this.name || `modbus-encode (${this.fields?.length ?? 0})`;
   },

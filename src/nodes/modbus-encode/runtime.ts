@@ -7,19 +7,16 @@ import { type FlexWritePayload, type ValueEncoder, compileEncoder, normalizeFiel
 import { EdgeMlError } from '../../lib/errors';
 import { onInput, setStatus, statusKeyOf, toNodeError } from '../shared/runtime';
 import { numericSettings } from '../../lib/config-ranges';
+import { resolveConfig } from '../shared/config';
+import { MODBUS_ENCODE_CONFIG, type ModbusEncodeConfig } from './config';
 
-interface ModbusEncodeDef extends NodeDef {
-  fields: unknown;
-  order?: string;
-  addressing?: 'relative' | 'absolute';
-  address?: number | string;
-  unitid?: number | string;
-  payload?: 'registers' | 'flex-write';
-}
+/** The saved config, migrated and completed by resolveConfig (./config.ts declares it). */
+type ModbusEncodeDef = NodeDef & ModbusEncodeConfig;
 
 export = function (RED: NodeAPI): void {
-  function ModbusEncodeNode(this: Node, config: ModbusEncodeDef): void {
-    RED.nodes.createNode(this, config);
+  function ModbusEncodeNode(this: Node, saved: NodeDef): void {
+    RED.nodes.createNode(this, saved);
+    const config: ModbusEncodeDef = resolveConfig(MODBUS_ENCODE_CONFIG, saved);
     const node = this;
     const absolute = config.addressing === 'absolute';
     const flexWritePayload = config.payload === 'flex-write';

@@ -21,28 +21,11 @@ import {
 } from '../../lib/modbus-server';
 import { onInput, setStatus, statusWords, toNodeError, noteActivity } from '../shared/runtime';
 import { numericSetting, type SettingOf } from '../../lib/config-ranges';
+import { resolveConfig } from '../shared/config';
+import { MODBUS_SERVER_IN_CONFIG, type ModbusServerInConfig } from './config';
 
-interface ModbusServerInDef extends NodeDef {
-  host?: string;
-  port?: number | string;
-  unitId?: number | string;
-  holdingSize?: number | string;
-  inputSize?: number | string;
-  coilsSize?: number | string;
-  discreteSize?: number | string;
-  allowList?: string;
-  maxConnections?: number | string;
-  idleTimeout?: number | string;
-  mode?: 'write' | 'frame';
-  frameStart?: number | string;
-  frameLength?: number | string;
-  frameTrigger?: number | string;
-  frameAllWritten?: boolean;
-  frameQuiet?: number | string;
-  writeArea?: string;
-  writeAddress?: number | string;
-  topic?: string;
-}
+/** The saved config, migrated and completed by resolveConfig (./config.ts declares it). */
+type ModbusServerInDef = NodeDef & ModbusServerInConfig;
 
 /** What the node sends: msg.modbus for this package, msg.modbusRequest as node-red-contrib-modbus shapes it. */
 function writeMessage(
@@ -68,8 +51,9 @@ function writeMessage(
 type ModbusServerInNode = Node & { boundPort?: number };
 
 export = function (RED: NodeAPI): void {
-  function ModbusServerInNode(this: Node, config: ModbusServerInDef): void {
-    RED.nodes.createNode(this, config);
+  function ModbusServerInNode(this: Node, saved: NodeDef): void {
+    RED.nodes.createNode(this, saved);
+    const config: ModbusServerInDef = resolveConfig(MODBUS_SERVER_IN_CONFIG, saved);
     const node = this;
     const topic = config.topic ?? '';
     let server: ModbusTcpServer | undefined;

@@ -1,20 +1,12 @@
 /** Editor definition of onnx-infer: which model, where the input is, queue and batching. */
 import type { EditorNodeProperties, EditorRED } from 'node-red';
 import { oneOf, rule, inRangeOf } from '../../editor/validators';
+import { editorDefaults } from '../shared/config';
+import { ONNX_INFER_CONFIG, type OnnxInferConfig } from './config';
 
 declare const RED: EditorRED;
 
-interface OnnxInferProps extends EditorNodeProperties {
-  model: string;
-  property: string;
-  outputNames: string;
-  features: string;
-  queueSize: string;
-  overflow: string;
-  batch: boolean;
-  maxBatch: string;
-  batchWindow: string;
-}
+type OnnxInferProps = EditorNodeProperties & OnnxInferConfig & { configVersion: number };
 
 RED.nodes.registerType<OnnxInferProps>('onnx-infer', {
   category: 'edge ML',
@@ -22,18 +14,15 @@ RED.nodes.registerType<OnnxInferProps>('onnx-infer', {
   icon: 'edgeml-model.svg',
   inputs: 1,
   outputs: 1,
-  defaults: {
-    name: { value: '' },
-    model: { value: '', type: 'onnx-model', required: true },
-    property: { value: 'payload', required: true, validate: rule((v) => v.length > 0, 'property') },
-    outputNames: { value: "" },
-    features: { value: '' },
-    queueSize: { value: '100', validate: inRangeOf('onnx-infer', 'queueSize') },
-    overflow: { value: 'drop-oldest', validate: oneOf(['drop-oldest', 'drop-newest', 'error']) },
-    batch: { value: false },
-    maxBatch: { value: '32', validate: inRangeOf('onnx-infer', 'maxBatch') },
-    batchWindow: { value: '0', validate: inRangeOf('onnx-infer', 'batchWindow') },
-  },
+  // values from ./config.ts, shared with the runtime; validators here
+  defaults: editorDefaults(ONNX_INFER_CONFIG, {
+    model: { type: 'onnx-model', required: true },
+    property: { required: true, validate: rule((v) => v.length > 0, 'property') },
+    queueSize: { validate: inRangeOf('onnx-infer', 'queueSize') },
+    overflow: { validate: oneOf(['drop-oldest', 'drop-newest', 'error']) },
+    maxBatch: { validate: inRangeOf('onnx-infer', 'maxBatch') },
+    batchWindow: { validate: inRangeOf('onnx-infer', 'batchWindow') },
+  }),
   inputLabels: function () {
     return this._('onnx-infer.label.input');
   },

@@ -6,7 +6,6 @@
 import type { Node, NodeAPI, NodeDef, NodeMessageInFlow } from 'node-red';
 import { EdgeMlError } from '../../lib/errors';
 import { DEFAULT_MAX_QUEUED_BYTES, InferQueue, OVERFLOW_POLICIES } from '../../lib/onnx/infer-queue';
-import type { OverflowPolicy } from '../../lib/onnx/infer-queue';
 import { fromWire } from '../../lib/onnx/model-session';
 import type { ModelSession } from '../../lib/onnx/model-session';
 import type { RunOptions } from '../../lib/onnx/protocol';
@@ -18,21 +17,14 @@ import type { OnnxModelNode } from '../onnx-model/types';
 import { metricsRegistry } from '../../lib/metrics';
 import { checkInput, DEFAULT_MAX_INPUT_BYTES } from '../../lib/onnx/input-check';
 import { edgeMlSetting } from '../shared/settings';
+import { resolveConfig } from '../shared/config';
+import { ONNX_INFER_CONFIG, type OnnxInferConfig } from './config';
 
 /** Input bytes one request to the worker carries at most (a bigger input travels alone). */
 const MAX_REQUEST_BYTES = 16 * 1024 * 1024;
 
-interface OnnxInferDef extends NodeDef {
-  model: string;
-  property: string;
-  outputNames: string;
-  features: string;
-  queueSize: number | string;
-  overflow: OverflowPolicy;
-  batch: boolean;
-  maxBatch: number | string;
-  batchWindow: number | string;
-}
+/** The saved config, migrated and completed by resolveConfig (./config.ts declares it). */
+type OnnxInferDef = NodeDef & OnnxInferConfig;
 
 interface Job {
   msg: NodeMessageInFlow;
@@ -53,8 +45,9 @@ const list = (s: string | undefined): string[] =>
     .filter(Boolean);
 
 export = function (RED: NodeAPI): void {
-  function OnnxInferNode(this: Node, config: OnnxInferDef): void {
-    RED.nodes.createNode(this, config);
+  function OnnxInferNode(this: Node, saved: NodeDef): void {
+    RED.nodes.createNode(this, saved);
+    const config: OnnxInferDef = resolveConfig(ONNX_INFER_CONFIG, saved);
     const node = this;
     const property = (config.property || 'payload').trim();
     const modelNode = RED.nodes.getNode(config.model) as OnnxModelNode | null;
@@ -120,7 +113,7 @@ export = function (RED: NodeAPI): void {
     const queue = new InferQueue<Job>(
       {
         size: queueSize,
-        overflow: OVERFLOW_POLICIES.includes(config.overflow) ? config.overflow : 'drop-oldest',
+        overflow: OVERFLOW_POLICIES.find((p) => p === config.overflow) ?? 'drop-oldest',
         batch: runOptions.batch,
         maxBatch,
         batchWindowMs,

@@ -1,19 +1,13 @@
 /** Editor definition of onnx-model: the model file, and a live listing of what the file contains. */
 import type { EditorNodeProperties, EditorRED } from 'node-red';
 import { rule, inRangeOf, oneOf } from '../../editor/validators';
+import { editorDefaults } from '../shared/config';
+import { ONNX_MODEL_CONFIG, type OnnxModelConfig } from './config';
 import { EXECUTION_PROVIDERS, GRAPH_OPTIMIZATION_LEVELS } from '../../lib/onnx/session-settings';
 
 declare const RED: EditorRED;
 
-interface OnnxModelProps extends EditorNodeProperties {
-  path: string;
-  watch: boolean;
-  threads: string;
-  providers: string;
-  interOpThreads: string;
-  graphOptimization: string;
-  memoryArena: boolean;
-}
+type OnnxModelProps = EditorNodeProperties & OnnxModelConfig & { configVersion: number };
 
 const PROVIDER_NAMES = [...EXECUTION_PROVIDERS, 'directml', 'gpu', 'trt'];
 /** Execution providers, comma-separated; the reason names the first unknown one. */
@@ -141,17 +135,14 @@ function renderInfo(target: JQuery, info: ModelInfo, t: (k: string) => string): 
 
 RED.nodes.registerType<OnnxModelProps>('onnx-model', {
   category: 'config',
-  defaults: {
-    name: { value: '' },
-    path: { value: '', required: true, validate: rule((v) => v.length > 0, 'path') },
-    watch: { value: true },
-    threads: { value: '1', validate: inRangeOf('onnx-model', 'threads', true) },
-    providers: { value: 'cpu', validate: providerList },
-    interOpThreads: { value: '1', validate: inRangeOf('onnx-model', 'interOpThreads', true) },
-    // blank: a flow saved before this setting existed (the runtime then uses 'all')
-    graphOptimization: { value: 'all', validate: oneOf(GRAPH_OPTIMIZATION_LEVELS, { blank: true }) },
-    memoryArena: { value: true },
-  },
+  // values from ./config.ts, shared with the runtime; validators here
+  defaults: editorDefaults(ONNX_MODEL_CONFIG, {
+    path: { required: true, validate: rule((v) => v.length > 0, 'path') },
+    threads: { validate: inRangeOf('onnx-model', 'threads', true) },
+    providers: { validate: providerList },
+    interOpThreads: { validate: inRangeOf('onnx-model', 'interOpThreads', true) },
+    graphOptimization: { validate: oneOf(GRAPH_OPTIMIZATION_LEVELS, { blank: true }) },
+  }),
   label: function () {
     return this.name || (this.path ? this.path.split(/[\\/]/).pop() ?? this.path : this._('onnx-model.label.node'));
   },

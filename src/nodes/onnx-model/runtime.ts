@@ -23,6 +23,8 @@ import { logErrorsAsText, toNodeError, whenQuiet } from '../shared/runtime';
 import { numericSetting } from '../../lib/config-ranges';
 import { metricsRegistry } from '../../lib/metrics';
 import { registerModelFileEndpoints } from './model-files';
+import { resolveConfig } from '../shared/config';
+import { ONNX_MODEL_CONFIG } from './config';
 
 const WORKER_FILE = path.join(__dirname, 'onnx-model.session.worker.js');
 /** The package folder (this bundle lives in its nodes/ folder): its example models may be read by the editor. */
@@ -35,8 +37,9 @@ const WATCH_SETTLE_MS = 250;
 let fallbackAnnounced = false;
 
 function onnxModel(RED: NodeAPI): void {
-  function OnnxModelNodeCtor(this: OnnxModelNode, config: OnnxModelDef): void {
-    RED.nodes.createNode(this, config);
+  function OnnxModelNodeCtor(this: OnnxModelNode, saved: NodeDef): void {
+    RED.nodes.createNode(this, saved);
+    const config: OnnxModelDef = resolveConfig(ONNX_MODEL_CONFIG, saved);
     logErrorsAsText(this);
     const node = this;
     const settings = RED.settings as unknown as { userDir?: string };
@@ -44,8 +47,8 @@ function onnxModel(RED: NodeAPI): void {
     node.configuredPath = node.modelPath;
     node.users = {};
     node.session = undefined;
-    // absent (an old flow): 1 thread; blank: 0, ONNX Runtime's own choice
-    const sessionSettings: SessionSettings = { ...DEFAULT_SESSION_SETTINGS, threads: config.threads === undefined ? 1 : 0 };
+    // blank: 0, ONNX Runtime's own choice (an old flow without the setting has the spec's '1')
+    const sessionSettings: SessionSettings = { ...DEFAULT_SESSION_SETTINGS, threads: 0 };
     try {
       sessionSettings.threads = numericSetting('onnx-model', 'threads', config.threads, sessionSettings.threads);
       sessionSettings.interOpThreads = numericSetting('onnx-model', 'interOpThreads', config.interOpThreads, DEFAULT_SESSION_SETTINGS.interOpThreads);

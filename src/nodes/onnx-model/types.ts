@@ -2,18 +2,11 @@
 import path from 'node:path';
 import type { Node, NodeDef } from 'node-red';
 import type { ModelIdentity } from '../../lib/metrics';
+import type { OnnxModelConfig } from './config';
 import type { ModelSession, ReloadOutcome } from '../../lib/onnx/model-session';
 
-export interface OnnxModelDef extends NodeDef {
-  path: string;
-  watch: boolean;
-  threads: number | string;
-  /** Execution providers in order of preference, e.g. "cuda, cpu" (blank: cpu). */
-  providers?: string;
-  interOpThreads?: number | string;
-  graphOptimization?: string;
-  memoryArena?: boolean;
-}
+/** The saved config, migrated and completed by resolveConfig (./config.ts declares it). */
+export type OnnxModelDef = NodeDef & OnnxModelConfig;
 
 export interface OnnxModelNode extends Node {
   /** The file being served (a delivered update may have replaced the configured one). */

@@ -32,6 +32,9 @@ export function defineConfig<T extends Record<string, ConfigValue>>(defaults: T,
   return { version: migrations.length, defaults: defaults as Widen<T>, migrations };
 }
 
+/** The config a spec declares, as the runtime and the editor read it (writable, unlike spec.defaults). */
+export type ConfigOf<S> = S extends ConfigSpec<infer T> ? T : never;
+
 /** The version a saved config is at (0: saved before configs had one). */
 export function versionOf(config: RawConfig): number {
   const v = Number(config[CONFIG_VERSION_PROPERTY] ?? 0);
@@ -43,15 +46,29 @@ export function versionOf(config: RawConfig): number {
  * ones (null or undefined) take the default. Properties the spec does not know are kept. A config
  * from a newer version than this package knows is left as it is (no step goes backwards).
  */
-export function resolveConfig<T extends Record<string, ConfigValue>>(spec: ConfigSpec<T>, raw: RawConfig): T & RawConfig & { configVersion: number } {
-  let config: RawConfig = { ...raw };
+export function resolveConfig<T extends Record<string, ConfigValue>, D extends object>(spec: ConfigSpec<T>, raw: D): Omit<D, keyof T> & T & { configVersion: number } {
+  let config: RawConfig = { ...(raw as RawConfig) };
   const from = versionOf(config);
   for (let v = from; v < spec.version; v++) config = spec.migrations[v]!(config);
   for (const [key, value] of Object.entries(spec.defaults)) {
     if (config[key] === undefined || config[key] === null) config[key] = typeof value === 'object' ? JSON.parse(JSON.stringify(value)) : value;
   }
   config[CONFIG_VERSION_PROPERTY] = Math.max(from, spec.version);
-  return config as T & RawConfig & { configVersion: number };
+  return config as Omit<D, keyof T> & T & { configVersion: number };
+}
+
+/** A numeric default the editor has always stored as a number (a text field saves it as text once edited). */
+export const numberOrText = (n: number): number | string => n;
+
+/**
+ * Step 0 -> 1 for a node whose 0.1.x runtime accepted loosely typed values (hand-written flows,
+ * older editors): where the spec's default is text, a number saved becomes its text; where it is a
+ * checkbox, "true"/"false" become booleans. Derived from the defaults, so no second list of keys.
+ */
+export function typedLikeDefaults(defaults: Readonly<Record<string, ConfigValue>>): Migration {
+  const text = Object.keys(defaults).filter((k) => typeof defaults[k] === 'string');
+  const checkboxes = Object.keys(defaults).filter((k) => typeof defaults[k] === 'boolean');
+  return (config) => stringsToBooleans(numbersToStrings(config, text), checkboxes);
 }
 
 /** Text fields saved as numbers (by flows written by hand or by older versions) become strings. */
@@ -88,4 +105,12 @@ export function editorDefaults<T extends Record<string, ConfigValue>>(
   for (const [key, value] of Object.entries(spec.defaults)) out[key] = { value, ...(options[key as keyof T] ?? {}) };
   out[CONFIG_VERSION_PROPERTY] = { value: spec.version };
   return out as { [K in keyof T]: EditorPropertyOptions & { value: T[K] } } & { configVersion: { value: number } };
+}
+
+/**
+ * A spec whose step 0 -> 1 is typedLikeDefaults (the first version of most nodes' configs), then
+ * the `later` steps (1 -> 2, ...).
+ */
+export function defineTypedConfig<T extends Record<string, ConfigValue>>(defaults: T, later: readonly Migration[] = []): ConfigSpec<Widen<T>> {
+  return defineConfig(defaults, [typedLikeDefaults(defaults), ...later]);
 }

@@ -328,14 +328,25 @@ export function onInput(
   });
 }
 
+/** How refuseConfig words a node's refusal (both optional). */
+export interface RefuseOptions {
+  /** The node's own code for unusable settings (e.g. EDGEML_SPARKPLUG_CONFIG): the problem's reason, under this code. */
+  code?: string;
+  /** The status key to show instead of configStatus.invalid ("invalid setting <field>"). */
+  statusKey?: string;
+}
+
 /**
  * A node whose configuration is invalid (e.g. a numeric setting out of its range): red status
  * naming the setting, the reason logged once at deploy, and every message it receives fails with
- * the same coded error (so a Catch node sees why, and nothing is silently corrected).
+ * the same coded error (so a Catch node sees why, and nothing is silently corrected). With
+ * `options.code` the error carries that code and the problem's reason as `params.reason`.
  */
-export function refuseConfig(RED: NodeAPI, node: Node, problem: unknown): EdgeMlError {
-  const err = toNodeError(RED, problem);
-  setStatus(RED, node, 'error', 'configStatus.invalid', { field: String(err.params.field ?? '-') });
+export function refuseConfig(RED: NodeAPI, node: Node, problem: unknown, options: RefuseOptions = {}): EdgeMlError {
+  const reason = isEdgeMlError(problem) ? String(problem.params.reason ?? problem.message) : String(problem);
+  const err = toNodeError(RED, options.code ? new EdgeMlError(options.code, reason, { reason }) : problem);
+  if (options.statusKey) setStatus(RED, node, 'error', options.statusKey);
+  else setStatus(RED, node, 'error', 'configStatus.invalid', { field: String(err.params.field ?? '-') });
   node.error(err.message);
   onInput(RED, node, () => {
     throw err;
