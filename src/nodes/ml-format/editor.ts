@@ -43,6 +43,7 @@ RED.nodes.registerType<MlFormatProps>('ml-format', {
     detScore: { validate: inRangeOf('ml-format', 'detScore', true) },
     detIou: { validate: inRangeOf('ml-format', 'detIou', true) },
     detMax: { validate: inRangeOf('ml-format', 'detMax', true) },
+    annotateBackend: { validate: oneOf(['auto', 'sharp', 'js']) },
   }),
 
   inputLabels: function () {
@@ -72,5 +73,9 @@ RED.nodes.registerType<MlFormatProps>('ml-format', {
       $('.ml-format-features').toggle($(this).is(':checked'));
     });
     $('.ml-format-features').toggle(this.includeFeatures);
+    $('#node-input-annotate').on('change', function () {
+      $('.ml-format-annotate').toggle($(this).is(':checked'));
+    });
+    $('.ml-format-annotate').toggle(this.annotate);
   },
 });
