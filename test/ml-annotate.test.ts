@@ -14,7 +14,7 @@ import path from 'node:path';
 import jpeg from 'jpeg-js';
 import { helper, inject, nextMessage, nodeModule, unloadFlow, type FlowNode, type Msg } from './helpers/flow';
 import { fixedDetector, redSegmenter } from './helpers/vision-models';
-import { jpegOf, pngOf, type PixelFn } from './helpers/images';
+import { jpegOf, pngOf, withExifOrientation, type PixelFn } from './helpers/images';
 import { PALETTE } from '../src/lib/image/annotate';
 
 type Box = { x: number; y: number; w: number; h: number };
@@ -32,19 +32,15 @@ const detectorCard = { name: 'fixed-detector', task: 'detection' as const, label
 /** Scene: a soft gradient, so "unchanged" means something at every pixel. */
 const scene: PixelFn = (x, y) => [60 + Math.round(x / 8), 80 + Math.round(y / 8), 120];
 
+/** Two boxes in model-input pixels: a part and a scratch. */
+const CANDIDATES = [
+  { cx: 80, cy: 150, w: 60, h: 70, scores: [0.9, 0.05] },
+  { cx: 220, cy: 170, w: 80, h: 50, scores: [0.1, 0.7] },
+];
+
 function detectorFile(): string {
   const file = path.join(dir, 'detector.onnx');
-  writeFileSync(
-    file,
-    fixedDetector(
-      320,
-      [
-        { cx: 80, cy: 150, w: 60, h: 70, scores: [0.9, 0.05] },
-        { cx: 220, cy: 170, w: 80, h: 50, scores: [0.1, 0.7] },
-      ],
-      detectorCard,
-    ),
-  );
+  writeFileSync(file, fixedDetector(320, CANDIDATES, detectorCard));
   return file;
 }
 
@@ -127,6 +123,24 @@ for (const backend of ['auto', 'js'] as const) {
     assert.ok(Buffer.isBuffer(msg.image), 'msg.image stays');
   });
 }
+
+test('an EXIF-rotated JPEG (orientation 6): the boxes are drawn on the image as it is shown, with both ways of drawing', async () => {
+  // stored 480 x 640, shown 640 x 480 turned 90 degrees clockwise: shown (x, y) is stored (y, 639 - x)
+  const stored = withExifOrientation(
+    jpegOf(480, 640, (sx, sy) => scene(639 - sy, sx), 95),
+    6,
+  );
+  for (const backend of ['auto', 'js']) {
+    await start(flow(detectorFile(), { annotateBackend: backend }));
+    const out = nextMessage('out', 20000);
+    inject('img', { payload: stored });
+    const msg = await out;
+    const img = decoded(msg.annotated);
+    assert.deepEqual([img.width, img.height], [640, 480]);
+    checkBoxes(img, (msg.payload as { detections: Det[] }).detections);
+    await unloadFlow();
+  }
+});
 
 test('segmentation: the classes other than the background blended over the image at one half, the background unchanged', async () => {
   const card = { name: 'red-segmenter', task: 'segmentation' as const, labels: ['background', 'red'], image: { width: 32, height: 32, resize: 'letterbox' as const } };

@@ -85,7 +85,8 @@ test('the object-detection example finds the painted parts and shows them on its
     return published[n - 1]!;
   };
   // The mqtt out node connects after the deploy: a prediction made before would be queued, not lost, but wait for it anyway.
-  const post = (body: Uint8Array, query = ''): Promise<Response> => fetch(`${red.url}/edge-ml/detect${query}`, { method: 'POST', body, headers: { 'content-type': 'image/jpeg' } });
+  const post = (body: Uint8Array, query = ''): Promise<Response> =>
+    fetch(`${red.url}/edge-ml/detect${query}`, { method: 'POST', body: new Blob([new Uint8Array(body)]), headers: { 'content-type': 'image/jpeg' } });
 
   // the demo inject first: a random scene drawn by the function node
   const inject = shipped.find((n) => n.type === 'inject' && n.name === 'demo scene')!;

@@ -211,16 +211,8 @@ export async function annotateSharp(sharp: SharpFactory, input: Uint8Array | Raw
     width = swap ? header.height : header.width;
     height = swap ? header.width : header.height;
     checkSize(width, height, req);
-    // oriented first, so the overlay is composed onto what the boxes are for
-    const oriented = await sharp(input, { failOn: 'error', limitInputPixels: req.maxPixels })
-      .rotate()
-      .removeAlpha()
-      .raw()
-      .toBuffer({ resolveWithObject: true })
-      .catch((e: unknown) => {
-        throw annotateError(`msg.image cannot be decoded: ${e instanceof Error ? (e.message.split('\n')[0] ?? '') : String(e)}`);
-      });
-    base = sharp(oriented.data, { raw: { width: oriented.info.width, height: oriented.info.height, channels: oriented.info.channels as 1 | 3 } });
+    // composite comes after rotate in libvips' pipeline: the overlay lands on the oriented image
+    base = sharp(input, { failOn: 'error', limitInputPixels: req.maxPixels }).rotate();
   } else {
     const rgb = input.channels === 3 || input.channels === 1 ? input : toRgb(input);
     width = rgb.width;
@@ -245,7 +237,14 @@ export async function annotateSharp(sharp: SharpFactory, input: Uint8Array | Raw
   }
   if (req.boxes.length) layers.push({ input: Buffer.from(overlaySvg(width, height, req.boxes)) });
   if (layers.length) base = base.composite(layers);
-  return base.jpeg({ quality: req.quality, chromaSubsampling: '4:4:4' }).toBuffer();
+  return base
+    .removeAlpha()
+    .toColourspace('srgb')
+    .jpeg({ quality: req.quality, chromaSubsampling: '4:4:4' })
+    .toBuffer()
+    .catch((e: unknown) => {
+      throw annotateError(`msg.image cannot be decoded: ${e instanceof Error ? (e.message.split('\n')[0] ?? '') : String(e)}`);
+    });
 }
 
 export type AnnotateBackend = 'auto' | 'sharp' | 'js';
