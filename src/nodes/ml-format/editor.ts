@@ -43,7 +43,8 @@ RED.nodes.registerType<MlFormatProps>('ml-format', {
     detScore: { validate: inRangeOf('ml-format', 'detScore', true) },
     detIou: { validate: inRangeOf('ml-format', 'detIou', true) },
     detMax: { validate: inRangeOf('ml-format', 'detMax', true) },
-    annotateBackend: { validate: oneOf(['auto', 'sharp', 'js']) },
+    // blank: a flow saved before the setting existed (the runtime takes auto)
+    annotateBackend: { validate: oneOf(['auto', 'sharp', 'js'], { blank: true }) },
   }),
 
   inputLabels: function () {
