@@ -18,7 +18,7 @@ import { chromium } from 'playwright-core';
 import { startBroker } from './helpers/broker';
 import { ROOT, startNodeRed } from './helpers/nodered-process';
 import { DEMO_SCENE_SEEDS, demoScene, SCENE_LABELS } from '../scripts/demo/scenes';
-import { sceneFile, sceneJpeg } from '../scripts/make-part-detector';
+import { DETECTOR_FILE, detectorModel, sceneFile, sceneJpeg } from '../scripts/make-part-detector';
 
 const CHROMIUM = process.env.EDGEML_CHROMIUM || '/usr/bin/chromium';
 const LAUNCH_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
@@ -53,6 +53,7 @@ function sameParts(got: Det[], truth: Array<{ label: string; box: Det['box'] }>,
 }
 
 test('the object-detection example finds the painted parts and shows them on its Dashboard page', { skip: !existsSync(CHROMIUM) && `no chromium at ${CHROMIUM}` }, async (t) => {
+  assert.ok(readFileSync(DETECTOR_FILE).equals(detectorModel()), `${DETECTOR_FILE} is what scripts/make-part-detector.ts writes (npm run make-detector)`);
   const broker = await startBroker();
   t.after(() => broker.stop());
   const shipped = JSON.parse(readFileSync(path.join(ROOT, 'examples', 'object-detection.json'), 'utf8')) as FlowNode[];
