@@ -4,7 +4,10 @@
  *      (letterbox): sharp (libvips) vs the pure-JS pipeline (jpeg-js decode + JS resize), goal >= 5x;
  *   2. whole-frame throughput on one core: preprocess + the demo CNN (ONNX Runtime, 1 thread) + format;
  *   3. event-loop delay p99 while frames are processed one after the other (goal < 5 ms), sharp and
- *      the JS pipeline in its worker thread, against an idle loop.
+ *      the JS pipeline in its worker thread, against an idle loop;
+ *   4. the annotated image (ml-format's msg.annotated: six boxes with labels onto the 640x480 frame,
+ *      JPEG out) against preprocessing the same frame to 640x640, with sharp and with the pure-JS
+ *      fallback (each against its own backend's preprocessing).
  * libvips and ONNX Runtime are held to one thread each, so the figures are per core.
  */
 import { readFileSync } from 'node:fs';
@@ -15,6 +18,7 @@ import { ImagePreprocessor } from '../src/lib/image/preprocess';
 import { resolveImageOptions, type ImageOptions } from '../src/lib/image/options';
 import { formatPrediction, resolveFormatOptions } from '../src/lib/format/format';
 import { CARD } from '../scripts/train-vision-model';
+import { Annotator, labelColour, type AnnotateRequest } from '../src/lib/image/annotate';
 import { jpegOf } from '../test/helpers/images';
 import { seededRandom } from '../test/helpers/onnx-models';
 import { writeResults } from './util';
@@ -94,7 +98,7 @@ export async function run(): Promise<void> {
   );
 
   console.log('vision: whole frame ...');
-  const modelBytes = readFileSync(path.join(ROOT, 'examples', 'models', 'part-inspector.onnx'));
+  const modelBytes = readFileSync(path.join(ROOT, 'models', 'part-inspector.onnx'));
   const session = await ort.InferenceSession.create(modelBytes, { intraOpNumThreads: 1, interOpNumThreads: 1 });
   const o64 = resolveImageOptions({}, CARD.image);
   const fmt = resolveFormatOptions({}, CARD);
@@ -106,6 +110,26 @@ export async function run(): Promise<void> {
   };
   const frame = await compare(wholeFrame(sharpPre), wholeFrame(jsPre));
   const inferOnly = await fps(async () => session.run({ image: new ort.Tensor('float32', new Float32Array(3 * 64 * 64), [1, 3, 64, 64]) }), 700);
+
+  console.log('vision: annotated image ...');
+  const labels = ['red', 'green', 'blue'];
+  const boxes = Array.from({ length: 6 }, (_, i) => ({ label: labels[i % 3]!, score: 0.9 - i * 0.05, box: { x: 30 + (i % 3) * 200, y: 60 + Math.floor(i / 3) * 200, w: 120, h: 90 } }));
+  const annotateReq: AnnotateRequest = { boxes: boxes.map((b) => ({ ...b, colour: labelColour(b.label, labels) })), quality: 85, maxPixels: 25e6, expect: { width: 640, height: 480 } };
+  const sharpAnnotator = new Annotator('sharp');
+  const jsAnnotator = new Annotator('js');
+  const annotateCost = async (a: Annotator, pre: ImagePreprocessor): Promise<Record<string, number>> => {
+    const r = await compare(
+      () => a.annotate(jpeg, annotateReq),
+      () => pre.prepare(jpeg, o640),
+    );
+    return {
+      annotateMsPerFrame: Number((1000 / r.candidateFps).toFixed(2)),
+      preprocess640MsPerFrame: Number((1000 / r.baselineFps).toFixed(2)),
+      costRatio: Number((r.baselineFps / r.candidateFps).toFixed(2)),
+    };
+  };
+  const annotateSharp = await annotateCost(sharpAnnotator, sharpPre);
+  const annotateJs = await annotateCost(jsAnnotator, jsPre);
 
   console.log('vision: event-loop delay ...');
   const idle = await loopDelayP99(undefined, 1000);
@@ -127,6 +151,11 @@ export async function run(): Promise<void> {
       ...frame,
       inferenceOnlyFps: Number(inferOnly.toFixed(1)),
       note: 'decode + resize to 64x64 + part-inspector CNN (1 ORT thread) + ml-format classification, frames/s; baseline the same with the JS pipeline',
+    },
+    annotate: {
+      sharp: annotateSharp,
+      js: annotateJs,
+      note: '6 labelled boxes onto the 640x480 frame, JPEG quality 85 out; costRatio = annotate time / preprocess-to-640x640 time, each with its own backend (sharp: SVG overlay in libvips; js: jpeg-js decode, JS drawing, jpeg-js encode, measured on the main thread, in the node it runs in the worker)',
     },
     eventLoopDelay: {
       idle,

@@ -5,7 +5,7 @@
 import { EdgeMlError } from '../errors';
 import { asGeometry, type ImageGeometry } from '../image/geometry';
 import { detect, type Detection, type DetectionOptions } from './detection';
-import { maskPng, segment } from './segmentation';
+import { maskPng, segment, type SegmentationResult } from './segmentation';
 import type { TensorLike, TensorMap } from './tensor';
 
 export interface VisionFields {
@@ -16,6 +16,8 @@ export interface VisionFields {
 
 /** PNG masks by payload: Buffers stay off the JSON payload; the node puts them on msg.mask. */
 export const segmentationMasks = new WeakMap<object, Buffer>();
+/** The class maps by payload, for the annotated image (weak: gone with the payload). */
+export const segmentationResults = new WeakMap<object, SegmentationResult>();
 
 /** msg.imageGeometry (one object or one per batch row) -> a list; unusable entries are undefined. */
 export function geometryList(v: unknown): Array<ImageGeometry | undefined> {
@@ -50,6 +52,7 @@ export function formatVision<P extends VisionFields>(
   return segment(name, tensors[name] as TensorLike, geo, o.labels).map((r) => {
     const p = base();
     p.areas = r.areas;
+    segmentationResults.set(p, r);
     if (o.segmentationMask) segmentationMasks.set(p, maskPng(r));
     return p;
   });

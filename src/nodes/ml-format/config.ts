@@ -49,6 +49,9 @@ export const ML_FORMAT_CONFIG = defineConfig(
     detCount: '',
     segOutput: '',
     segMask: false,
+    // detection / segmentation: msg.annotated, a JPEG of msg.image with the boxes or mask drawn on it
+    annotate: false,
+    annotateBackend: 'auto',
   },
   [
     // 0 -> 1 (0.1.x -> 0.2): numbers saved as numbers become the strings the editor writes (topK

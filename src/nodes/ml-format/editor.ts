@@ -43,6 +43,8 @@ RED.nodes.registerType<MlFormatProps>('ml-format', {
     detScore: { validate: inRangeOf('ml-format', 'detScore', true) },
     detIou: { validate: inRangeOf('ml-format', 'detIou', true) },
     detMax: { validate: inRangeOf('ml-format', 'detMax', true) },
+    // blank: a flow saved before the setting existed (the runtime takes auto)
+    annotateBackend: { validate: oneOf(['auto', 'sharp', 'js'], { blank: true }) },
   }),
 
   inputLabels: function () {
@@ -72,5 +74,9 @@ RED.nodes.registerType<MlFormatProps>('ml-format', {
       $('.ml-format-features').toggle($(this).is(':checked'));
     });
     $('.ml-format-features').toggle(this.includeFeatures);
+    $('#node-input-annotate').on('change', function () {
+      $('.ml-format-annotate').toggle($(this).is(':checked'));
+    });
+    $('.ml-format-annotate').toggle(this.annotate);
   },
 });

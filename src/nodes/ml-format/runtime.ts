@@ -3,12 +3,18 @@
  * prediction payload and an MQTT topic. Output 1: one message per prediction; output 2: anomaly
  * state changes (anomaly-start / anomaly-end), once each.
  */
+import path from 'node:path';
 import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
-import { EdgeMlError } from '../../lib/errors';
+import { EdgeMlError, toEdgeMlError } from '../../lib/errors';
 import { numericSetting, type SettingOf } from '../../lib/config-ranges';
 import { MODEL_TASKS, type ModelTask } from '../../lib/model-card';
 import { checkDetectionSpec, parseDetectionCard, type DetectionSpec } from '../../lib/format/detection';
-import { segmentationMasks } from '../../lib/format/vision';
+import { segmentationMasks, segmentationResults } from '../../lib/format/vision';
+import { annotateError, Annotator, labelColour, PALETTE, type AnnotateBackend, type AnnotateRequest, type Rgb } from '../../lib/image/annotate';
+import { asImageInput } from '../../lib/image/preprocess';
+import { DEFAULT_MAX_PIXELS } from '../../lib/image/options';
+import { asGeometry } from '../../lib/image/geometry';
+import { ImageWorker } from '../../lib/image/worker';
 import { AnomalyTrackers, type AnomalyOptions } from '../../lib/format/anomaly';
 import { formatPrediction, resolveFormatOptions, type FormatConfig, type FormatOptions, type PredictionPayload } from '../../lib/format/format';
 import { asTensorMap } from '../../lib/format/tensor';
@@ -116,6 +122,24 @@ function statusOf(last: PredictionPayload): StatusSpec {
   return ['ready', 'ml-format.status.value', { value: v, unit: last.unit ?? '' }];
 }
 
+/** What the annotation of one prediction needs: its boxes or class map, in the image's colours. */
+function annotateRequest(payload: PredictionPayload, labels: readonly string[] | undefined, geometry: unknown): AnnotateRequest {
+  const seg = segmentationResults.get(payload);
+  const g = asGeometry(geometry);
+  const req: AnnotateRequest = {
+    boxes: (payload.detections ?? []).map((d) => ({ ...d, colour: labelColour(d.label, labels) })),
+    quality: ANNOTATE_QUALITY,
+    maxPixels: DEFAULT_MAX_PIXELS,
+    expect: g ? { width: g.width, height: g.height } : undefined,
+  };
+  // class 0 is the background: left as it is
+  if (seg) req.mask = { classMap: seg.classMap, width: seg.width, height: seg.height, colours: PALETTE.concat(PALETTE, PALETTE, PALETTE).map((c, k): Rgb | null => (k === 0 ? null : c)) };
+  return req;
+}
+
+/** JPEG quality of msg.annotated. */
+const ANNOTATE_QUALITY = 85;
+
 export = function (RED: NodeAPI): void {
   function MlFormatNode(this: Node, saved: NodeDef): void {
     RED.nodes.createNode(this, saved);
@@ -138,6 +162,14 @@ export = function (RED: NodeAPI): void {
     }
 
     const cards = new ModelCardSource(RED, node, def.model || undefined);
+    // The annotated image: libvips when sharp loads, else ml-image's worker thread draws it.
+    let worker: ImageWorker | undefined;
+    const annotator = def.annotate
+      ? new Annotator((['auto', 'sharp', 'js'].includes(def.annotateBackend) ? def.annotateBackend : 'auto') as AnnotateBackend, (input, req) => {
+          worker ??= new ImageWorker(path.join(__dirname, 'ml-image.decode.worker.js'));
+          return worker.annotate(input, req);
+        })
+      : undefined;
     let trackers: AnomalyTrackers | undefined;
     let trackerKey = '';
     const trackersFor = (o: FormatOptions): AnomalyTrackers => {
@@ -180,6 +212,8 @@ export = function (RED: NodeAPI): void {
         };
         // Node-RED deep-copies a message for every extra wire; the card is most of what it copies,
         // and the properties gathered on the way (registers, features, guard findings) much of the rest.
+        const image: unknown = m.image;
+        const geometry: unknown = m.imageGeometry;
         if (!keepCard) delete m.modelCard;
         if (!keepOther) for (const key of Object.keys(m)) if (!KEPT_ALWAYS.has(key) && key !== 'modelCard') delete m[key];
         const outs: NodeMessage[] = [];
@@ -208,15 +242,33 @@ export = function (RED: NodeAPI): void {
           out.topic = topic;
           outs.push(out);
         }
+        // Every prediction goes out; one that cannot be annotated goes without msg.annotated, and the error to a Catch node.
+        let annotateFailed: EdgeMlError | undefined;
+        if (annotator) {
+          for (let i = 0; i < outs.length; i++) {
+            try {
+              const one: unknown = Array.isArray(image) ? image[i] : outs.length === 1 ? image : undefined;
+              if (one === undefined || one === null) {
+                throw annotateError(`no original image in msg.image${Array.isArray(image) ? ` for image ${i}` : ''}: tick "Keep the image in msg.image" in ml-image`);
+              }
+              const rowGeometry = Array.isArray(geometry) ? geometry[i] : geometry;
+              const req = annotateRequest(outs[i]!.payload as PredictionPayload, options.labels, rowGeometry);
+              (outs[i] as NodeMessage & { annotated?: Buffer }).annotated = await annotator.annotate(asImageInput(one, req.maxPixels), req);
+            } catch (e) {
+              annotateFailed ??= toEdgeMlError(e, 'EDGEML_FORMAT_ANNOTATE_IMAGE');
+            }
+          }
+        }
         send([outs, events.length ? events : null]);
         const last = payloads[payloads.length - 1];
         if (last) status.update(() => statusOf(last));
+        if (annotateFailed) throw annotateFailed;
       },
       (err) => status.show('error', statusKeyOf(RED, err.code)),
     );
     node.on('close', (_removed: boolean, done: () => void) => {
       status.close();
-      cards.close().then(done, done);
+      Promise.all([cards.close(), worker?.close()]).then(() => done(), () => done());
     });
   }
   RED.nodes.registerType('ml-format', MlFormatNode);
