@@ -1,31 +1,41 @@
 /**
- * The pure-JS pipeline in a worker thread, so decoding a frame never blocks Node-RED's event loop.
- * One request at a time per worker; pixels move as transferred buffers, errors keep their code.
+ * The pure-JS pipeline in a worker thread, so decoding a frame never blocks Node-RED's event loop;
+ * and the tensor layout of large frames (either backend): the tensor is allocated and written here
+ * and moved to the main thread, so a 5 MB frame costs the event loop neither the writing nor the
+ * page faults of fresh memory. One request at a time per worker; pixels and tensors move as
+ * transferred buffers, errors keep their code.
  */
 import { Worker, type MessagePort } from 'node:worker_threads';
 import { EdgeMlError, isEdgeMlError, type ErrorParams } from '../errors';
+import type { ImageGeometry } from './geometry';
 import { prepareJs, type PreparedImage, type PrepareRequest } from './js-pipeline';
-import type { RawImage } from './pixels';
+import type { ImageOptions } from './options';
+import { layoutTensor, type ImageTensor, type RawImage } from './pixels';
 
-interface WorkRequest {
-  id: number;
-  input: Uint8Array | RawImage;
-  req: PrepareRequest;
+type WorkRequest = { id: number; op?: 'prepare'; input: Uint8Array | RawImage; req: PrepareRequest } | { id: number; op: 'layout'; images: PreparedImage[]; options: ImageOptions };
+
+type WorkReply =
+  { id: number; ok: true; result: PreparedImage } | { id: number; ok: true; tensor: ImageTensor } | { id: number; ok: false; error: { code: string; message: string; params: ErrorParams } };
+
+/** A view on a whole buffer of its own can be moved; anything else (a pooled slice) is copied first. */
+function movable(data: Uint8Array): Uint8Array {
+  return data.byteOffset === 0 && data.byteLength === data.buffer.byteLength && data.buffer instanceof ArrayBuffer ? data : new Uint8Array(data);
 }
-
-type WorkReply = { id: number; ok: true; result: PreparedImage } | { id: number; ok: false; error: { code: string; message: string; params: ErrorParams } };
 
 export function serveImageWorker(port: MessagePort): void {
   port.on('message', (m: WorkRequest) => {
     let reply: WorkReply;
     try {
-      const input = m.input instanceof Uint8Array ? m.input : { ...m.input, data: new Uint8Array(m.input.data) };
-      reply = { id: m.id, ok: true, result: prepareJs(input, m.req) };
+      if (m.op === 'layout') reply = { id: m.id, ok: true, tensor: layoutTensor(m.images, m.options) };
+      else {
+        const input = m.input instanceof Uint8Array ? m.input : { ...m.input, data: new Uint8Array(m.input.data) };
+        reply = { id: m.id, ok: true, result: prepareJs(input, m.req) };
+      }
     } catch (e) {
       const err = isEdgeMlError(e) ? e : new EdgeMlError('EDGEML_IMAGE_CORRUPT', String(e), { reason: String(e) });
       reply = { id: m.id, ok: false, error: { code: err.code, message: err.message, params: err.params } };
     }
-    const transfer = reply.ok ? [reply.result.pixels.data.buffer as ArrayBuffer] : [];
+    const transfer = !reply.ok ? [] : 'tensor' in reply ? [reply.tensor.data.buffer as ArrayBuffer] : [reply.result.pixels.data.buffer as ArrayBuffer];
     port.postMessage(reply, transfer);
   });
 }
@@ -34,19 +44,32 @@ export function serveImageWorker(port: MessagePort): void {
 export class ImageWorker {
   private worker: Worker | undefined;
   private nextId = 1;
-  private readonly pending = new Map<number, { resolve: (r: PreparedImage) => void; reject: (e: Error) => void }>();
+  private readonly pending = new Map<number, { resolve: (r: PreparedImage | ImageTensor) => void; reject: (e: Error) => void }>();
 
   constructor(private readonly file: string) {}
 
   prepare(input: Uint8Array | RawImage, req: PrepareRequest): Promise<PreparedImage> {
+    // Copy: the caller's Buffer may be a slice of a pooled ArrayBuffer that must not move.
+    const data = input instanceof Uint8Array ? new Uint8Array(input) : new Uint8Array(input.data);
+    return this.send((id) => ({ id, input: input instanceof Uint8Array ? data : { ...input, data }, req }), [data.buffer]) as Promise<PreparedImage>;
+  }
+
+  /**
+   * The batch tensor, laid out in the worker. The resized pixels are ours (from sharp or from this
+   * worker) and move there; the tensor moves back.
+   */
+  layout(images: Array<{ pixels: RawImage; geometry: ImageGeometry }>, options: ImageOptions): Promise<ImageTensor> {
+    const moved: PreparedImage[] = images.map(({ pixels, geometry }) => ({ pixels: { ...pixels, data: movable(pixels.data) }, geometry }));
+    const transfer = [...new Set(moved.map((p) => p.pixels.data.buffer as ArrayBuffer))];
+    return this.send((id) => ({ id, op: 'layout', images: moved, options }), transfer) as Promise<ImageTensor>;
+  }
+
+  private send(request: (id: number) => WorkRequest, transfer: ArrayBuffer[]): Promise<PreparedImage | ImageTensor> {
     const worker = this.start();
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
-      // Copy: the caller's Buffer may be a slice of a pooled ArrayBuffer that must not move.
-      const data = input instanceof Uint8Array ? new Uint8Array(input) : new Uint8Array(input.data);
-      const msg: WorkRequest = { id, input: input instanceof Uint8Array ? data : { ...input, data }, req };
-      worker.postMessage(msg, [data.buffer]);
+      worker.postMessage(request(id), transfer);
     });
   }
 
@@ -58,7 +81,7 @@ export class ImageWorker {
       const p = this.pending.get(r.id);
       if (!p) return;
       this.pending.delete(r.id);
-      if (r.ok) p.resolve(r.result);
+      if (r.ok) p.resolve('tensor' in r ? r.tensor : r.result);
       else p.reject(new EdgeMlError(r.error.code, r.error.message, r.error.params));
     });
     const fail = (e: unknown): void => {
