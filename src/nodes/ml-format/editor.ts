@@ -43,6 +43,7 @@ RED.nodes.registerType<MlFormatProps>('ml-format', {
     detScore: { validate: inRangeOf('ml-format', 'detScore', true) },
     detIou: { validate: inRangeOf('ml-format', 'detIou', true) },
     detMax: { validate: inRangeOf('ml-format', 'detMax', true) },
+    segThreshold: { validate: inRangeOf('ml-format', 'segThreshold', true) },
   }),
 
   inputLabels: function () {
