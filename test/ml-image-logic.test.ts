@@ -252,3 +252,34 @@ test('options: node over card over defaults; bad card keys and settings are code
     (e: unknown) => isEdgeMlError(e) && e.code === 'EDGEML_IMAGE_CONFIG',
   );
 });
+
+test('large tensors laid out in the worker thread (sharp and JS decoders): the same values as the main-thread layout, batch and NHWC/BGR/grey too', async (t) => {
+  const file = path.join(ROOT, 'nodes', 'ml-image.decode.worker.js');
+  const sharpWorker = new ImagePreprocessor('sharp', file);
+  t.after(() => sharpWorker.close());
+  const jpeg = jpegOf(320, 200, (x, y) => [x & 255, y & 255, (x + y) & 255], 90);
+  const png = pngOf(100, 300, (x, y) => [(x * 2) & 255, y & 255, 200]);
+  const cases: ImageSpec[] = [
+    { width: 640, height: 640, resize: 'letterbox', pad: 114 },
+    { width: 600, height: 600, layout: 'NHWC', order: 'BGR', resize: 'center-crop', mean: [0.5, 0.4, 0.3], std: [0.2, 0.3, 0.4] },
+    { width: 1024, height: 512, channels: 1, resize: 'letterbox' },
+  ];
+  for (const spec of cases) {
+    const o = opts(spec);
+    for (const [name, inWorker, inline] of [
+      ['sharp', sharpWorker, sharpPre],
+      ['js', workerPre, jsPre],
+    ] as const) {
+      const a = await inWorker.prepare([jpeg, png], o);
+      const b = await inline.prepare([jpeg, png], o);
+      assert.ok(a.tensor.data.byteLength >= 1 << 20, 'large enough to be laid out in the worker');
+      assert.deepEqual(a.tensor.dims, b.tensor.dims);
+      assert.deepEqual(a.geometry, b.geometry);
+      // the worker copies nothing it shares: the tensor is a whole buffer of its own
+      assert.equal(a.tensor.data.byteLength, a.tensor.data.buffer.byteLength);
+      let diff = 0;
+      for (let i = 0; i < a.tensor.data.length; i++) if (a.tensor.data[i] !== b.tensor.data[i]) diff++;
+      assert.equal(diff, 0, `${name} ${JSON.stringify(spec)}: ${diff} values differ`);
+    }
+  }
+});

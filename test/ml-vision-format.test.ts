@@ -220,3 +220,32 @@ test('formatPrediction: detection and segmentation payloads from the card task, 
   assert.equal(q!.detections?.length, 2);
   assert.deepEqual(q!.counts, { scratch: 1, part: 1 });
 });
+
+test('segmentation: a probability map [1, 1, H, W] is thresholded (default 0.5, or the set threshold); a class map is not', () => {
+  const data = [0.1, 0.35, 0.6, 0.95];
+  const expected = (t: number): number[] => data.map((p) => (p > t ? 1 : 0));
+  const [d] = segment('prob', { dtype: 'float32', dims: [1, 1, 2, 2], data }, [], ['background', 'text']);
+  assert.deepEqual(Array.from(d!.classMap), expected(0.5));
+  assert.deepEqual(d!.areas, { background: expected(0.5).filter((k) => k === 0).length / 4, text: expected(0.5).filter((k) => k === 1).length / 4 });
+  const [s] = segment('prob', { dtype: 'float32', dims: [1, 1, 2, 2], data }, [], undefined, 0.3);
+  assert.deepEqual(Array.from(s!.classMap), expected(0.3));
+  // with the threshold set, a [B, H, W] map is probabilities too
+  const [h] = segment('prob', { dtype: 'float32', dims: [1, 2, 2], data }, [], undefined, 0.9);
+  assert.deepEqual(Array.from(h!.classMap), expected(0.9));
+  // whole numbers and no threshold: still a class map (class 3 stays 3)
+  const [c] = segment('map', { dtype: 'float32', dims: [1, 1, 2, 2], data: [0, 3, 3, 1] }, [], undefined);
+  assert.deepEqual(Array.from(c!.classMap), [0, 3, 3, 1]);
+  // through formatPrediction, with the threshold from the config
+  const o = resolveFormatOptions({ segmentationThreshold: 0.3 }, { task: 'segmentation' });
+  const [p] = formatPrediction({ tensors: { prob: { dtype: 'float32', dims: [1, 1, 2, 2], data } }, time: 1000 }, o);
+  assert.deepEqual(p!.areas, { '0': expected(0.3).filter((k) => k === 0).length / 4, '1': expected(0.3).filter((k) => k === 1).length / 4 });
+});
+
+test('segmentation: a probability map with NaN or Infinity is refused with a code', () => {
+  for (const bad of [NaN, Infinity]) {
+    assert.throws(
+      () => segment('prob', { dtype: 'float32', dims: [1, 1, 2, 2], data: [0.2, bad, 0.4, 0.5] }, [], undefined, 0.3),
+      (e: unknown) => isEdgeMlError(e) && e.code === 'EDGEML_FORMAT_OUTPUT_SHAPE' && e.params.output === 'prob',
+    );
+  }
+});

@@ -57,6 +57,7 @@ export const NUMERIC_SETTINGS = {
     detScore: num(0, 1),
     detIou: num(0, 1),
     detMax: int(1, 100_000),
+    segThreshold: num(0, 1),
   },
   'ml-drift': {
     referenceSamples: int(2, 10_000_000),

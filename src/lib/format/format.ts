@@ -43,6 +43,8 @@ export interface FormatConfig {
   /** segmentation task: the output to read, and whether to make a PNG mask. */
   segmentationOutput?: string;
   segmentationMask?: boolean;
+  /** segmentation task: a single-channel map is probabilities, class 1 where p > this (default 0.5). */
+  segmentationThreshold?: number;
 }
 
 export interface FormatOptions {
@@ -64,6 +66,7 @@ export interface FormatOptions {
   detection: DetectionOptions;
   segmentationOutput: string | undefined;
   segmentationMask: boolean;
+  segmentationThreshold: number | undefined;
 }
 
 const defined = <T>(...values: Array<T | undefined>): T | undefined => values.find((v) => v !== undefined);
@@ -99,6 +102,7 @@ export function resolveFormatOptions(config: FormatConfig, card: ModelCard = {})
     detection: resolveDetectionOptions(config.detection ?? {}, card.detection),
     segmentationOutput: config.segmentationOutput || undefined,
     segmentationMask: config.segmentationMask === true,
+    segmentationThreshold: config.segmentationThreshold,
   };
 }
 

@@ -1,6 +1,7 @@
 /**
  * Semantic segmentation output -> per-pixel classes in original-image pixels: argmax over the
- * class axis of logits [B, C, H, W], or a class map [B, H, W] / [B, 1, H, W] taken as it is.
+ * class axis of logits [B, C, H, W], a class map [B, H, W] / [B, 1, H, W] taken as it is, or a
+ * probability map [B, 1, H, W] (text detectors such as PaddleOCR's DB): class 1 where p > threshold.
  * Mapped back through ml-image's geometry (nearest neighbour); pixels the model never saw (outside
  * a center-crop) are class 255 in the mask and not counted in the areas.
  */
@@ -32,8 +33,38 @@ function shapeError(output: string, dims: readonly number[]): EdgeMlError {
   );
 }
 
-/** The model-resolution class map of each batch row. */
-export function classMaps(name: string, t: TensorLike): Array<{ map: Uint8Array; width: number; height: number; classes: number }> {
+/** Class 1 where the probability p > threshold (PaddleOCR's DB uses 0.3), unless a threshold is set. */
+export const DEFAULT_PROBABILITY_THRESHOLD = 0.5;
+
+/**
+ * A single-channel map is read as probabilities when a threshold is set, or when it is [B, 1, H, W]
+ * and holds a value that is not a whole number (a class map holds only whole numbers; a 0/1 map
+ * gives the same classes either way).
+ */
+function isProbabilityMap(v: ArrayLike<number>, dims: readonly number[], threshold: number | undefined): boolean {
+  if (threshold !== undefined) return true;
+  if (dims.length !== 4) return false;
+  for (let i = 0; i < v.length; i++) if (!Number.isInteger(v[i])) return true;
+  return false;
+}
+
+/** Class 1 where p > threshold, else 0; a value that is not a finite number is refused. */
+function thresholdMap(name: string, dims: readonly number[], v: ArrayLike<number>, base: number, map: Uint8Array, threshold: number): void {
+  for (let i = 0; i < map.length; i++) {
+    const p = v[base + i] as number;
+    if (!Number.isFinite(p)) {
+      throw new EdgeMlError('EDGEML_FORMAT_OUTPUT_SHAPE', `output "${name}": probability map value ${p} at ${i} is not a finite number`, {
+        output: name,
+        dims: JSON.stringify(dims),
+        expected: 'probabilities (finite numbers)',
+      });
+    }
+    map[i] = p > threshold ? 1 : 0;
+  }
+}
+
+/** The model-resolution class map of each batch row (`threshold`: see isProbabilityMap). */
+export function classMaps(name: string, t: TensorLike, threshold?: number): Array<{ map: Uint8Array; width: number; height: number; classes: number }> {
   const dims = t.dims.map(Number);
   let batch: number;
   let C: number;
@@ -49,12 +80,16 @@ export function classMaps(name: string, t: TensorLike): Array<{ map: Uint8Array;
   const plane = H * W;
   // One channel is a class map (a 1-class logit map would be all class 0 anyway).
   const isMap = C === 1;
+  const probabilities = isMap && isProbabilityMap(v, dims, threshold);
   const out: Array<{ map: Uint8Array; width: number; height: number; classes: number }> = [];
   for (let b = 0; b < batch; b++) {
     const map = new Uint8Array(plane);
     const base = b * C * plane;
     let classes = C;
-    if (isMap) {
+    if (probabilities) {
+      thresholdMap(name, dims, v, base, map, threshold ?? DEFAULT_PROBABILITY_THRESHOLD);
+      classes = 2;
+    } else if (isMap) {
       classes = 0;
       for (let i = 0; i < plane; i++) {
         const k = v[base + i] as number;
@@ -114,8 +149,8 @@ export function toOriginalMap(m: { map: Uint8Array; width: number; height: numbe
   return { map: out, width: W, height: H };
 }
 
-export function segment(name: string, t: TensorLike, geometry: ReadonlyArray<ImageGeometry | undefined>, labels: readonly string[] | undefined): SegmentationResult[] {
-  return classMaps(name, t).map((m, i) => {
+export function segment(name: string, t: TensorLike, geometry: ReadonlyArray<ImageGeometry | undefined>, labels: readonly string[] | undefined, threshold?: number): SegmentationResult[] {
+  return classMaps(name, t, threshold).map((m, i) => {
     const o = toOriginalMap(m, geometry[i] ?? geometry[0]);
     const counts = new Float64Array(256);
     for (let j = 0; j < o.map.length; j++) counts[o.map[j] as number]!++;

@@ -28,7 +28,7 @@ export function geometryList(v: unknown): Array<ImageGeometry | undefined> {
 export function formatVision<P extends VisionFields>(
   task: 'detection' | 'segmentation',
   tensors: TensorMap,
-  o: { detection: DetectionOptions; labels: string[] | undefined; segmentationOutput?: string | undefined; segmentationMask?: boolean | undefined },
+  o: { detection: DetectionOptions; labels: string[] | undefined; segmentationOutput?: string | undefined; segmentationMask?: boolean | undefined; segmentationThreshold?: number | undefined },
   geometry: unknown,
   base: () => P,
 ): P[] {
@@ -49,7 +49,7 @@ export function formatVision<P extends VisionFields>(
       available: Object.keys(tensors).join(', '),
     });
   }
-  return segment(name, tensors[name] as TensorLike, geo, o.labels).map((r) => {
+  return segment(name, tensors[name] as TensorLike, geo, o.labels, o.segmentationThreshold).map((r) => {
     const p = base();
     p.areas = r.areas;
     segmentationResults.set(p, r);

@@ -2,7 +2,7 @@
 import { defineConfig, numbersToStrings, stringsToBooleans } from '../shared/config';
 
 /** Numeric settings are text fields: '' means "not set here" (the model card or the default decides). */
-export const ML_FORMAT_NUMERIC = ['topK', 'confidence', 'targetMean', 'targetScale', 'decimals', 'threshold', 'hysteresis', 'minSamples', 'minDurationMs', 'detScore', 'detIou', 'detMax'] as const;
+export const ML_FORMAT_NUMERIC = ['topK', 'confidence', 'targetMean', 'targetScale', 'decimals', 'threshold', 'hysteresis', 'minSamples', 'minDurationMs', 'detScore', 'detIou', 'detMax', 'segThreshold'] as const;
 
 export const ML_FORMAT_CONFIG = defineConfig(
   {
@@ -52,6 +52,7 @@ export const ML_FORMAT_CONFIG = defineConfig(
     // detection / segmentation: msg.annotated, a JPEG of msg.image with the boxes or mask drawn on it
     annotate: false,
     annotateBackend: 'auto',
+    segThreshold: '',
   },
   [
     // 0 -> 1 (0.1.x -> 0.2): numbers saved as numbers become the strings the editor writes (topK

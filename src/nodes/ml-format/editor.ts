@@ -45,6 +45,7 @@ RED.nodes.registerType<MlFormatProps>('ml-format', {
     detMax: { validate: inRangeOf('ml-format', 'detMax', true) },
     // blank: a flow saved before the setting existed (the runtime takes auto)
     annotateBackend: { validate: oneOf(['auto', 'sharp', 'js'], { blank: true }) },
+    segThreshold: { validate: inRangeOf('ml-format', 'segThreshold', true) },
   }),
 
   inputLabels: function () {

@@ -78,6 +78,8 @@ function configFromDef(def: MlFormatDef): FormatConfig {
     segmentationOutput: def.segOutput || undefined,
     segmentationMask: def.segMask === true,
   };
+  const segThreshold = optionalNumber(def.segThreshold, 'segThreshold');
+  if (segThreshold !== undefined) c.segmentationThreshold = segThreshold;
   const conf = optionalNumber(def.confidence, 'confidence');
   if (conf !== undefined) c.confidenceThreshold = conf;
   const mean = optionalNumber(def.targetMean, 'targetMean');
