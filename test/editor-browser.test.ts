@@ -17,6 +17,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
+import { CHROMIUM, LAUNCH_ARGS, SCREENSHOTS } from './helpers/browser';
 import { chromium, type Browser, type ConsoleMessage, type Page } from 'playwright-core';
 import { startBroker, type TestBroker } from './helpers/broker';
 import { freePort } from './helpers/net';
@@ -26,9 +27,7 @@ import { NUMERIC_SETTINGS, type NumericSetting } from '../src/lib/config-ranges'
 
 const bounds = (spec: NumericSetting): { min: number; max: number } => ({ min: spec.min, max: spec.max });
 
-const CHROMIUM = process.env.EDGEML_CHROMIUM || '/usr/bin/chromium';
 const CATEGORY = 'edge ML';
-const SCREENSHOTS = path.join(ROOT, 'test-output', 'screenshots');
 const SHARED = path.resolve(ROOT, '..', 'shared');
 const PKG_NAME = (JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { name: string }).name;
 
@@ -67,8 +66,6 @@ const FIELD_VALUES: Record<string, (ctx: FieldContext) => string | Promise<strin
 
 // Screenshots leave out the "Successfully deployed" notices of the step before.
 const HIDE_NOTIFICATIONS = '.red-ui-notification { display: none !important; }';
-
-const LAUNCH_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
 // A crash or a programming error in the runtime log (as opposed to a node reporting, say, that a
 // Modbus device of an example flow is not there).

@@ -233,11 +233,5 @@ test('a real Node-RED canary swaps to the new version under load: nothing lost, 
   assert.deepEqual([canary.model?.version, canary.model?.sha256, canary.update?.state], ['2.0.0', newSha, 'active']);
   for (const id of others) assert.equal(snapshot.devices.find((d) => d.device === id)?.model?.version, '2.0.0');
   assert.equal(snapshot.rollouts[0]?.status, 'completed');
-  assert.deepEqual(
-    red
-      .log()
-      .split('\n')
-      .filter((l) => /\[error\]/.test(l)),
-    [],
-  );
+  assert.deepEqual(red.errorLines(), []);
 });

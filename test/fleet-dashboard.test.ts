@@ -7,18 +7,17 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
+import { CHROMIUM, LAUNCH_ARGS, NO_CHROMIUM, screenshot } from './helpers/browser';
 import { brokerWithFleet, PREFIX } from './helpers/fleet-reports';
 import { ROOT, startNodeRed } from './helpers/nodered-process';
 
-const CHROMIUM = process.env.EDGEML_CHROMIUM || '/usr/bin/chromium';
-const LAUNCH_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 type FlowNode = { id: string; type: string; [key: string]: unknown };
 
-test('the fleet dashboard example shows every device and the rollout from the broker', { skip: !existsSync(CHROMIUM) && `no chromium at ${CHROMIUM}` }, async (t) => {
+test('the fleet dashboard example shows every device and the rollout from the broker', { skip: NO_CHROMIUM }, async (t) => {
   const { broker, pub, reports, state } = await brokerWithFleet(t, 8, { rollout: true });
   // a report that is not JSON beside them: skipped, nothing logged as an error
   await pub.publishAsync(`${PREFIX}/status/broken/model`, '{oops', { qos: 1, retain: true });
@@ -62,16 +61,6 @@ test('the fleet dashboard example shows every device and the rollout from the br
   assert.match(text, /Halted by gate errorRate in wave 1 on dev-1/);
   assert.match(text, /errorRate\s+FAIL on 1 of 1\s+0\.05\s+dev-1: 0\.25 \(was 0\.01\)/);
 
-  const out = path.join(ROOT, 'test-output', 'screenshots');
-  mkdirSync(out, { recursive: true });
-  const file = path.join(out, 'fleet-dashboard.png');
-  await page.screenshot({ path: file, fullPage: true });
-  if (process.env.EDGEML_UPDATE_DOCS_SCREENSHOTS === '1') copyFileSync(file, path.join(ROOT, 'docs', 'screenshots', 'fleet-dashboard.png'));
-  assert.deepEqual(
-    red
-      .log()
-      .split('\n')
-      .filter((l) => /\[error\]/.test(l)),
-    [],
-  );
+  await screenshot(page, 'fleet-dashboard');
+  assert.deepEqual(red.errorLines(), []);
 });

@@ -9,19 +9,18 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import jpeg from 'jpeg-js';
 import mqtt from 'mqtt';
 import { chromium } from 'playwright-core';
+import { CHROMIUM, LAUNCH_ARGS, NO_CHROMIUM, screenshot } from './helpers/browser';
 import { startBroker } from './helpers/broker';
 import { ROOT, startNodeRed } from './helpers/nodered-process';
 import { DEMO_SCENE_SEEDS, demoScene, SCENE_LABELS } from '../scripts/demo/scenes';
 import { DETECTOR_FILE, detectorModel, sceneFile, sceneJpeg } from '../scripts/make-part-detector';
 
-const CHROMIUM = process.env.EDGEML_CHROMIUM || '/usr/bin/chromium';
-const LAUNCH_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 type FlowNode = { id: string; type: string; [key: string]: unknown };
 type Det = { label: string; score: number; box: { x: number; y: number; w: number; h: number } };
 type Prediction = { task: string; detections: Det[]; counts: Record<string, number> };
@@ -52,7 +51,7 @@ function sameParts(got: Det[], truth: Array<{ label: string; box: Det['box'] }>,
   });
 }
 
-test('the object-detection example finds the painted parts and shows them on its Dashboard page', { skip: !existsSync(CHROMIUM) && `no chromium at ${CHROMIUM}` }, async (t) => {
+test('the object-detection example finds the painted parts and shows them on its Dashboard page', { skip: NO_CHROMIUM }, async (t) => {
   assert.ok(readFileSync(DETECTOR_FILE).equals(detectorModel()), `${DETECTOR_FILE} is what scripts/make-part-detector.ts writes (npm run make-detector)`);
   const broker = await startBroker();
   t.after(() => broker.stop());
@@ -170,16 +169,6 @@ test('the object-detection example finds the painted parts and shows them on its
     );
   }
 
-  const out = path.join(ROOT, 'test-output', 'screenshots');
-  mkdirSync(out, { recursive: true });
-  const file = path.join(out, 'object-detection.png');
-  await page.screenshot({ path: file, fullPage: true });
-  if (process.env.EDGEML_UPDATE_DOCS_SCREENSHOTS === '1') copyFileSync(file, path.join(ROOT, 'docs', 'screenshots', 'object-detection.png'));
-  assert.deepEqual(
-    red
-      .log()
-      .split('\n')
-      .filter((l) => /\[error\]/.test(l)),
-    [],
-  );
+  await screenshot(page, 'object-detection');
+  assert.deepEqual(red.errorLines(), []);
 });

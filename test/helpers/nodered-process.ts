@@ -171,6 +171,11 @@ export class NodeRedProcess {
     return this.output;
   }
 
+  /** The lines Node-RED has logged at error level. */
+  errorLines(): string[] {
+    return this.output.split('\n').filter((l) => /\[error\]/.test(l));
+  }
+
   /** Resolves with the first match of `pattern` in the output at or after character `from`. */
   waitForLog(pattern: RegExp, timeoutMs = 30000, from = 0): Promise<RegExpMatchArray> {
     return new Promise((resolve, reject) => {
