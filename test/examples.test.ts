@@ -8,8 +8,7 @@
  * a real SQLite file. Run `npm run build` first: this test loads the built nodes/.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
-import os from 'node:os';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ServerTCP } from 'modbus-serial';
@@ -19,7 +18,7 @@ import mqtt from 'mqtt';
 import { startBroker, type TestBroker } from './helpers/broker';
 import { freePort, waitForPort } from './helpers/net';
 import { pumpCard, pumpReference } from './helpers/pump-reference';
-import { declaredNodes, ROOT, startNodeRed, type NodeRedProcess } from './helpers/nodered-process';
+import { declaredNodes, ROOT, startNodeRed, userDirWithPackage, type NodeRedProcess } from './helpers/nodered-process';
 
 type FlowNode = { id: string; type: string; z?: string; [key: string]: unknown };
 
@@ -218,9 +217,7 @@ before(async () => {
     { host: '127.0.0.1', port: plcPort, unitID: 1 },
   );
   await waitForPort(plcPort);
-  userDir = mkdtempSync(path.join(os.tmpdir(), 'edgeml-examples-'));
-  mkdirSync(path.join(userDir, 'node_modules'));
-  symlinkSync(ROOT, path.join(userDir, 'node_modules', 'node-red-contrib-edge-ml'), 'dir');
+  userDir = userDirWithPackage('edgeml-examples-');
   fleetBroker = await startBroker();
   red = await startNodeRed({ userDir, flows: [] });
   await openComms();

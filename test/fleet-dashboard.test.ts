@@ -7,13 +7,12 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
-import os from 'node:os';
+import { readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
 import { CHROMIUM, LAUNCH_ARGS, NO_CHROMIUM, screenshot } from './helpers/browser';
 import { brokerWithFleet, PREFIX } from './helpers/fleet-reports';
-import { ROOT, startNodeRed } from './helpers/nodered-process';
+import { ROOT, startNodeRed, userDirWithPackage } from './helpers/nodered-process';
 
 type FlowNode = { id: string; type: string; [key: string]: unknown };
 
@@ -25,10 +24,8 @@ test('the fleet dashboard example shows every device and the rollout from the br
   const flow = (JSON.parse(readFileSync(path.join(ROOT, 'examples', 'fleet-dashboard.json'), 'utf8')) as FlowNode[]).map((n) =>
     n.type === 'mqtt-broker' ? { ...n, broker: '127.0.0.1', port: String(broker.port) } : n,
   );
-  const userDir = mkdtempSync(path.join(os.tmpdir(), 'edgeml-fleetdash-'));
+  const userDir = userDirWithPackage('edgeml-fleetdash-');
   t.after(() => rmSync(userDir, { recursive: true, force: true }));
-  mkdirSync(path.join(userDir, 'node_modules'));
-  symlinkSync(ROOT, path.join(userDir, 'node_modules', 'node-red-contrib-edge-ml'), 'dir');
   const red = await startNodeRed({ userDir, flows: flow });
   t.after(() => red.stop());
 

@@ -9,15 +9,14 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
-import os from 'node:os';
+import { readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import jpeg from 'jpeg-js';
 import mqtt from 'mqtt';
 import { chromium } from 'playwright-core';
 import { CHROMIUM, LAUNCH_ARGS, NO_CHROMIUM, screenshot } from './helpers/browser';
 import { startBroker } from './helpers/broker';
-import { ROOT, startNodeRed } from './helpers/nodered-process';
+import { ROOT, startNodeRed, userDirWithPackage } from './helpers/nodered-process';
 import { DEMO_SCENE_SEEDS, demoScene, SCENE_LABELS } from '../scripts/demo/scenes';
 import { DETECTOR_FILE, detectorModel, sceneFile, sceneJpeg } from '../scripts/make-part-detector';
 
@@ -57,10 +56,8 @@ test('the object-detection example finds the painted parts and shows them on its
   t.after(() => broker.stop());
   const shipped = JSON.parse(readFileSync(path.join(ROOT, 'examples', 'object-detection.json'), 'utf8')) as FlowNode[];
   const flow = shipped.map((n) => (n.type === 'mqtt-broker' ? { ...n, broker: '127.0.0.1', port: String(broker.port) } : n));
-  const userDir = mkdtempSync(path.join(os.tmpdir(), 'edgeml-detect-'));
+  const userDir = userDirWithPackage('edgeml-detect-');
   t.after(() => rmSync(userDir, { recursive: true, force: true }));
-  mkdirSync(path.join(userDir, 'node_modules'));
-  symlinkSync(ROOT, path.join(userDir, 'node_modules', 'node-red-contrib-edge-ml'), 'dir');
   const red = await startNodeRed({ userDir, flows: flow });
   t.after(() => red.stop());
 

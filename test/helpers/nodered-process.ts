@@ -315,3 +315,15 @@ export function copyProject(dest = mkdtempSync(path.join(os.tmpdir(), 'edgeml-pr
   if (!existsSync(path.join(dest, 'node_modules'))) symlinkSync(path.join(ROOT, 'node_modules'), path.join(dest, 'node_modules'), 'dir');
   return dest;
 }
+
+/**
+ * A fresh Node-RED user directory with this package installed the way a palette install leaves it
+ * (node_modules/node-red-contrib-edge-ml, here a link to the project), so Import > Examples and
+ * the package's own paths work as on a device. The caller removes it.
+ */
+export function userDirWithPackage(prefix: string): string {
+  const dir = mkdtempSync(path.join(os.tmpdir(), prefix));
+  mkdirSync(path.join(dir, 'node_modules'));
+  symlinkSync(ROOT, path.join(dir, 'node_modules', 'node-red-contrib-edge-ml'), 'dir');
+  return dir;
+}
