@@ -14,9 +14,10 @@
  * The full run installs inside the image with the image's own npm, as a user does. --quick (what
  * CI runs): arm64 only, 20 vectors, no conformance, and Node-RED 4.1 and the tarball installed
  * into the image's user directory by the host's npm under Node 18 (same flags, the same files:
- * the package's dependencies ship prebuilt binaries for every platform), since Debian's npm and
- * an emulated npm install take most of an hour on two cores. The images stay cached in
- * .cache/devices/ (EDGEML_DEVICES_CACHE). Needs root.
+ * the package's dependencies ship prebuilt binaries for every platform), since installing Debian's
+ * npm into a new image (372 packages) and the emulated npm installs add 10-15 minutes per
+ * architecture on two shared cores (measured: docs/hardware.md). The images stay cached in
+ * .cache/devices/ (EDGEML_DEVICES_CACHE). Needs root; the host's CA certificates are copied in.
  * Emulation is 10-50x slower than a device: the timings printed are those of emulation, they
  * show that it works, not how fast a device is. Writes test-output/devices/<arch>.json.
  */
