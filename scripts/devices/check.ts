@@ -414,7 +414,8 @@ function conformance(root: string, arch: Arch, userDirInside: string, problems: 
   log(arch, 'ONNX conformance cases through onnx-infer (emulated: tens of minutes)');
   const out = inside(root, `cd ${dir} && node runner.js`, {
     env: {
-      NODE_PATH: `${dir}/node_modules:/${path.dirname(GLOBAL_RED)}`,
+      // a global install keeps Node-RED's own packages (@node-red/nodes: the core nodes) under node-red/
+      NODE_PATH: `${dir}/node_modules:/${path.dirname(GLOBAL_RED)}:/${GLOBAL_RED}/node_modules`,
       EDGEML_NODES_DIR: `${userDirInside}/node_modules/node-red-contrib-edge-ml/nodes`,
       EDGEML_CONFORMANCE_DIR: `${dir}/onnx-node`,
     },
