@@ -14,9 +14,10 @@
  * The full run installs inside the image with the image's own npm, as a user does. --quick (what
  * CI runs): arm64 only, 20 vectors, no conformance, and Node-RED 4.1 and the tarball installed
  * into the image's user directory by the host's npm under Node 18 (same flags, the same files:
- * the package's dependencies ship prebuilt binaries for every platform), since Debian's npm and
- * an emulated npm install take most of an hour on two cores. The images stay cached in
- * .cache/devices/ (EDGEML_DEVICES_CACHE). Needs root.
+ * the package's dependencies ship prebuilt binaries for every platform), since installing Debian's
+ * npm into a new image (372 packages) and the emulated npm installs add 10-15 minutes per
+ * architecture on two shared cores (measured: docs/hardware.md). The images stay cached in
+ * .cache/devices/ (EDGEML_DEVICES_CACHE). Needs root; the host's CA certificates are copied in.
  * Emulation is 10-50x slower than a device: the timings printed are those of emulation, they
  * show that it works, not how fast a device is. Writes test-output/devices/<arch>.json.
  */
@@ -47,6 +48,8 @@ interface ArchReport {
   node: string;
   npm: string;
   nodeRed: string;
+  /** Node-RED installed globally: seconds (0 when the cached image already had it) and size. */
+  nodeRedInstall: { seconds: number; cached: boolean; globalMB: number; output: string[] };
   install: { seconds: number; userDirMB: number; onnxruntimeNodeMB: number; output: string[] };
   runtime: string;
   warning?: string;
@@ -139,13 +142,22 @@ function pack(): string {
 }
 
 /** Node-RED 4.1 installed globally inside the image as its install script does, once (it stays in the cached image). */
-function ensureNodeRed(root: string, arch: Arch): string {
-  const pkg = path.join(root, GLOBAL_RED, 'package.json');
-  if (!existsSync(pkg)) {
-    log(arch, 'npm install -g node-red@4.1 (emulated npm: several minutes)');
-    inside(root, 'npm install -g --no-audit --no-fund --no-update-notifier node-red@4.1');
-  }
-  return (JSON.parse(readFileSync(pkg, 'utf8')) as { version: string }).version;
+function ensureNodeRed(root: string, arch: Arch): ArchReport['nodeRedInstall'] {
+  if (existsSync(path.join(root, GLOBAL_RED, 'package.json'))) return { seconds: 0, cached: true, globalMB: du(path.join(root, GLOBAL_RED)), output: [] };
+  log(arch, 'npm install -g node-red@4.1 (emulated npm: several minutes)');
+  const t = performance.now();
+  const out = inside(root, 'npm install -g --no-audit --no-fund --no-update-notifier node-red@4.1 2>&1');
+  const result = { seconds: seconds(t), cached: false, globalMB: du(path.join(root, GLOBAL_RED)), output: npmLines(out) };
+  log(arch, `Node-RED installed globally in ${result.seconds} s, ${result.globalMB} MB`);
+  return result;
+}
+
+/** What npm printed that a user would read: warnings, errors, install scripts, the summary. */
+function npmLines(out: string): string[] {
+  return out
+    .split('\n')
+    .filter((l) => /warn|error|onnxruntime|added|install/i.test(l))
+    .slice(0, 40);
 }
 
 const GLOBAL_RED = 'usr/local/lib/node_modules/node-red';
@@ -172,7 +184,7 @@ async function checkArch(arch: Arch, tarball: string, options: Options, broker: 
   inside(root, `id ${USER} >/dev/null 2>&1 || useradd -m ${USER}`);
   const node = inside(root, 'node --version').trim();
   const npm = options.hostInstall ? `host ${execFileSync(hostNpm().command, ['--version'], { encoding: 'utf8' }).trim()}` : inside(root, 'npm --version').trim();
-  if (!options.hostInstall) ensureNodeRed(root, arch);
+  let nodeRedInstall: ArchReport['nodeRedInstall'] | undefined = options.hostInstall ? undefined : ensureNodeRed(root, arch);
 
   // A fresh user directory owned by the unprivileged user, as on a device's data partition.
   const userDirInside = `/data/node-red-${arch}`;
@@ -195,13 +207,15 @@ async function checkArch(arch: Arch, tarball: string, options: Options, broker: 
     // Node-RED globally (its install script's way: not engine-strict, whose check some of Node-RED
     // 4.1's own dependencies fail under Node 18), then the package as the palette manager does.
     if (!existsSync(path.join(root, GLOBAL_RED, 'package.json'))) {
+      const since = performance.now();
       execFileSync(command, ['install', '-g', '--prefix', path.join(root, 'usr/local'), '--no-audit', '--no-fund', ...target, 'node-red@4.1'], {
         env,
         encoding: 'utf8',
         timeout: INSTALL_TIMEOUT_MS,
         stdio: ['ignore', 'pipe', 'pipe'],
       });
-    }
+      nodeRedInstall = { seconds: seconds(since), cached: false, globalMB: du(path.join(root, GLOBAL_RED)), output: [] };
+    } else nodeRedInstall = { seconds: 0, cached: true, globalMB: du(path.join(root, GLOBAL_RED)), output: [] };
     const packages = ['./package.tgz', ...(arch === 'armhf' ? [`onnxruntime-web@${webVersion}`] : [])];
     installOut = execFileSync(command, ['install', ...PALETTE_FLAGS, ...target, ...packages], { cwd: userDir, env, encoding: 'utf8', timeout: INSTALL_TIMEOUT_MS, stdio: ['ignore', 'pipe', 'pipe'] });
     inside(root, `chown -R ${USER}:${USER} /data`);
@@ -214,10 +228,7 @@ async function checkArch(arch: Arch, tarball: string, options: Options, broker: 
     seconds: seconds(t),
     userDirMB: du(userDir),
     onnxruntimeNodeMB: existsSync(path.join(userDir, 'node_modules/onnxruntime-node')) ? du(path.join(userDir, 'node_modules/onnxruntime-node')) : 0,
-    output: `${installOut}\n${webOut}`
-      .split('\n')
-      .filter((l) => /warn|error|onnxruntime|added/i.test(l))
-      .slice(0, 40),
+    output: npmLines(`${installOut}\n${webOut}`),
   };
   log(arch, `installed in ${install.seconds} s, user dir ${install.userDirMB} MB (onnxruntime-node ${install.onnxruntimeNodeMB} MB)`);
 
@@ -350,7 +361,7 @@ async function checkArch(arch: Arch, tarball: string, options: Options, broker: 
   if (arch === 'armhf' && !warning) problems.push('armhf: no warning naming the onnxruntime-web fallback in the log');
   if (arch === 'arm64' && runtime !== 'onnxruntime-node') problems.push('arm64 should run onnxruntime-node');
 
-  const report: ArchReport = { arch, node, npm, nodeRed, install, runtime, warning, start, predictions, ok: false, problems };
+  const report: ArchReport = { arch, node, npm, nodeRed, nodeRedInstall: nodeRedInstall!, install, runtime, warning, start, predictions, ok: false, problems };
   if (options.conformance) report.conformance = conformance(root, arch, userDirInside, problems, options.hostInstall);
   report.ok = problems.length === 0;
   return report;
@@ -403,7 +414,8 @@ function conformance(root: string, arch: Arch, userDirInside: string, problems: 
   log(arch, 'ONNX conformance cases through onnx-infer (emulated: tens of minutes)');
   const out = inside(root, `cd ${dir} && node runner.js`, {
     env: {
-      NODE_PATH: `${dir}/node_modules:/${path.dirname(GLOBAL_RED)}`,
+      // a global install keeps Node-RED's own packages (@node-red/nodes: the core nodes) under node-red/
+      NODE_PATH: `${dir}/node_modules:/${path.dirname(GLOBAL_RED)}:/${GLOBAL_RED}/node_modules`,
       EDGEML_NODES_DIR: `${userDirInside}/node_modules/node-red-contrib-edge-ml/nodes`,
       EDGEML_CONFORMANCE_DIR: `${dir}/onnx-node`,
     },

@@ -78,6 +78,18 @@ mountpoint -q "$root/proc/cpuinfo" || mount --bind "$cache/$arch-cpuinfo" "$root
 
 inside() { chroot "$root" env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root DEBIAN_FRONTEND=noninteractive "$@"; }
 
+# The host's own CA certificates (a TLS-inspecting proxy between this machine and the registry
+# signs with one): npm inside checks the registry's certificate against the image's store, as on a
+# device behind such a proxy. Repeated whenever the host's set changes.
+if compgen -G "/usr/local/share/ca-certificates/*.crt" >/dev/null; then
+  mkdir -p "$root/usr/local/share/ca-certificates"
+  if ! diff -rq /usr/local/share/ca-certificates "$root/usr/local/share/ca-certificates" >/dev/null 2>&1; then
+    log "adding the host's CA certificates (/usr/local/share/ca-certificates) to the image"
+    cp /usr/local/share/ca-certificates/*.crt "$root/usr/local/share/ca-certificates/"
+    inside update-ca-certificates >"$cache/$arch-ca.log" 2>&1 || { tail -n 20 "$cache/$arch-ca.log" >&2; exit 1; }
+  fi
+fi
+
 if [ ! -e "$root/.edgeml-nodejs" ]; then
   log "apt-get install nodejs (Debian's Node.js 18)"
   inside sh -c 'apt-get update -qq && apt-get install -y -qq --no-install-recommends nodejs' >"$cache/$arch-nodejs.log" 2>&1 \
