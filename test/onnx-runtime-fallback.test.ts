@@ -14,7 +14,7 @@ import assert from 'node:assert/strict';
 import * as ortNode from 'onnxruntime-node';
 import { EdgeMlError } from '../src/lib/errors';
 import { loadOrtRuntime, RUNTIME_UNAVAILABLE } from '../src/lib/onnx/runtime-loader';
-import { helper, inject, loadFlow, nextMessage, ROOT, unloadFlow } from './helpers/flow';
+import { helper, inject, loadFlow, needsShared, nextMessage, ROOT, unloadFlow } from './helpers/flow';
 import { caseMismatch, conformanceCases, runThroughFlow } from './helpers/onnx-conformance';
 import { startNodeRed } from './helpers/nodered-process';
 import { PUMP_MODEL as PUMP, standardise } from './helpers/pump-reference';
@@ -146,7 +146,7 @@ describe('onnxruntime-node forced to fail: onnxruntime-web serves', () => {
     await unloadFlow();
   });
 
-  test('ONNX backend conformance cases through onnxruntime-web: every answer is right', { timeout: 240_000 }, async (t) => {
+  test('ONNX backend conformance cases through onnxruntime-web: every answer is right', { timeout: 240_000, skip: needsShared('conformance/onnx-node') }, async (t) => {
     const cases = conformanceCases();
     let passed = 0;
     const notLoaded: string[] = [];
