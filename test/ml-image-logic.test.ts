@@ -5,6 +5,8 @@
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { ImagePreprocessor } from '../src/lib/image/preprocess';
 import { planGeometry, toOriginal } from '../src/lib/image/geometry';
@@ -16,13 +18,17 @@ import { ROOT } from './helpers/flow';
 
 const sharpPre = new ImagePreprocessor('sharp');
 const jsPre = new ImagePreprocessor('js');
-const workerPre = new ImagePreprocessor('js', path.join(ROOT, 'nodes', 'ml-image.decode.worker.js'));
+const WORKER_FILE = path.join(ROOT, 'nodes', 'ml-image.decode.worker.js');
+const workerPre = new ImagePreprocessor('js', WORKER_FILE);
+// what ml-image runs where sharp loads: decode, resize and layout in the worker thread
+const sharpWorkerPre = new ImagePreprocessor('sharp', WORKER_FILE);
 const BACKENDS: Array<[string, ImagePreprocessor]> = [
   ['sharp', sharpPre],
   ['js', jsPre],
   ['js-worker', workerPre],
+  ['sharp-worker', sharpWorkerPre],
 ];
-after(() => workerPre.close());
+after(() => Promise.all([workerPre.close(), sharpWorkerPre.close()]));
 
 const opts = (spec: ImageSpec, maxPixels?: number) => resolveImageOptions(spec, undefined, maxPixels);
 
@@ -253,28 +259,27 @@ test('options: node over card over defaults; bad card keys and settings are code
   );
 });
 
-test('large tensors laid out in the worker thread (sharp and JS decoders): the same values as the main-thread layout, batch and NHWC/BGR/grey too', async (t) => {
-  const file = path.join(ROOT, 'nodes', 'ml-image.decode.worker.js');
-  const sharpWorker = new ImagePreprocessor('sharp', file);
-  t.after(() => sharpWorker.close());
+test('the worker thread (sharp and JS decoders) gives the same tensors as the inline pipeline, small and large, batch and NHWC/BGR/grey too', async () => {
   const jpeg = jpegOf(320, 200, (x, y) => [x & 255, y & 255, (x + y) & 255], 90);
   const png = pngOf(100, 300, (x, y) => [(x * 2) & 255, y & 255, 200]);
   const cases: ImageSpec[] = [
+    { width: 224, height: 224, mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] },
     { width: 640, height: 640, resize: 'letterbox', pad: 114 },
     { width: 600, height: 600, layout: 'NHWC', order: 'BGR', resize: 'center-crop', mean: [0.5, 0.4, 0.3], std: [0.2, 0.3, 0.4] },
     { width: 1024, height: 512, channels: 1, resize: 'letterbox' },
+    { width: 96, height: 64, dtype: 'uint8' },
   ];
   for (const spec of cases) {
     const o = opts(spec);
     for (const [name, inWorker, inline] of [
-      ['sharp', sharpWorker, sharpPre],
+      ['sharp', sharpWorkerPre, sharpPre],
       ['js', workerPre, jsPre],
     ] as const) {
       const a = await inWorker.prepare([jpeg, png], o);
       const b = await inline.prepare([jpeg, png], o);
-      assert.ok(a.tensor.data.byteLength >= 1 << 20, 'large enough to be laid out in the worker');
       assert.deepEqual(a.tensor.dims, b.tensor.dims);
       assert.deepEqual(a.geometry, b.geometry);
+      assert.equal(a.tensor.data.constructor, b.tensor.data.constructor);
       // the worker copies nothing it shares: the tensor is a whole buffer of its own
       assert.equal(a.tensor.data.byteLength, a.tensor.data.buffer.byteLength);
       let diff = 0;
@@ -282,4 +287,35 @@ test('large tensors laid out in the worker thread (sharp and JS decoders): the s
       assert.equal(diff, 0, `${name} ${JSON.stringify(spec)}: ${diff} values differ`);
     }
   }
+});
+
+/** A thread's scheduling policy from /proc (field 41 of stat): 0 normal, 5 SCHED_IDLE. */
+function policyOf(tid: number): number {
+  const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[41 - 3]);
+}
+
+const chrtMissing = process.platform !== 'linux' ? 'thread policies are Linux only' : spawnSync('chrt', ['--version']).status === 0 ? false : 'chrt (util-linux) is not installed';
+
+test('background priority: the worker thread and the libvips threads run at SCHED_IDLE; normal leaves them as they are', { skip: chrtMissing }, async (t) => {
+  const bg = new ImagePreprocessor('sharp', WORKER_FILE, 'background');
+  const normal = new ImagePreprocessor('js', WORKER_FILE, 'normal');
+  t.after(() => Promise.all([bg.close(), normal.close()]));
+  const jpeg = jpegOf(320, 200, (x, y) => [x & 255, y & 255, 90], 90);
+  await bg.prepare([jpeg, jpeg], opts({ width: 64, height: 64 }));
+  await normal.prepare(jpeg, opts({ width: 64, height: 64 }));
+  const bgInfo = (await bg.info())!;
+  const normalInfo = (await normal.info())!;
+  assert.equal(bgInfo.priority, 'idle');
+  assert.equal(policyOf(bgInfo.threadId!), 5, 'the background worker thread is SCHED_IDLE');
+  const vips = readdirSync('/proc/self/task').filter((tid) => readFileSync(`/proc/self/task/${tid}/comm`, 'utf8').startsWith('libvips'));
+  assert.ok(vips.length > 0, 'libvips started threads');
+  assert.deepEqual(
+    vips.map((tid) => policyOf(Number(tid))),
+    vips.map(() => 5),
+    'every libvips thread is SCHED_IDLE',
+  );
+  assert.equal(normalInfo.priority, 'normal');
+  assert.equal(policyOf(normalInfo.threadId!), 0, 'a normal-priority worker keeps the normal policy');
+  assert.equal(policyOf(process.pid), 0, 'the main thread is never touched');
 });

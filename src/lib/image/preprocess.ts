@@ -1,14 +1,15 @@
 /**
  * ml-image's work without Node-RED: one image or an array of them -> one batch tensor onnx-infer
- * takes, plus each image's geometry. sharp (libvips) when it loads, else the pure-JS pipeline in a
- * worker thread (or inline, where no worker file is given: scripts and benchmarks). A large tensor
- * is laid out in that worker too, whichever decoder ran (see LAYOUT_IN_WORKER_BYTES).
+ * takes, plus each image's geometry. sharp (libvips) when it loads, else the pure-JS pipeline; all
+ * of it (decode, resize, layout) in a worker thread at background priority (see ./worker.ts), or
+ * inline where no worker file is given (scripts, benchmarks and the reference in tests).
  */
 import { isRawImageObject, checkRawImage, inputError, layoutTensorYielding, type ImageTensor, type RawImage } from './pixels';
 import type { ImageGeometry } from './geometry';
 import { prepareJs, type PreparedImage, type PrepareRequest } from './js-pipeline';
+import type { ImagePriority } from './priority';
 import { loadSharp, prepareSharp, type SharpFactory } from './sharp-pipeline';
-import { ImageWorker } from './worker';
+import { ImageWorker, type WorkerInfo } from './worker';
 import type { ImageOptions } from './options';
 
 export type BackendChoice = 'auto' | 'sharp' | 'js';
@@ -22,13 +23,6 @@ export interface PreprocessResult {
 
 /** Max images per message: a batch that large is a mistake, not a workload. */
 export const MAX_BATCH = 256;
-
-/**
- * Tensors from this size on are laid out in the worker thread and moved back: writing a 640 x 640
- * float frame (4.9 MB) on the main thread, in fresh memory, held the event loop for 10-20 ms at
- * p99. Smaller ones (a 224 x 224 frame is 0.6 MB) cost less than the round trip.
- */
-export const LAYOUT_IN_WORKER_BYTES = 1 << 20;
 
 function isJsonBuffer(v: unknown): v is { type: 'Buffer'; data: number[] } {
   return typeof v === 'object' && v !== null && (v as { type?: unknown }).type === 'Buffer' && Array.isArray((v as { data?: unknown }).data);
@@ -51,29 +45,19 @@ export class ImagePreprocessor {
   private readonly sharp: SharpFactory | undefined;
   private readonly worker: ImageWorker | undefined;
 
-  constructor(choice: BackendChoice = 'auto', workerFile?: string) {
-    if (choice !== 'js') {
-      const loaded = loadSharp();
-      if ('sharp' in loaded) {
-        this.sharp = loaded.sharp;
-        this.backend = 'sharp';
-        this.backendVersion = loaded.version;
-        this.fallbackReason = undefined;
-        // only started for large tensors (the layout), on the first one
-        this.worker = workerFile ? new ImageWorker(workerFile) : undefined;
-        return;
-      }
-      this.fallbackReason = loaded.error;
-    }
-    this.backend = 'js';
-    this.backendVersion = 'jpeg-js + pngjs';
-    this.worker = workerFile ? new ImageWorker(workerFile) : undefined;
+  constructor(choice: BackendChoice = 'auto', workerFile?: string, priority: ImagePriority = 'background') {
+    const loaded = choice !== 'js' ? loadSharp() : undefined;
+    this.sharp = loaded && 'sharp' in loaded ? loaded.sharp : undefined;
+    this.backend = this.sharp ? 'sharp' : 'js';
+    this.backendVersion = loaded && 'sharp' in loaded ? loaded.version : 'jpeg-js + pngjs';
+    this.fallbackReason = loaded && 'error' in loaded ? loaded.error : undefined;
+    // started on the first image
+    this.worker = workerFile ? new ImageWorker(workerFile, { backend: this.backend, priority }) : undefined;
   }
 
-  private prepareOne(input: Uint8Array | RawImage, req: PrepareRequest): Promise<PreparedImage> {
-    if (this.sharp) return prepareSharp(this.sharp, input, req);
-    if (this.worker) return this.worker.prepare(input, req);
-    return Promise.resolve().then(() => prepareJs(input, req));
+  /** The worker's thread and priority (undefined when the work runs inline). */
+  info(): Promise<WorkerInfo | undefined> {
+    return this.worker ? this.worker.info() : Promise.resolve(undefined);
   }
 
   async prepare(payload: unknown, o: ImageOptions): Promise<PreprocessResult> {
@@ -83,13 +67,10 @@ export class ImagePreprocessor {
     if (items.length > MAX_BATCH) throw inputError(`${items.length} images in one message (at most ${MAX_BATCH})`);
     const inputs = items.map((v) => asImageInput(v, o.maxPixels));
     const req: PrepareRequest = { width: o.width, height: o.height, resize: o.resize, maxPixels: o.maxPixels };
-    // One at a time on the JS worker (it is one thread); libvips spreads a batch over its own threads.
-    const prepared: PreparedImage[] = [];
-    if (this.sharp) prepared.push(...(await Promise.all(inputs.map((i) => this.prepareOne(i, req)))));
-    else for (const i of inputs) prepared.push(await this.prepareOne(i, req));
-    const bytes = prepared.length * o.width * o.height * o.channels * (o.dtype === 'float32' ? 4 : 1);
-    const tensor = this.worker && bytes >= LAYOUT_IN_WORKER_BYTES ? await this.worker.layout(prepared, o) : await layoutTensorYielding(prepared, o);
-    return { tensor, geometry: prepared.map((p) => p.geometry), batch };
+    if (this.worker) return { ...(await this.worker.batch(inputs, req, o)), batch };
+    const sharp = this.sharp;
+    const prepared: PreparedImage[] = sharp ? await Promise.all(inputs.map((i) => prepareSharp(sharp, i, req))) : inputs.map((i) => prepareJs(i, req));
+    return { tensor: await layoutTensorYielding(prepared, o), geometry: prepared.map((p) => p.geometry), batch };
   }
 
   close(): Promise<void> {

@@ -1,9 +1,10 @@
 /**
- * The pure-JS pipeline in a worker thread, so decoding a frame never blocks Node-RED's event loop;
- * the tensor layout of large frames (either backend): the tensor is allocated and written here
- * and moved to the main thread, so a 5 MB frame costs the event loop neither the writing nor the
- * page faults of fresh memory; and ml-format's annotated JPEG without sharp. One request at a time
- * per worker; pixels, tensors and JPEGs move as transferred buffers, errors keep their code.
+ * Image work off the event loop, in a worker thread: a whole batch (decode with sharp or the pure-JS
+ * pipeline, resize, and the tensor layout: the tensor is allocated and written here and moved to
+ * the main thread, so a 5 MB frame costs the event loop neither the writing nor the page faults of
+ * fresh memory), and ml-format's annotated JPEG without sharp. The thread and libvips's threads run
+ * at background priority unless told otherwise (see ./priority.ts). Pixels, tensors and JPEGs move
+ * as transferred buffers; errors keep their code.
  */
 import { Worker, type MessagePort } from 'node:worker_threads';
 import { EdgeMlError, isEdgeMlError, type ErrorParams } from '../errors';
@@ -12,19 +13,35 @@ import type { ImageGeometry } from './geometry';
 import { prepareJs, type PreparedImage, type PrepareRequest } from './js-pipeline';
 import type { ImageOptions } from './options';
 import { layoutTensor, type ImageTensor, type RawImage } from './pixels';
+import { BackgroundPriority, threadId, type ImagePriority, type PriorityState } from './priority';
+import { loadSharp, prepareSharp, type SharpFactory } from './sharp-pipeline';
+
+/** How the worker is started (its workerData). */
+export interface ImageWorkerSetup {
+  /** The decoder: sharp where the main thread loaded it, else the pure-JS pipeline. */
+  backend: 'sharp' | 'js';
+  priority: ImagePriority;
+}
+
+export interface BatchResult {
+  tensor: ImageTensor;
+  geometry: ImageGeometry[];
+}
+
+/** The worker's thread and what the image threads run at (for logs and tests). */
+export interface WorkerInfo {
+  backend: 'sharp' | 'js';
+  threadId: number | undefined;
+  priority: PriorityState;
+}
 
 type WorkRequest =
-  | { id: number; op: 'prepare'; input: Uint8Array | RawImage; req: PrepareRequest }
+  | { id: number; op: 'batch'; inputs: Array<Uint8Array | RawImage>; req: PrepareRequest; options: ImageOptions }
   | { id: number; op: 'annotate'; input: Uint8Array | RawImage; annotate: AnnotateRequest }
-  | { id: number; op: 'layout'; images: PreparedImage[]; options: ImageOptions };
+  | { id: number; op: 'info' };
 
-type WorkResult = PreparedImage | ImageTensor | Uint8Array;
+type WorkResult = BatchResult | Uint8Array | WorkerInfo;
 type WorkReply = { id: number; ok: true; result: WorkResult } | { id: number; ok: false; error: { code: string; message: string; params: ErrorParams } };
-
-/** A view on a whole buffer of its own can be moved; anything else (a pooled slice) is copied first. */
-function movable(data: Uint8Array): Uint8Array {
-  return data.byteOffset === 0 && data.byteLength === data.buffer.byteLength && data.buffer instanceof ArrayBuffer ? data : new Uint8Array(data);
-}
 
 /** A copy of the caller's input: its Buffer may be a slice of a pooled ArrayBuffer that must not move. */
 function copied(input: Uint8Array | RawImage): { data: Uint8Array; moved: Uint8Array | RawImage } {
@@ -32,26 +49,50 @@ function copied(input: Uint8Array | RawImage): { data: Uint8Array; moved: Uint8A
   return { data, moved: input instanceof Uint8Array ? data : { ...input, data } };
 }
 
-/** The buffer a result moves in. */
-function bufferOf(result: WorkResult): ArrayBuffer {
-  if (result instanceof Uint8Array) return result.buffer as ArrayBuffer;
-  return ('pixels' in result ? result.pixels.data.buffer : result.data.buffer) as ArrayBuffer;
+/** The buffers a result moves in. */
+function buffersOf(result: WorkResult): ArrayBuffer[] {
+  if (result instanceof Uint8Array) return [result.buffer as ArrayBuffer];
+  return 'tensor' in result ? [result.tensor.data.buffer as ArrayBuffer] : [];
 }
 
-export function serveImageWorker(port: MessagePort): void {
+/** A raw-pixel input arrives as a plain object whose data may be a Uint8Array of another realm's kind. */
+function received(input: Uint8Array | RawImage): Uint8Array | RawImage {
+  return input instanceof Uint8Array ? input : { ...input, data: new Uint8Array(input.data) };
+}
+
+export function serveImageWorker(port: MessagePort, setup: ImageWorkerSetup): void {
+  const priority = new BackgroundPriority(setup.priority);
+  void priority.start();
+  let sharp: SharpFactory | undefined;
+  if (setup.backend === 'sharp') {
+    const loaded = loadSharp();
+    if ('sharp' in loaded) sharp = loaded.sharp;
+  }
+  const batch = async (inputs: Array<Uint8Array | RawImage>, req: PrepareRequest, options: ImageOptions): Promise<BatchResult> => {
+    let prepared: PreparedImage[];
+    if (sharp) {
+      const s = sharp;
+      // libvips spreads a batch over its own threads
+      prepared = await Promise.all(inputs.map((i) => prepareSharp(s, received(i), req)));
+      // the threads libvips started for this run join the background
+      await priority.adopt();
+    } else prepared = inputs.map((i) => prepareJs(received(i), req));
+    return { tensor: layoutTensor(prepared, options), geometry: prepared.map((p) => p.geometry) };
+  };
+  const work = async (m: WorkRequest): Promise<WorkResult> => {
+    if (m.op === 'batch') return batch(m.inputs, m.req, m.options);
+    if (m.op === 'annotate') return annotateJs(received(m.input), m.annotate);
+    await priority.adopt();
+    return { backend: sharp ? 'sharp' : 'js', threadId: threadId(), priority: priority.current };
+  };
   port.on('message', (m: WorkRequest) => {
-    let reply: WorkReply;
-    try {
-      if (m.op === 'layout') reply = { id: m.id, ok: true, result: layoutTensor(m.images, m.options) };
-      else {
-        const input = m.input instanceof Uint8Array ? m.input : { ...m.input, data: new Uint8Array(m.input.data) };
-        reply = { id: m.id, ok: true, result: m.op === 'annotate' ? annotateJs(input, m.annotate) : prepareJs(input, m.req) };
-      }
-    } catch (e) {
-      const err = isEdgeMlError(e) ? e : new EdgeMlError('EDGEML_IMAGE_CORRUPT', String(e), { reason: String(e) });
-      reply = { id: m.id, ok: false, error: { code: err.code, message: err.message, params: err.params } };
-    }
-    port.postMessage(reply, reply.ok ? [bufferOf(reply.result)] : []);
+    work(m).then(
+      (result) => port.postMessage({ id: m.id, ok: true, result } satisfies WorkReply, buffersOf(result)),
+      (e: unknown) => {
+        const err = isEdgeMlError(e) ? e : new EdgeMlError('EDGEML_IMAGE_CORRUPT', String(e), { reason: String(e) });
+        port.postMessage({ id: m.id, ok: false, error: { code: err.code, message: err.message, params: err.params } } satisfies WorkReply);
+      },
+    );
   });
 }
 
@@ -61,11 +102,18 @@ export class ImageWorker {
   private nextId = 1;
   private readonly pending = new Map<number, { resolve: (r: WorkResult) => void; reject: (e: Error) => void }>();
 
-  constructor(private readonly file: string) {}
+  constructor(
+    private readonly file: string,
+    private readonly setup: ImageWorkerSetup = { backend: 'js', priority: 'background' },
+  ) {}
 
-  prepare(input: Uint8Array | RawImage, req: PrepareRequest): Promise<PreparedImage> {
-    const { data, moved } = copied(input);
-    return this.send((id) => ({ id, op: 'prepare', input: moved, req }), [data.buffer as ArrayBuffer]) as Promise<PreparedImage>;
+  /** One image or a batch -> the tensor and each image's geometry. The inputs are copied, not moved. */
+  batch(inputs: Array<Uint8Array | RawImage>, req: PrepareRequest, options: ImageOptions): Promise<BatchResult> {
+    const copies = inputs.map(copied);
+    return this.send(
+      (id) => ({ id, op: 'batch', inputs: copies.map((c) => c.moved), req, options }),
+      copies.map((c) => c.data.buffer as ArrayBuffer),
+    ) as Promise<BatchResult>;
   }
 
   /** The annotated JPEG (see ./annotate.ts), drawn in the worker. */
@@ -74,14 +122,8 @@ export class ImageWorker {
     return this.send((id) => ({ id, op: 'annotate', input: moved, annotate }), [data.buffer as ArrayBuffer]) as Promise<Uint8Array>;
   }
 
-  /**
-   * The batch tensor, laid out in the worker. The resized pixels are ours (from sharp or from this
-   * worker) and move there; the tensor moves back.
-   */
-  layout(images: Array<{ pixels: RawImage; geometry: ImageGeometry }>, options: ImageOptions): Promise<ImageTensor> {
-    const moved: PreparedImage[] = images.map(({ pixels, geometry }) => ({ pixels: { ...pixels, data: movable(pixels.data) }, geometry }));
-    const transfer = [...new Set(moved.map((p) => p.pixels.data.buffer as ArrayBuffer))];
-    return this.send((id) => ({ id, op: 'layout', images: moved, options }), transfer) as Promise<ImageTensor>;
+  info(): Promise<WorkerInfo> {
+    return this.send((id) => ({ id, op: 'info' }), []) as Promise<WorkerInfo>;
   }
 
   private send(request: (id: number) => WorkRequest, transfer: ArrayBuffer[]): Promise<WorkResult> {
@@ -95,7 +137,7 @@ export class ImageWorker {
 
   private start(): Worker {
     if (this.worker) return this.worker;
-    const w = new Worker(this.file);
+    const w = new Worker(this.file, { workerData: this.setup });
     w.unref();
     w.on('message', (r: WorkReply) => {
       const p = this.pending.get(r.id);

@@ -22,6 +22,8 @@ export const ML_IMAGE_CONFIG = defineTypedConfig({
   dtype: '',
   maxPixels: '25000000',
   backend: 'auto',
+  // image threads at SCHED_IDLE (see src/lib/image/priority.ts), or as they are
+  priority: 'background',
   inputName: '',
   keepOriginal: false,
 });

@@ -49,6 +49,8 @@ RED.nodes.registerType<MlImageProps>('ml-image', {
     dtype: { validate: oneOf(['float32', 'uint8'], { blank: true }) },
     maxPixels: { validate: says(pixels, 'maxPixels') },
     backend: { validate: oneOf(['auto', 'sharp', 'js']) },
+    // blank: a flow saved before the setting existed (background)
+    priority: { validate: oneOf(['background', 'normal'], { blank: true }) },
   }),
   inputLabels: function () {
     return this._('ml-image.label.input');

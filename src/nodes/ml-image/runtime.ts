@@ -59,7 +59,8 @@ export = function (RED: NodeAPI): void {
     } catch (e) {
       configErr = e as EdgeMlError;
     }
-    const pre = new ImagePreprocessor(backendChoice, path.join(__dirname, 'ml-image.decode.worker.js'));
+    const pre = new ImagePreprocessor(backendChoice, path.join(__dirname, 'ml-image.decode.worker.js'), def.priority === 'normal' ? 'normal' : 'background');
+    let priorityLogged = false;
     const backendWord = pre.backend === 'sharp' ? 'sharp' : 'JS';
     if (configErr) status.show('error', 'ml-image.status.config');
     else if (pre.fallbackReason !== undefined) {
@@ -98,6 +99,13 @@ export = function (RED: NodeAPI): void {
         m.imageGeometry = result.batch ? result.geometry : result.geometry[0];
         const ms = performance.now() - started;
         send(m);
+        if (!priorityLogged) {
+          priorityLogged = true;
+          pre.info().then(
+            (info) => info && node.log(RED._(`ml-image.log.priority.${info.priority}`)),
+            () => undefined,
+          );
+        }
         status.update(() => ['ready', 'ml-image.status.ready', { size: `${options.width}x${options.height}`, n: result.geometry.length, ms: ms.toFixed(1), backend: backendWord }]);
       },
       () => status.show('error', 'ml-image.status.error'),
