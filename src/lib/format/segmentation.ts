@@ -37,15 +37,33 @@ function shapeError(output: string, dims: readonly number[]): EdgeMlError {
 export const DEFAULT_PROBABILITY_THRESHOLD = 0.5;
 
 /**
- * A single-channel map is read as probabilities when a threshold is set, or when it is [B, 1, H, W]
- * and holds a value that is not a whole number (a class map holds only whole numbers; a 0/1 map
- * gives the same classes either way).
+ * A single-channel map as class indices: its number of classes, or undefined when `orProbabilities`
+ * (a [B, 1, H, W] map and no threshold set) and it holds a value that is not a whole number: then
+ * it is a probability map (a class map holds only whole numbers; a 0/1 map gives the same classes
+ * either way). One pass either way.
  */
-function isProbabilityMap(v: ArrayLike<number>, dims: readonly number[], threshold: number | undefined): boolean {
-  if (threshold !== undefined) return true;
-  if (dims.length !== 4) return false;
-  for (let i = 0; i < v.length; i++) if (!Number.isInteger(v[i])) return true;
+function hasFraction(v: ArrayLike<number>, from: number): boolean {
+  for (let i = from; i < v.length; i++) if (!Number.isInteger(v[i])) return true;
   return false;
+}
+
+function readClassMap(name: string, dims: readonly number[], v: ArrayLike<number>, base: number, map: Uint8Array, orProbabilities: boolean): number | undefined {
+  let classes = 0;
+  for (let i = 0; i < map.length; i++) {
+    const k = v[base + i] as number;
+    if (!Number.isInteger(k) || k < 0 || k >= UNSEEN) {
+      // probabilities when any value of the tensor is not a whole number (only this error case looks ahead)
+      if (orProbabilities && (!Number.isInteger(k) || hasFraction(v, base + i))) return undefined;
+      throw new EdgeMlError('EDGEML_FORMAT_OUTPUT_SHAPE', `output "${name}": class map value ${k} at ${i} is not a class index 0..254`, {
+        output: name,
+        dims: JSON.stringify(dims),
+        expected: 'class indices 0..254',
+      });
+    }
+    map[i] = k;
+    if (k + 1 > classes) classes = k + 1;
+  }
+  return classes;
 }
 
 /** Class 1 where p > threshold, else 0; a value that is not a finite number is refused. */
@@ -78,32 +96,24 @@ export function classMaps(name: string, t: TensorLike, threshold?: number): Arra
   if (!(batch >= 1 && C >= 1 && H >= 1 && W >= 1) || C > 255) throw shapeError(name, dims);
   const v = tensorNumbers(t);
   const plane = H * W;
-  // One channel is a class map (a 1-class logit map would be all class 0 anyway).
-  const isMap = C === 1;
-  const probabilities = isMap && isProbabilityMap(v, dims, threshold);
-  const out: Array<{ map: Uint8Array; width: number; height: number; classes: number }> = [];
+  type ClassMap = { map: Uint8Array; width: number; height: number; classes: number };
+  // One channel is a class map (a 1-class logit map would be all class 0 anyway), or probabilities.
+  if (C === 1 && threshold === undefined) {
+    const maps: ClassMap[] = [];
+    for (let b = 0; b < batch; b++) {
+      const map = new Uint8Array(plane);
+      const classes = readClassMap(name, dims, v, b * plane, map, dims.length === 4);
+      if (classes === undefined) break;
+      maps.push({ map, width: W, height: H, classes });
+    }
+    if (maps.length === batch) return maps;
+  }
+  const out: ClassMap[] = [];
   for (let b = 0; b < batch; b++) {
     const map = new Uint8Array(plane);
     const base = b * C * plane;
-    let classes = C;
-    if (probabilities) {
-      thresholdMap(name, dims, v, base, map, threshold ?? DEFAULT_PROBABILITY_THRESHOLD);
-      classes = 2;
-    } else if (isMap) {
-      classes = 0;
-      for (let i = 0; i < plane; i++) {
-        const k = v[base + i] as number;
-        if (!Number.isInteger(k) || k < 0 || k >= UNSEEN) {
-          throw new EdgeMlError('EDGEML_FORMAT_OUTPUT_SHAPE', `output "${name}": class map value ${k} at ${i} is not a class index 0..254`, {
-            output: name,
-            dims: JSON.stringify(dims),
-            expected: 'class indices 0..254',
-          });
-        }
-        map[i] = k;
-        if (k + 1 > classes) classes = k + 1;
-      }
-    } else {
+    if (C === 1) thresholdMap(name, dims, v, base, map, threshold ?? DEFAULT_PROBABILITY_THRESHOLD);
+    else {
       for (let i = 0; i < plane; i++) {
         let best = 0;
         let top = v[base + i] as number;
@@ -117,7 +127,7 @@ export function classMaps(name: string, t: TensorLike, threshold?: number): Arra
         map[i] = best;
       }
     }
-    out.push({ map, width: W, height: H, classes });
+    out.push({ map, width: W, height: H, classes: C === 1 ? 2 : C });
   }
   return out;
 }
