@@ -245,15 +245,15 @@ test('segmentation: one value that is not a whole number anywhere in a [B, 1, H,
   const rowWhole = [0, 1, 1, 0];
   const rowFraction = [0.2, 0.7, 0.9, 0.1];
   const byThreshold = (row: number[]): number[] => row.map((p) => (p > 0.5 ? 1 : 0));
-  const maps = segment('prob', { dtype: 'float32', dims: [2, 1, 2, 2], data: [...rowWhole, ...rowFraction] }, []).map((r) => Array.from(r.classMap));
+  const maps = segment('prob', { dtype: 'float32', dims: [2, 1, 2, 2], data: [...rowWhole, ...rowFraction] }, [], undefined).map((r) => Array.from(r.classMap));
   assert.deepEqual(maps, [byThreshold(rowWhole), byThreshold(rowFraction)]);
   // a whole number that is no class index (-1) is not an error when a fraction follows: probabilities
   const neg = [0, -1, 1, 0];
-  const negMaps = segment('prob', { dtype: 'float32', dims: [2, 1, 2, 2], data: [...neg, ...rowFraction] }, []).map((r) => Array.from(r.classMap));
+  const negMaps = segment('prob', { dtype: 'float32', dims: [2, 1, 2, 2], data: [...neg, ...rowFraction] }, [], undefined).map((r) => Array.from(r.classMap));
   assert.deepEqual(negMaps, [byThreshold(neg), byThreshold(rowFraction)]);
   // ... and is one when none does
   assert.throws(
-    () => segment('map', { dtype: 'float32', dims: [2, 1, 2, 2], data: [...neg, ...rowWhole] }, []),
+    () => segment('map', { dtype: 'float32', dims: [2, 1, 2, 2], data: [...neg, ...rowWhole] }, [], undefined),
     (e: unknown) => isEdgeMlError(e) && e.code === 'EDGEML_FORMAT_OUTPUT_SHAPE',
   );
 });
