@@ -1,8 +1,11 @@
 /** ml-image in a real Node-RED runtime: tensor out, card steps, every bad input to a Catch node, sharp missing. */
 import { test, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import Module from 'node:module';
-import { helper, inject, loadFlow, nextMessage, nextStatus, unloadFlow, getNode, type FlowNode } from './helpers/flow';
+import path from 'node:path';
+import { helper, inject, loadFlow, nextMessage, nextStatus, unloadFlow, getNode, ROOT, type FlowNode } from './helpers/flow';
 import { pngOf, jpegOf } from './helpers/images';
 
 afterEach(() => unloadFlow());
@@ -127,5 +130,31 @@ test('where sharp cannot load: a warning, a yellow status, and the pure-JS decod
     await ready;
   } finally {
     M._load = original;
+  }
+});
+
+test('the runtime log says once, at the first frame, what the image threads run at: background (the default) and normal', async () => {
+  // the test runtime logs message keys untranslated; the key names the state
+  const messages = JSON.parse(readFileSync(path.join(ROOT, 'src', 'nodes', 'ml-image', 'locales', 'en-US', 'messages.json'), 'utf8')) as { 'ml-image': { log: { priority: Record<string, string> } } };
+  const keys = Object.keys(messages['ml-image'].log.priority).map((k) => `ml-image.log.priority.${k}`);
+  const chrt = process.platform === 'linux' && spawnSync('chrt', ['--version']).status === 0;
+  const background = process.platform !== 'linux' ? 'unsupported' : chrt ? 'idle' : 'nice';
+  for (const [priority, state] of [
+    [undefined, background],
+    ['normal', 'normal'],
+  ] as const) {
+    await loadFlow(['ml-image'], flow({ width: '8', height: '8', ...(priority ? { priority } : {}) }));
+    for (let i = 0; i < 2; i++) {
+      const out = nextMessage('out');
+      inject('img', { payload: png });
+      await out;
+    }
+    const infos = (helper.log() as unknown as { args: Array<[{ level: number; id?: string; msg?: unknown }]> }).args.filter(([e]) => e.level === 40 && e.id === 'img').map(([e]) => String(e.msg));
+    assert.deepEqual(
+      infos.filter((m) => keys.includes(m)),
+      [`ml-image.log.priority.${state}`],
+      `${priority ?? 'default'}: ${JSON.stringify(infos)}`,
+    );
+    await unloadFlow();
   }
 });

@@ -7,7 +7,7 @@
 import { isRawImageObject, checkRawImage, inputError, layoutTensorYielding, type ImageTensor, type RawImage } from './pixels';
 import type { ImageGeometry } from './geometry';
 import { prepareJs, type PreparedImage, type PrepareRequest } from './js-pipeline';
-import type { ImagePriority } from './priority';
+import type { ImagePriority, PriorityState } from './priority';
 import { loadSharp, prepareSharp, type SharpFactory } from './sharp-pipeline';
 import { ImageWorker, type WorkerInfo } from './worker';
 import type { ImageOptions } from './options';
@@ -19,6 +19,8 @@ export interface PreprocessResult {
   geometry: ImageGeometry[];
   /** The input was an array (a batch), even of one. */
   batch: boolean;
+  /** What the image threads run at (worker only; see ./priority.ts). */
+  priority?: PriorityState;
 }
 
 /** Max images per message: a batch that large is a mistake, not a workload. */

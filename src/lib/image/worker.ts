@@ -26,6 +26,8 @@ export interface ImageWorkerSetup {
 export interface BatchResult {
   tensor: ImageTensor;
   geometry: ImageGeometry[];
+  /** What the image threads run at, once the worker has set it. */
+  priority: PriorityState;
 }
 
 /** The worker's thread and what the image threads run at (for logs and tests). */
@@ -74,10 +76,11 @@ export function serveImageWorker(port: MessagePort, setup: ImageWorkerSetup): vo
       const s = sharp;
       // libvips spreads a batch over its own threads
       prepared = await Promise.all(inputs.map((i) => prepareSharp(s, received(i), req)));
-      // the threads libvips started for this run join the background
-      await priority.adopt();
     } else prepared = inputs.map((i) => prepareJs(received(i), req));
-    return { tensor: layoutTensor(prepared, options), geometry: prepared.map((p) => p.geometry) };
+    const tensor = layoutTensor(prepared, options);
+    // the threads libvips started for this run join the background (and the first reply waits for this thread's own)
+    await priority.adopt();
+    return { tensor, geometry: prepared.map((p) => p.geometry), priority: priority.current };
   };
   const work = async (m: WorkRequest): Promise<WorkResult> => {
     if (m.op === 'batch') return batch(m.inputs, m.req, m.options);

@@ -99,12 +99,9 @@ export = function (RED: NodeAPI): void {
         m.imageGeometry = result.batch ? result.geometry : result.geometry[0];
         const ms = performance.now() - started;
         send(m);
-        if (!priorityLogged) {
+        if (!priorityLogged && result.priority) {
           priorityLogged = true;
-          pre.info().then(
-            (info) => info && node.log(RED._(`ml-image.log.priority.${info.priority}`)),
-            () => undefined,
-          );
+          node.log(RED._(`ml-image.log.priority.${result.priority}`));
         }
         status.update(() => ['ready', 'ml-image.status.ready', { size: `${options.width}x${options.height}`, n: result.geometry.length, ms: ms.toFixed(1), backend: backendWord }]);
       },
